@@ -1,0 +1,60 @@
+#pragma once
+// The per-game event logs that WebSocket sessions and long-polls read (DESIGN 3.3).
+// Every event of a game gets the next per-game seq (strictly increasing from 1); each game
+// keeps the newest `replay_capacity` events for resumption with `since`.
+//
+// Ownership: the app owns one event_hub. Thread-safety: all members may be called from any
+// thread. Subscriber callbacks run on the publishing thread, under no lock of the hub's that
+// a callback could re-enter; they must only hand the event off (post to a strand).
+// Bounded: replay buffers hold at most replay_capacity events per game and at most
+// max_games games (the least recently published game is evicted first).
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "queues/metrics.hpp"
+
+namespace orch::queues {
+
+struct event {
+  std::uint64_t seq = 0;
+  std::string json;  // the whole event object, `seq` and `type` included
+};
+using event_ptr = std::shared_ptr<const event>;
+
+struct read_result {
+  std::vector<event_ptr> events;  // seq > since, in order
+  std::uint64_t next = 0;         // highest seq returned, or `since` when none
+  bool reset = false;             // `since` is older than the replay buffer holds
+};
+
+class event_hub {
+ public:
+  event_hub(std::size_t replay_capacity, std::size_t max_games, registry& metrics);
+  ~event_hub();
+
+  // Appends an event to `game`'s log. `body` is the event's JSON members after seq, e.g.
+  // R"("type":"cluster_update","clusterId":"c1",...)" (no braces). Returns its seq.
+  std::uint64_t publish(std::string_view game, std::string_view body);
+
+  read_result read(std::string_view game, std::uint64_t since, std::size_t max_events) const;
+  std::uint64_t last_seq(std::string_view game) const;
+
+  // Calls `fn` for every event published to `game` from now on, until the returned handle is
+  // destroyed. A client may subscribe before the game's first event.
+  using subscriber = std::function<void(const event_ptr&)>;
+  class subscription {
+   public:
+    virtual ~subscription() = default;
+  };
+  std::unique_ptr<subscription> subscribe(std::string_view game, subscriber fn);
+
+ private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace orch::queues

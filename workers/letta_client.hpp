@@ -1,0 +1,66 @@
+#pragma once
+// The daemon's view of Letta: send a message to an agent, read and write a core-memory block,
+// look an agent up. Two backends implement it: `http` (a real Letta server, or fake-letta)
+// and `simulated` (in-process, configurable latency, no network). Both sit behind the same
+// call discipline (one request in flight per agent, global in-flight cap, rate limits,
+// retries with backoff, circuit breaker), so a flood against the simulated backend shows the
+// same rate limiting as production.
+//
+// Thread-safety: every member may be called from any thread. Callbacks run on an io_context
+// thread, exactly once per call, never inline in the calling function. How it fails: a call
+// that still fails after its retries completes with ok == false and a reason; it is never
+// dropped silently.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace orch::workers {
+
+struct letta_message {
+  std::string role;     // "user" | "system" | "assistant"
+  std::string content;
+  std::string name;     // speaker's display name (may be empty for system)
+  std::string otid;     // client-chosen idempotency id; filled in by the client when empty
+};
+
+struct letta_tool_call {
+  std::string name;
+  std::string arguments;  // JSON text
+};
+
+struct letta_result {
+  bool ok = false;
+  int http_status = 0;      // last status seen (0 = no response: timeout, connection error)
+  std::string error;        // short reason when !ok: "timeout", "breaker_open", "not_found", ...
+  std::uint32_t attempts = 0;
+};
+
+struct letta_reply {
+  std::string text;  // the assistant_message contents, joined by "\n"
+  std::vector<letta_tool_call> tool_calls;
+};
+
+class letta_client {
+ public:
+  virtual ~letta_client() = default;
+
+  using reply_fn = std::function<void(letta_result, letta_reply)>;
+  using block_fn = std::function<void(letta_result, std::string value)>;
+  using done_fn = std::function<void(letta_result)>;
+
+  // POST /v1/agents/{agent_id}/messages (non-streaming).
+  virtual void send_messages(const std::string& agent_id, std::vector<letta_message> messages,
+                             reply_fn cb) = 0;
+  // GET /v1/agents/{agent_id}/core-memory/blocks/{label}.
+  virtual void get_block(const std::string& agent_id, const std::string& label, block_fn cb) = 0;
+  // PATCH the same path with {"value": value}.
+  virtual void update_block(const std::string& agent_id, const std::string& label,
+                            std::string value, done_fn cb) = 0;
+  // GET /v1/agents/{agent_id} (agent verification).
+  virtual void get_agent(const std::string& agent_id, done_fn cb) = 0;
+  // GET /v1/health/ (readiness).
+  virtual void health(done_fn cb) = 0;
+};
+
+}  // namespace orch::workers
