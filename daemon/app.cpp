@@ -1,0 +1,209 @@
+#include "daemon/app.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "daemon/config_loader.hpp"
+#include "daemon/http_server.hpp"
+#include "daemon/log.hpp"
+#include "daemon/router.hpp"
+#include "daemon/systemd_notify.hpp"
+#include "queues/dispatcher.hpp"
+#include "queues/event_log.hpp"
+#include "queues/metrics.hpp"
+#include "workers/conversation_worker.hpp"
+#include "workers/letta_factory.hpp"
+#include "workers/letta_simulated.hpp"
+#include "workers/memory_sync_worker.hpp"
+#include "workers/snapshot_worker.hpp"
+
+namespace orch::daemon {
+
+namespace net = boost::asio;
+using queues::message_kind;
+
+// Members are declared in start order; destruction runs in reverse.
+struct app::impl {
+  impl(config c, std::vector<std::string> sets)
+      : config_path(c.source_path),
+        set_overrides(std::move(sets)),
+        cfg(std::make_shared<const config>(std::move(c))),
+        io(static_cast<int>(cfg->server.threads)),
+        events(cfg->events.replay_capacity, cfg->events.max_games, metrics),
+        dispatcher(io, cfg->queues, clock, metrics),
+        letta(workers::make_letta_client(io, cfg->letta, clock, metrics)),
+        snapshots(cfg->world, cfg->registry, events, dispatcher, clock, metrics),
+        memory_sync(*letta, snapshots, clock, metrics),
+        conversations(io, cfg->conversation, cfg->registry, snapshots, *letta, dispatcher, events, clock, metrics),
+        rt(router_services{[this] { return current(); }, dispatcher, events, metrics, snapshots, ready,
+                           debug_block_reader()}),
+        server(io, rt, cfg->server, metrics),
+        signals(io, SIGTERM, SIGINT),
+        hup(io, SIGHUP),
+        watchdog(io),
+        reloads_ok(metrics.get_counter("npcorch_config_reloads_total", "Successful SIGHUP reloads")),
+        reloads_failed(metrics.get_counter("npcorch_config_reload_failures_total",
+                                           "SIGHUP reloads refused (invalid file); the old config was kept")) {}
+
+  std::shared_ptr<const config> current() const {
+    std::lock_guard lk(cfg_mu);
+    return cfg;
+  }
+
+  std::function<std::optional<std::string>(const std::string&, const std::string&)> debug_block_reader() {
+    auto sim = workers::simulated_of(letta);
+    if (!sim) return {};
+    return [sim](const std::string& agent, const std::string& label) { return sim->block(agent, label); };
+  }
+
+  void wire() {
+    dispatcher.set_handler(message_kind::snapshot,
+                           [this](queues::message m, queues::completion c) { snapshots.handle(std::move(m), std::move(c)); });
+    dispatcher.set_handler(message_kind::memory_sync,
+                           [this](queues::message m, queues::completion c) { memory_sync.handle(std::move(m), std::move(c)); });
+    dispatcher.set_handler(message_kind::chat_turn, [this](queues::message m, queues::completion c) {
+      conversations.handle_turn(std::move(m), std::move(c));
+    });
+    dispatcher.set_handler(message_kind::npc_reply, [this](queues::message m, queues::completion c) {
+      conversations.handle_reply(std::move(m), std::move(c));
+    });
+    dispatcher.set_handler(message_kind::system_notice, [this](queues::message m, queues::completion c) {
+      conversations.handle_notice(std::move(m), std::move(c));
+    });
+    for (auto k : {message_kind::chat_turn, message_kind::npc_reply, message_kind::system_notice})
+      dispatcher.set_drop_handler(k, [this](queues::message m, queues::drop_reason r) {
+        conversations.on_dropped(std::move(m), r);
+      });
+    snapshots.add_diff_listener([this](const workers::cluster_diff& d) { conversations.on_cluster_diff(d); });
+    memory_sync.add_synced_listener([this](const workers::block_synced& b) { conversations.on_block_synced(b); });
+  }
+
+  void verify_letta() {
+    const bool simulated = cfg->letta.backend == workers::letta_backend::simulated;
+    letta->health([this, simulated](workers::letta_result r) {
+      if (r.ok) ready.set_letta(true, simulated ? "simulated" : "reachable");
+      else ready.set_letta(false, "unreachable: " + r.error);
+      if (!r.ok) log(log_level::warn, "letta health check failed: " + r.error);
+    });
+    workers::verify_agents(*letta, *cfg->registry, metrics, [this](std::vector<std::string> missing) {
+      for (auto& a : missing) log(log_level::warn, "letta agent missing: " + a);
+      ready.set_missing_agents(std::move(missing));
+    });
+  }
+
+  void reload() {
+    systemd::notify("RELOADING=1");
+    try {
+      auto fresh = load_config(config_path, set_overrides);
+      std::string error;
+      if (!dispatcher.reload(fresh.queues, error)) throw config_error({"queues: " + error});
+      // The registry, listen address, workers' settings and Letta backend are read at boot;
+      // a reload keeps the running ones (documented in the README).
+      fresh.registry = cfg->registry;
+      {
+        std::lock_guard lk(cfg_mu);
+        cfg = std::make_shared<const config>(std::move(fresh));
+      }
+      reloads_ok.inc();
+      log(log_level::info, "configuration reloaded from " + config_path);
+      verify_letta();
+    } catch (const config_error& e) {
+      reloads_failed.inc();
+      for (auto& line : e.errors) log(log_level::error, "reload refused: " + line);
+    } catch (const std::exception& e) {
+      reloads_failed.inc();
+      log(log_level::error, std::string("reload refused: ") + e.what());
+    }
+    systemd::notify("READY=1");
+  }
+
+  void wait_hup() {
+    hup.async_wait([this](boost::system::error_code ec, int) {
+      if (ec) return;
+      reload();
+      wait_hup();
+    });
+  }
+
+  void ping_watchdog(std::chrono::microseconds every) {
+    watchdog.expires_after(every);
+    watchdog.async_wait([this, every](boost::system::error_code ec) {
+      if (ec) return;
+      systemd::notify("WATCHDOG=1");
+      ping_watchdog(every);
+    });
+  }
+
+  void shutdown() {
+    log(log_level::info, "stopping: draining queued work");
+    systemd::notify("STOPPING=1");
+    ready.set_stopping();
+    server.stop();
+    hup.cancel();
+    dispatcher.stop_accepting();
+    dispatcher.drain(cfg->server.drain_timeout, [this](bool drained) {
+      log(log_level::info, drained ? "drained; exiting" : "drain timeout; dropped what was left (counted)");
+      net::post(io, [this] {
+        conversations.stop();
+        watchdog.cancel();
+        io.stop();
+      });
+    });
+  }
+
+  int run() {
+    wire();
+    dispatcher.start();
+    server.start();
+    verify_letta();
+    signals.async_wait([this](boost::system::error_code ec, int) {
+      if (!ec) shutdown();
+    });
+    wait_hup();
+    if (auto every = systemd::watchdog_interval()) ping_watchdog(*every);
+    // The readiness line goes to stdout (tests and scripts wait for it); journald keeps both.
+    std::printf("listening on %s:%u\n", cfg->server.host.c_str(), static_cast<unsigned>(server.port()));
+    std::fflush(stdout);
+    systemd::notify("READY=1");
+
+    std::vector<std::thread> threads;
+    const auto n = std::max<std::uint32_t>(1, cfg->server.threads);
+    for (std::uint32_t i = 1; i < n; ++i) threads.emplace_back([this] { io.run(); });
+    io.run();
+    for (auto& t : threads) t.join();
+    return 0;
+  }
+
+  std::string config_path;
+  std::vector<std::string> set_overrides;
+  mutable std::mutex cfg_mu;
+  std::shared_ptr<const config> cfg;
+  policies::steady_clock clock;
+  queues::registry metrics;
+  net::io_context io;
+  queues::event_hub events;
+  queues::dispatcher dispatcher;
+  std::shared_ptr<workers::letta_client> letta;
+  workers::snapshot_worker snapshots;
+  workers::memory_sync_worker memory_sync;
+  workers::conversation_worker conversations;
+  readiness ready;
+  router rt;
+  http_server server;
+  net::signal_set signals;
+  net::signal_set hup;
+  net::steady_timer watchdog;
+  queues::counter& reloads_ok;
+  queues::counter& reloads_failed;
+};
+
+app::app(config cfg, std::vector<std::string> set_overrides)
+    : impl_(std::make_unique<impl>(std::move(cfg), std::move(set_overrides))) {}
+app::~app() = default;
+int app::run() { return impl_->run(); }
+
+}  // namespace orch::daemon

@@ -1,0 +1,112 @@
+#pragma once
+// The HTTP API (DESIGN 3): maps a parsed request to its answer. Socket-free — sessions hand
+// it a request and a callback, so tests and the WebSocket session share the same paths.
+//
+// Ownership: the app owns one router; sessions hold a reference. Thread-safety: handle() may
+// run on any io thread concurrently; all state it touches is thread-safe. How it fails: every
+// bad input becomes a 4xx JSON error naming the field; nothing throws out of handle().
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/beast/http.hpp>
+
+#include "daemon/config.hpp"
+#include "daemon/json_codec.hpp"
+#include "queues/dispatcher.hpp"
+#include "queues/event_log.hpp"
+#include "queues/metrics.hpp"
+#include "workers/world_view.hpp"
+
+namespace orch::daemon {
+
+namespace http = boost::beast::http;
+using http_request = http::request<http::string_body>;
+using http_response = http::response<http::string_body>;
+
+// What /readyz reports; written by the app, read by the router.
+class readiness {
+ public:
+  void set_letta(bool ok, std::string what) {
+    std::lock_guard lk(mu_);
+    letta_ok_ = ok;
+    letta_what_ = std::move(what);
+  }
+  void set_missing_agents(std::vector<std::string> m) {
+    std::lock_guard lk(mu_);
+    missing_ = std::move(m);
+  }
+  void set_stopping() { stopping_ = true; }
+  bool stopping() const { return stopping_; }
+  std::string body(bool& ready) const;
+
+ private:
+  mutable std::mutex mu_;
+  bool letta_ok_ = false;
+  std::string letta_what_ = "not checked yet";
+  std::vector<std::string> missing_;
+  std::atomic<bool> stopping_{false};
+};
+
+struct router_services {
+  std::function<std::shared_ptr<const config>()> current_config;
+  queues::dispatcher& dispatcher;
+  queues::event_hub& events;
+  queues::registry& metrics;
+  const workers::world_views& views;
+  readiness& ready;
+  // Reads a block of the simulated Letta backend; empty function when the backend is http.
+  std::function<std::optional<std::string>(const std::string& agent, const std::string& label)> debug_block;
+};
+
+class router {
+ public:
+  explicit router(router_services s);
+
+  using respond_fn = std::function<void(http_response)>;
+  // `ex` is the session's executor: timers of long-polls and /chat/v3 waits run on it.
+  void handle(http_request&& req, const boost::asio::any_io_executor& ex, respond_fn respond);
+
+  // Bearer-token check (every route but /healthz when server.auth_token_file is set).
+  bool authorized(const http_request& req) const;
+
+  // A WebSocket upgrade for GET /letta/v1/ws: returns an error response when it must be
+  // refused, else fills game and since.
+  std::optional<http_response> check_ws_upgrade(const http_request& req, std::string& game, std::uint64_t& since) const;
+
+  // A text frame from a WebSocket client; returns the error frame to send back, if any.
+  std::optional<std::string> on_ws_frame(std::string_view text);
+
+  // The JSON answer `{..}` to a chat turn accepted from anywhere, or an error.
+  struct submit_outcome {
+    unsigned status = 202;
+    std::string body;
+    std::optional<unsigned> retry_after;
+  };
+  submit_outcome submit_snapshot(workers::snapshot s);
+  submit_outcome submit_turn(std::shared_ptr<workers::chat_turn> t);
+
+  queues::event_hub& events() { return s_.events; }
+  std::shared_ptr<const config> cfg() const { return s_.current_config(); }
+
+ private:
+  void handle_events(http_request&& req, const boost::asio::any_io_executor& ex, respond_fn respond);
+  void handle_chat_v3(http_request&& req, const boost::asio::any_io_executor& ex, respond_fn respond);
+  std::string next_turn_id();
+  std::string turn_key(const workers::chat_turn& t) const;
+
+  router_services s_;
+  std::string boot_nonce_;
+  std::atomic<std::uint64_t> turn_counter_{0};
+  queues::counter& bad_requests_;
+};
+
+// Helpers shared by the sessions.
+http_response json_response(unsigned status, std::string body, unsigned version, bool keep_alive);
+
+}  // namespace orch::daemon

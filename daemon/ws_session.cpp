@@ -1,0 +1,148 @@
+#include "daemon/ws_session.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+
+#include "daemon/session_state.hpp"
+
+namespace orch::daemon {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+
+ws_session::ws_session(net::ip::tcp::socket&& socket, std::shared_ptr<http_server::shared_state> state,
+                       std::string game, std::uint64_t since)
+    : ws_(std::move(socket)), state_(std::move(state)), game_(std::move(game)), since_(since), last_sent_(since) {
+  state_->ws_clients.add(1);
+}
+
+ws_session::~ws_session() {
+  state_->ws_clients.add(-1);
+  state_->connections.add(-1);
+  state_->open.fetch_sub(1);
+}
+
+void ws_session::run(http_request req) {
+  beast::get_lowest_layer(ws_).expires_never();
+  auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+  timeouts.idle_timeout = std::chrono::seconds(60);
+  timeouts.keep_alive_pings = true;  // ping at half the idle timeout; a silent peer is closed
+  ws_.set_option(timeouts);
+  websocket::permessage_deflate pmd;
+  pmd.server_enable = true;
+  ws_.set_option(pmd);
+  ws_.read_message_max(state_->opts.ws_max_message_bytes);
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(beast::http::field::server, "npc-orchestratord"); }));
+  ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
+}
+
+void ws_session::on_accept(beast::error_code ec) {
+  if (ec) return;
+  // Subscribe first, then read the backlog: an event published in between is delivered by
+  // the subscription and skipped there if the backlog already had it (seq <= last_sent_).
+  std::weak_ptr<ws_session> weak = shared_from_this();
+  auto ex = ws_.get_executor();
+  sub_ = state_->rt.events().subscribe(game_, [weak, ex](const queues::event_ptr& ev) {
+    if (auto self = weak.lock()) net::post(ex, [self, ev] { self->on_event(ev); });
+  });
+  send_backlog();
+  do_read();
+}
+
+void ws_session::send_backlog() {
+  auto& hub = state_->rt.events();
+  bool first = true;
+  for (;;) {
+    auto r = hub.read(game_, last_sent_, 512);
+    if (first && r.reset) {
+      enqueue(std::make_shared<const std::string>("{\"type\":\"reset\",\"reset\":true,\"since\":" +
+                                                  std::to_string(since_) + "}"));
+    }
+    first = false;
+    if (r.events.empty()) break;
+    for (auto& ev : r.events) {
+      if (closing_) return;
+      enqueue(std::shared_ptr<const std::string>(ev, &ev->json));
+      last_sent_ = ev->seq;
+    }
+  }
+  backlog_done_ = true;
+}
+
+void ws_session::on_event(const queues::event_ptr& ev) {
+  if (closing_ || !backlog_done_ || ev->seq <= last_sent_) return;
+  last_sent_ = ev->seq;
+  enqueue(std::shared_ptr<const std::string>(ev, &ev->json));
+}
+
+void ws_session::enqueue(std::shared_ptr<const std::string> frame) {
+  if (closing_) return;
+  if (outq_.size() >= state_->opts.ws_outbound_max) return close_overflowed();
+  outq_.push_back(std::move(frame));
+  if (!writing_) do_write();
+}
+
+void ws_session::close_overflowed() {
+  // The client reads slower than its game produces events: cut it off rather than buffer
+  // without bound. It resumes with `since` and misses nothing still in the replay buffer.
+  state_->ws_overflows.inc();
+  closing_ = true;
+  outq_.clear();
+  sub_.reset();
+  beast::get_lowest_layer(ws_).cancel();
+  beast::error_code ignored;
+  beast::get_lowest_layer(ws_).socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+  beast::get_lowest_layer(ws_).close();
+}
+
+void ws_session::do_write() {
+  if (outq_.empty() || closing_) {
+    writing_ = false;
+    return;
+  }
+  writing_ = true;
+  ws_.text(true);
+  ws_.async_write(net::buffer(*outq_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    self->on_write(ec);
+  });
+}
+
+void ws_session::on_write(beast::error_code ec) {
+  if (ec) {
+    closing_ = true;
+    sub_.reset();
+    outq_.clear();
+    writing_ = false;
+    return;
+  }
+  state_->ws_events_sent.inc();
+  outq_.pop_front();
+  do_write();
+}
+
+void ws_session::do_read() {
+  ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+}
+
+void ws_session::on_read(beast::error_code ec, std::size_t) {
+  if (ec) {
+    // Closed by the peer, a timeout, an oversized message or our own cut-off.
+    closing_ = true;
+    sub_.reset();
+    return;
+  }
+  state_->ws_frames_in.inc();
+  std::string text = beast::buffers_to_string(buffer_.data());
+  buffer_.consume(buffer_.size());
+  if (!ws_.got_text()) {
+    enqueue(std::make_shared<const std::string>(
+        "{\"type\":\"error\",\"error\":\"invalid_frame\",\"detail\":\"(frame): expected a text frame\"}"));
+  } else if (auto reply = state_->rt.on_ws_frame(text)) {
+    enqueue(std::make_shared<const std::string>(std::move(*reply)));
+  }
+  if (!closing_) do_read();
+}
+
+}  // namespace orch::daemon

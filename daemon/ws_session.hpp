@@ -1,0 +1,54 @@
+#pragma once
+// One WebSocket client of GET /letta/v1/ws?gameId=G&since=N (DESIGN 3.3): pushes the game's
+// events as text frames (the backlog after `since` first, then live ones, no gaps, no
+// duplicates), and accepts `snapshot` and `chat` frames, answering each with an `ack` or an
+// `error` frame. permessage-deflate when the client offers it; ping/pong keep-alive.
+//
+// Bounded: exactly one async_write outstanding; at most server.ws_outbound_max frames
+// queued — a client that cannot keep up is disconnected (counted) and resumes with `since`.
+// Thread-safety: everything runs on the connection's strand; hub callbacks post onto it.
+#include <deque>
+#include <memory>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "daemon/http_server.hpp"
+#include "daemon/router.hpp"
+
+namespace orch::daemon {
+
+class ws_session : public std::enable_shared_from_this<ws_session> {
+ public:
+  ws_session(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<http_server::shared_state> state,
+             std::string game, std::uint64_t since);
+  ~ws_session();
+  void run(http_request req);
+
+ private:
+  void on_accept(boost::beast::error_code ec);
+  void send_backlog();
+  void on_event(const queues::event_ptr& ev);
+  void enqueue(std::shared_ptr<const std::string> frame);
+  void do_write();
+  void on_write(boost::beast::error_code ec);
+  void do_read();
+  void on_read(boost::beast::error_code ec, std::size_t n);
+  void close_overflowed();
+
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::flat_buffer buffer_;
+  std::shared_ptr<http_server::shared_state> state_;
+  std::string game_;
+  std::uint64_t since_;
+  std::uint64_t last_sent_ = 0;
+  bool backlog_done_ = false;
+  bool writing_ = false;
+  bool closing_ = false;
+  std::deque<std::shared_ptr<const std::string>> outq_;
+  std::unique_ptr<queues::event_hub::subscription> sub_;
+};
+
+}  // namespace orch::daemon

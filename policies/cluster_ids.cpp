@@ -1,0 +1,93 @@
+#include "policies/cluster_ids.hpp"
+
+#include <algorithm>
+#include <iterator>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
+
+namespace orch::policies {
+
+namespace {
+
+// Ids compare numerically when they share the "c<N>" shape, so c2 sorts before c10.
+bool id_less(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return a.size() < b.size();
+  return a < b;
+}
+
+std::vector<std::string> minus(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  std::vector<std::string> out;
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+
+}  // namespace
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) {
+    if (!out.empty()) out += ", ";
+    out += n;
+  }
+  return out;
+}
+
+id_assignment assign_cluster_ids(const std::vector<id_cluster>& previous,
+                                 const std::vector<std::vector<std::string>>& next, std::uint64_t& next_id) {
+  std::unordered_map<std::string_view, std::size_t> prev_of;  // member -> previous cluster
+  for (std::size_t j = 0; j < previous.size(); ++j)
+    for (const auto& m : previous[j].members) prev_of.emplace(m, j);
+
+  // (overlap, previous index, next index) for every pair that shares a member.
+  std::vector<std::tuple<std::size_t, std::size_t, std::size_t>> pairs;
+  std::unordered_map<std::size_t, std::size_t> counts;
+  for (std::size_t k = 0; k < next.size(); ++k) {
+    counts.clear();
+    for (const auto& m : next[k]) {
+      auto it = prev_of.find(m);
+      if (it != prev_of.end()) ++counts[it->second];
+    }
+    for (auto [j, c] : counts) pairs.emplace_back(c, j, k);
+  }
+  std::sort(pairs.begin(), pairs.end(), [&](const auto& a, const auto& b) {
+    if (std::get<0>(a) != std::get<0>(b)) return std::get<0>(a) > std::get<0>(b);
+    const auto& ia = previous[std::get<1>(a)].id;
+    const auto& ib = previous[std::get<1>(b)].id;
+    if (ia != ib) return id_less(ia, ib);
+    return std::get<2>(a) < std::get<2>(b);
+  });
+
+  constexpr std::size_t none = static_cast<std::size_t>(-1);
+  std::vector<std::size_t> inherit(next.size(), none);
+  std::vector<bool> prev_used(previous.size(), false);
+  for (auto [c, j, k] : pairs) {
+    if (inherit[k] != none || prev_used[j]) continue;
+    inherit[k] = j;
+    prev_used[j] = true;
+  }
+
+  id_assignment out;
+  out.clusters.reserve(next.size());
+  for (std::size_t k = 0; k < next.size(); ++k) {
+    id_cluster cl;
+    cl.members = next[k];
+    if (inherit[k] != none) {
+      const auto& p = previous[inherit[k]];
+      cl.id = p.id;
+      auto joined = minus(cl.members, p.members);
+      auto left = minus(p.members, cl.members);
+      if (!joined.empty() || !left.empty())
+        out.changes.push_back({cl.id, cl.members, std::move(joined), std::move(left)});
+    } else {
+      cl.id = "c" + std::to_string(next_id++);
+      out.changes.push_back({cl.id, cl.members, cl.members, {}});
+    }
+    out.clusters.push_back(std::move(cl));
+  }
+  for (std::size_t j = 0; j < previous.size(); ++j)
+    if (!prev_used[j]) out.changes.push_back({previous[j].id, {}, {}, previous[j].members});
+  return out;
+}
+
+}  // namespace orch::policies

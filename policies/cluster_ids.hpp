@@ -1,0 +1,43 @@
+#pragma once
+// Stable cluster ids across snapshots (DESIGN 5.1). A new cluster keeps the id of the previous
+// cluster it shares the most members with; pairs are taken greedily by overlap size (largest
+// first), then by previous id, then by the new cluster's order, and each previous id is used
+// at most once. A new cluster that inherits nothing gets a fresh id from the game's counter
+// ("c1", "c2", ...). Every cluster whose membership changed gets a change with `joined` and
+// `left`; a previous cluster that vanished gets a change with no members and everyone `left`,
+// so a member who moved from A to B is in A.left and B.joined of the same snapshot.
+//
+// Pure: no I/O, no clock, no shared state; the caller owns the counter.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace orch::policies {
+
+struct id_cluster {
+  std::string id;
+  std::vector<std::string> members;  // sorted
+};
+
+struct id_change {
+  std::string id;
+  std::vector<std::string> members;  // after (sorted; empty = dissolved)
+  std::vector<std::string> joined;   // sorted
+  std::vector<std::string> left;     // sorted
+};
+
+struct id_assignment {
+  std::vector<id_cluster> clusters;  // every current cluster with its id, in the input order
+  std::vector<id_change> changes;    // clusters whose membership changed, then dissolved ones
+};
+
+// `previous`: the clusters after the last snapshot. `next`: the new clusters (members sorted,
+// as cluster_by_name gives them). `next_id`: the game's id counter, advanced for fresh ids.
+id_assignment assign_cluster_ids(const std::vector<id_cluster>& previous,
+                                 const std::vector<std::vector<std::string>>& next, std::uint64_t& next_id);
+
+// `next_id` starts at 1 for a new game.
+// "A, B" — used in summaries and update lines.
+std::string join_names(const std::vector<std::string>& names);
+
+}  // namespace orch::policies

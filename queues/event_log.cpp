@@ -1,0 +1,222 @@
+// event_hub: per-game replay buffers and subscribers.
+//
+// Locking: `games_mu_` guards the game table and the LRU order; each game has `state_mu`
+// (its buffer and subscriber list) and `publish_mu` (held across building an event and
+// delivering it, so subscribers of one game see its events in seq order). Callbacks run
+// under `publish_mu` of their game only: a callback may read(), subscribe() or drop its
+// handle, but must not publish to the same game (that would deadlock).
+#include "queues/event_log.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace orch::queues {
+
+namespace {
+
+struct subscriber_entry {
+  std::uint64_t id = 0;
+  event_hub::subscriber fn;
+  std::atomic<bool> alive{true};
+};
+
+struct game_log {
+  std::string name;
+  std::mutex publish_mu;
+  std::atomic<std::thread::id> delivering{};
+  mutable std::mutex state_mu;
+  std::deque<event_ptr> events;  // contiguous seqs, oldest first
+  std::uint64_t last_seq = 0;
+  std::vector<std::shared_ptr<subscriber_entry>> subs;
+  std::list<std::string>::iterator lru;  // guarded by games_mu_
+};
+
+}  // namespace
+
+struct event_hub::impl {
+  impl(std::size_t cap, std::size_t max, registry& metrics)
+      : replay_capacity(std::max<std::size_t>(cap, 1)),
+        max_games(std::max<std::size_t>(max, 1)),
+        published(metrics.get_counter("npcorch_events_published_total", "Events published to game logs")),
+        games_gauge(metrics.get_gauge("npcorch_event_games", "Games with an event log")) {}
+
+  // Finds or creates the game's log and marks it most recently used; evicts the least
+  // recently used games without subscribers while over max_games.
+  std::shared_ptr<game_log> touch(std::string_view game) {
+    std::lock_guard lk(games_mu);
+    auto it = games.find(std::string(game));
+    if (it != games.end()) {
+      lru.splice(lru.begin(), lru, it->second->lru);
+      return it->second;
+    }
+    auto g = std::make_shared<game_log>();
+    g->name = std::string(game);
+    lru.push_front(g->name);
+    g->lru = lru.begin();
+    games.emplace(g->name, g);
+    evict_locked();
+    games_gauge.set(static_cast<double>(games.size()));
+    return g;
+  }
+
+  void evict_locked() {
+    auto it = lru.end();
+    while (games.size() > max_games && it != lru.begin()) {
+      --it;
+      auto git = games.find(*it);
+      bool has_subs;
+      {
+        std::lock_guard sl(git->second->state_mu);
+        has_subs = !git->second->subs.empty();
+      }
+      if (has_subs || it == lru.begin()) continue;  // never the game just touched
+      auto victim = it++;
+      games.erase(git);
+      lru.erase(victim);
+    }
+  }
+
+  std::shared_ptr<game_log> find(std::string_view game) const {
+    std::lock_guard lk(games_mu);
+    auto it = games.find(std::string(game));
+    return it == games.end() ? nullptr : it->second;
+  }
+
+  const std::size_t replay_capacity;
+  const std::size_t max_games;
+  counter& published;
+  gauge& games_gauge;
+  mutable std::mutex games_mu;
+  std::unordered_map<std::string, std::shared_ptr<game_log>> games;
+  std::list<std::string> lru;  // most recently published first
+  std::atomic<std::uint64_t> next_sub_id{1};
+};
+
+namespace {
+
+class subscription_impl final : public event_hub::subscription {
+ public:
+  subscription_impl(std::weak_ptr<game_log> game, std::shared_ptr<subscriber_entry> entry)
+      : game_(std::move(game)), entry_(std::move(entry)) {}
+  ~subscription_impl() override {
+    entry_->alive.store(false);
+    auto g = game_.lock();
+    if (!g) return;
+    // Unless we are inside this game's delivery (a callback dropping its own handle), wait
+    // for a delivery in progress so the callback never runs after the handle is gone.
+    std::unique_lock<std::mutex> pl;
+    if (g->delivering.load() != std::this_thread::get_id()) pl = std::unique_lock(g->publish_mu);
+    std::lock_guard sl(g->state_mu);
+    std::erase_if(g->subs, [&](const auto& s) { return s.get() == entry_.get(); });
+  }
+
+ private:
+  std::weak_ptr<game_log> game_;  // expires with the hub: a handle may outlive it
+  std::shared_ptr<subscriber_entry> entry_;
+};
+
+}  // namespace
+
+event_hub::event_hub(std::size_t replay_capacity, std::size_t max_games, registry& metrics)
+    : impl_(std::make_shared<impl>(replay_capacity, max_games, metrics)) {}
+
+event_hub::~event_hub() = default;
+
+std::uint64_t event_hub::publish(std::string_view game, std::string_view body) {
+  auto g = impl_->touch(game);
+  std::lock_guard pl(g->publish_mu);
+  auto ev = std::make_shared<event>();
+  std::vector<std::shared_ptr<subscriber_entry>> subs;
+  {
+    std::lock_guard sl(g->state_mu);
+    ev->seq = ++g->last_seq;
+    ev->json.reserve(body.size() + 32);
+    ev->json.append("{\"seq\":").append(std::to_string(ev->seq));
+    if (!body.empty()) ev->json.append(",").append(body);
+    ev->json.append("}");
+    g->events.push_back(ev);
+    while (g->events.size() > impl_->replay_capacity) g->events.pop_front();
+    subs = g->subs;
+  }
+  impl_->published.inc();
+  const event_ptr shared = ev;
+  g->delivering.store(std::this_thread::get_id());
+  for (auto& s : subs)
+    if (s->alive.load()) s->fn(shared);
+  g->delivering.store(std::thread::id{});
+  return shared->seq;
+}
+
+read_result event_hub::read(std::string_view game, std::uint64_t since, std::size_t max_events) const {
+  read_result r;
+  r.next = since;
+  auto g = impl_->find(game);
+  if (!g) {
+    // Unknown (or evicted) game: a client ahead of us must start over.
+    r.reset = since > 0;
+    r.next = 0;
+    return r;
+  }
+  std::lock_guard sl(g->state_mu);
+  const std::uint64_t last = g->last_seq;
+  const std::uint64_t oldest = g->events.empty() ? last + 1 : g->events.front()->seq;
+  std::uint64_t from = since + 1;  // first seq wanted
+  if (since > last) {
+    // The client saw seqs this log never had (the game was evicted and restarted):
+    // hand it everything kept and say so.
+    r.reset = true;
+    from = oldest;
+    r.next = last;
+  } else if (from < oldest && since < last) {
+    r.reset = true;
+    from = oldest;
+  }
+  if (from > last) return r;
+  std::size_t idx = static_cast<std::size_t>(from - oldest);
+  for (; idx < g->events.size() && r.events.size() < max_events; ++idx) r.events.push_back(g->events[idx]);
+  if (!r.events.empty()) r.next = r.events.back()->seq;
+  return r;
+}
+
+std::uint64_t event_hub::last_seq(std::string_view game) const {
+  auto g = impl_->find(game);
+  if (!g) return 0;
+  std::lock_guard sl(g->state_mu);
+  return g->last_seq;
+}
+
+std::unique_ptr<event_hub::subscription> event_hub::subscribe(std::string_view game, subscriber fn) {
+  auto entry = std::make_shared<subscriber_entry>();
+  entry->id = impl_->next_sub_id.fetch_add(1);
+  entry->fn = std::move(fn);
+  // A subscription made before the game's first event creates the (empty) log; games with
+  // subscribers are never evicted, so the handle always finds its log.
+  std::shared_ptr<game_log> g;
+  {
+    std::lock_guard lk(impl_->games_mu);
+    auto it = impl_->games.find(std::string(game));
+    if (it != impl_->games.end()) {
+      g = it->second;
+    } else {
+      g = std::make_shared<game_log>();
+      g->name = std::string(game);
+      impl_->lru.push_front(g->name);
+      g->lru = impl_->lru.begin();
+      impl_->games.emplace(g->name, g);
+    }
+    {
+      std::lock_guard sl(g->state_mu);
+      g->subs.push_back(entry);
+    }
+    impl_->evict_locked();
+    impl_->games_gauge.set(static_cast<double>(impl_->games.size()));
+  }
+  return std::make_unique<subscription_impl>(g, entry);
+}
+
+}  // namespace orch::queues

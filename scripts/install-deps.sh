@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what building, testing and the demo need, from Debian 12's packages only.
+set -euo pipefail
+pkgs=(g++ cmake make pkg-config libboost-dev libboost-system-dev libconcurrentqueue-dev
+      rapidjson-dev libyaml-cpp-dev doctest-dev libsystemd-dev curl)
+[ "${WITH_BENCH:-0}" = 1 ] && pkgs+=(nginx-light wrk)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,166 @@
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "queues/event_log.hpp"
+
+using namespace orch::queues;
+
+namespace {
+std::vector<std::uint64_t> seqs(const read_result& r) {
+  std::vector<std::uint64_t> out;
+  for (auto& e : r.events) out.push_back(e->seq);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("event_hub: per-game seq starts at 1 and the JSON carries it") {
+  registry reg;
+  event_hub hub(100, 10, reg);
+  CHECK(hub.last_seq("g") == 0);
+  CHECK(hub.publish("g", R"("type":"a")") == 1);
+  CHECK(hub.publish("g", R"("type":"b")") == 2);
+  CHECK(hub.publish("other", R"("type":"c")") == 1);
+  auto r = hub.read("g", 0, 100);
+  REQUIRE(r.events.size() == 2);
+  CHECK(r.events[0]->json == R"({"seq":1,"type":"a"})");
+  CHECK(r.events[1]->json == R"({"seq":2,"type":"b"})");
+  CHECK(hub.last_seq("g") == 2);
+  CHECK(reg.value("npcorch_events_published_total") == 3);
+  CHECK(reg.value("npcorch_event_games") == 2);
+}
+
+TEST_CASE("event_hub: read since/next semantics") {
+  registry reg;
+  event_hub hub(100, 10, reg);
+  for (int i = 0; i < 5; ++i) hub.publish("g", R"("type":"x")");
+  auto all = hub.read("g", 0, 100);
+  CHECK(seqs(all) == std::vector<std::uint64_t>{1, 2, 3, 4, 5});
+  CHECK(all.next == 5);
+  CHECK_FALSE(all.reset);
+  auto tail = hub.read("g", 3, 100);
+  CHECK(seqs(tail) == std::vector<std::uint64_t>{4, 5});
+  CHECK(tail.next == 5);
+  auto none = hub.read("g", 5, 100);
+  CHECK(none.events.empty());
+  CHECK(none.next == 5);
+  CHECK_FALSE(none.reset);
+  auto limited = hub.read("g", 1, 2);
+  CHECK(seqs(limited) == std::vector<std::uint64_t>{2, 3});
+  CHECK(limited.next == 3);
+  auto unknown = hub.read("nope", 0, 10);
+  CHECK(unknown.events.empty());
+  CHECK(unknown.next == 0);
+  CHECK_FALSE(unknown.reset);
+}
+
+TEST_CASE("event_hub: bounded replay answers reset when since is too old") {
+  registry reg;
+  event_hub hub(3, 10, reg);
+  for (int i = 0; i < 5; ++i) hub.publish("g", R"("type":"x")");
+  auto r0 = hub.read("g", 0, 100);
+  CHECK(r0.reset);
+  CHECK(seqs(r0) == std::vector<std::uint64_t>{3, 4, 5});
+  CHECK(r0.next == 5);
+  auto r1 = hub.read("g", 1, 100);
+  CHECK(r1.reset);
+  CHECK(seqs(r1) == std::vector<std::uint64_t>{3, 4, 5});
+  auto r2 = hub.read("g", 2, 100);  // 3 is still kept: nothing missed
+  CHECK_FALSE(r2.reset);
+  CHECK(seqs(r2) == std::vector<std::uint64_t>{3, 4, 5});
+  auto r5 = hub.read("g", 5, 100);
+  CHECK_FALSE(r5.reset);
+  CHECK(r5.events.empty());
+  // A client ahead of the log (the game was evicted and restarted) is told to start over.
+  auto ahead = hub.read("g", 9, 100);
+  CHECK(ahead.reset);
+  CHECK(seqs(ahead) == std::vector<std::uint64_t>{3, 4, 5});
+  CHECK(ahead.next == 5);
+}
+
+TEST_CASE("event_hub: subscribe before the first event; the handle unsubscribes") {
+  registry reg;
+  event_hub hub(10, 10, reg);
+  std::vector<std::string> got;
+  auto sub = hub.subscribe("g", [&](const event_ptr& e) { got.push_back(e->json); });
+  CHECK(hub.last_seq("g") == 0);
+  hub.publish("g", R"("type":"a")");
+  hub.publish("h", R"("type":"other")");
+  hub.publish("g", R"("type":"b")");
+  CHECK(got == std::vector<std::string>{R"({"seq":1,"type":"a"})", R"({"seq":2,"type":"b"})"});
+  sub.reset();
+  hub.publish("g", R"("type":"c")");
+  CHECK(got.size() == 2);
+}
+
+TEST_CASE("event_hub: a callback may drop its own handle") {
+  registry reg;
+  event_hub hub(10, 10, reg);
+  int calls = 0;
+  std::unique_ptr<event_hub::subscription> sub;
+  sub = hub.subscribe("g", [&](const event_ptr&) {
+    ++calls;
+    sub.reset();
+  });
+  hub.publish("g", R"("type":"a")");
+  hub.publish("g", R"("type":"b")");
+  CHECK(calls == 1);
+}
+
+TEST_CASE("event_hub: games are bounded, least recently published evicted, subscribed kept") {
+  registry reg;
+  event_hub hub(10, 2, reg);
+  auto sub = hub.subscribe("watched", [](const event_ptr&) {});
+  hub.publish("watched", R"("type":"a")");
+  hub.publish("g1", R"("type":"a")");
+  hub.publish("g2", R"("type":"a")");
+  CHECK(hub.last_seq("g1") == 0);  // evicted
+  CHECK(hub.last_seq("g2") == 1);
+  CHECK(hub.last_seq("watched") == 1);
+  CHECK(reg.value("npcorch_event_games") == 2);
+  sub.reset();
+  hub.publish("g3", R"("type":"a")");
+  CHECK(hub.last_seq("watched") == 0);  // no longer protected
+  CHECK(reg.value("npcorch_event_games") == 2);
+}
+
+TEST_CASE("event_hub: a handle may outlive the hub") {
+  registry reg;
+  std::unique_ptr<event_hub::subscription> sub;
+  {
+    event_hub hub(10, 10, reg);
+    sub = hub.subscribe("g", [](const event_ptr&) {});
+    hub.publish("g", R"("type":"a")");
+  }
+  sub.reset();  // must not touch the destroyed hub
+  CHECK(reg.value("npcorch_events_published_total") == 1);
+}
+
+TEST_CASE("event_hub: concurrent publishers, subscribers see strictly increasing seq") {
+  registry reg;
+  event_hub hub(50, 10, reg);
+  std::mutex mu;
+  std::vector<std::uint64_t> seen;
+  auto sub = hub.subscribe("g", [&](const event_ptr& e) {
+    std::lock_guard lk(mu);
+    seen.push_back(e->seq);
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) hub.publish("g", R"("type":"x")");
+    });
+  for (auto& t : threads) t.join();
+  CHECK(hub.last_seq("g") == 8000);
+  REQUIRE(seen.size() == 8000);
+  bool increasing = true;
+  for (std::size_t i = 0; i < seen.size(); ++i) increasing = increasing && seen[i] == i + 1;
+  CHECK(increasing);
+  auto r = hub.read("g", 0, 1000);
+  CHECK(r.reset);
+  CHECK(r.events.size() == 50);
+  CHECK(r.events.front()->seq == 7951);
+}

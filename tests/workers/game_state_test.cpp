@@ -1,0 +1,289 @@
+// Tests workers/game_state.cpp: the snapshot worker's core (apply -> diff, events, syncs),
+// driven by a manual clock.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include <rapidjson/document.h>
+
+#include "workers/game_state.hpp"
+
+using namespace orch::workers;
+using namespace std::chrono_literals;
+using orch::policies::manual_clock;
+using orch::policies::update_reason;
+using S = std::vector<std::string>;
+
+namespace {
+
+std::shared_ptr<const world_registry> registry() {
+  return std::make_shared<world_registry>(
+      std::vector<npc_info>{{"npc-pete", "Pete", "A merchant", "agent-pete"},
+                            {"npc-kaiden", "Kaiden", "A guard", "agent-kaiden"},
+                            {"npc-goldie", "Goldie", "A fox", ""}},
+      std::vector<location_info>{{"cafe", "Cafe", {12.0, 3.0, -40.5}, "A small cafe"},
+                                 {"plaza", "Town Plaza", {10.0, 3.0, -10.0}, "The square"}});
+}
+
+snapshot_entity at(std::string name, double x, double z) {
+  snapshot_entity e;
+  e.name = std::move(name);
+  e.position = vec3{x, 3.0, z};
+  e.health = entity_health{100.0, 100.0, std::string("Running"), false, 0.0};
+  return e;
+}
+
+snapshot scene(std::uint64_t seq, std::vector<snapshot_entity> es) {
+  snapshot s;
+  s.game_id = "g1";
+  s.seq = seq;
+  s.timestamp = 1737874900 + static_cast<std::int64_t>(seq);
+  s.entities = std::move(es);
+  return s;
+}
+
+const cluster_change* change_of(const apply_result& r, const std::string& id) {
+  for (const auto& c : r.diff.changes)
+    if (c.cluster_id == id) return &c;
+  return nullptr;
+}
+
+const sync_request* sync_of(const apply_result& r, const std::string& npc) {
+  for (const auto& s : r.syncs)
+    if (s->npc_name == npc) return s.get();
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("game state: clusters, events with positions, view, location and action") {
+  manual_clock clock;
+  game_state g("g1", world_options{}, registry());
+  auto pete = at("Pete", 10, -12);
+  auto kaiden = at("Kaiden", 14.5, -11);
+  kaiden.health->current = 60.0;
+  auto diamond = at("Diamond", 7.87, -12.006);
+  diamond.kind = "player";
+  diamond.id = "2154372";
+  diamond.appearance = "a tall avatar in a blue hoodie";
+  auto goldie = at("Goldie", 60, 40);
+  goldie.health->state = "Dead";
+  auto r = g.apply(scene(1, {pete, kaiden, diamond, goldie}), clock.now());
+  REQUIRE_FALSE(r.stale);
+  REQUIRE(r.diff.changes.size() == 1);
+  CHECK(r.diff.changes[0].cluster_id == "c1");
+  CHECK(r.diff.changes[0].members == S{"Diamond", "Kaiden", "Pete"});
+  CHECK(r.diff.changes[0].joined == S{"Diamond", "Kaiden", "Pete"});
+  CHECK(r.clusters == 1);
+  CHECK(r.stats.joins == 3);
+
+  REQUIRE(r.events.size() == 1);
+  rapidjson::Document d;
+  d.Parse(("{" + r.events[0] + "}").c_str());
+  REQUIRE_FALSE(d.HasParseError());
+  CHECK(std::string(d["type"].GetString()) == "cluster_update");
+  CHECK(std::string(d["clusterId"].GetString()) == "c1");
+  CHECK(d["members"].Size() == 3);
+  CHECK(d["positions"]["Diamond"]["x"].GetDouble() == doctest::Approx(7.87));
+  CHECK(d["positions"].MemberCount() == 3);
+  CHECK(d["left"].Size() == 0);
+
+  const auto& v = *r.diff.view;
+  CHECK(v.entities.at("Pete").location == "Town Plaza");
+  CHECK(v.entities.at("Pete").is_npc);
+  CHECK(v.entities.at("Pete").agent_id == "agent-pete");
+  CHECK(v.entities.at("Kaiden").action == "Injured");
+  CHECK(v.entities.at("Goldie").action == "Dead");
+  CHECK(v.entities.at("Goldie").cluster_id.empty());
+  CHECK_FALSE(v.entities.at("Diamond").is_npc);
+  CHECK(v.entities.at("Diamond").cluster_id == "c1");
+
+  // Pete and Kaiden have agents; Goldie has none: 2 NPCs x 2 blocks naive.
+  CHECK(r.stats.naive_writes == 4);
+  REQUIRE(r.syncs.size() == 2);
+  const auto* ps = sync_of(r, "Pete");
+  REQUIRE(ps != nullptr);
+  CHECK(ps->agent_id == "agent-pete");
+  CHECK(ps->members == S{"Diamond", "Kaiden"});
+  CHECK(ps->status == "health: 100 | location: Town Plaza | current_action: Idle");
+  REQUIRE(ps->members_block.members.size() == 2);
+  CHECK(ps->members_block.members[0].appearance == "a tall avatar in a blue hoodie");
+  CHECK(ps->members_block.members[1].appearance == "A guard");
+  CHECK(ps->members_block.updates == S{"Diamond, Kaiden joined the group"});
+}
+
+TEST_CASE("game state: stale seq is dropped; moves under the threshold are ignored") {
+  manual_clock clock;
+  game_state g("g1", world_options{}, registry());
+  g.apply(scene(5, {at("Pete", 0, 0), at("Kaiden", 5, 0)}), clock.now());
+  auto stale = g.apply(scene(5, {at("Pete", 100, 100)}), clock.now());
+  CHECK(stale.stale);
+  CHECK(stale.diff.changes.empty());
+  clock.advance(3s);
+  // Kaiden moves 0.05 studs: no change at all, a cache hit for both NPCs.
+  auto r = g.apply(scene(6, {at("Pete", 0, 0), at("Kaiden", 5.05, 0)}), clock.now());
+  CHECK(r.diff.changes.empty());
+  CHECK(r.syncs.empty());
+  CHECK(r.stats.cache_hits == 2);
+  CHECK(r.diff.view->entities.at("Kaiden").position->x == doctest::Approx(5.0));
+}
+
+TEST_CASE("game state: stable ids, a move from one cluster to another, dissolve in the same snapshot") {
+  manual_clock clock;
+  game_state g("g1", world_options{}, registry());
+  auto r1 = g.apply(scene(1, {at("A", 0, 0), at("B", 5, 0), at("X", 8, 0), at("C", 100, 0), at("D", 105, 0)}),
+                    clock.now());
+  REQUIRE(r1.diff.changes.size() == 2);
+  CHECK(r1.diff.view->entities.at("A").cluster_id == "c1");
+  CHECK(r1.diff.view->entities.at("C").cluster_id == "c2");
+  clock.advance(3s);
+  // X walks over to C and D.
+  auto r2 = g.apply(scene(2, {at("A", 0, 0), at("B", 5, 0), at("X", 98, 0), at("C", 100, 0), at("D", 105, 0)}),
+                    clock.now());
+  REQUIRE(r2.diff.changes.size() == 2);
+  CHECK(change_of(r2, "c1")->left == S{"X"});
+  CHECK(change_of(r2, "c2")->joined == S{"X"});
+  CHECK(r2.events.size() == 2);
+  clock.advance(3s);
+  // B is missing from the snapshot: c1 dissolves in this very snapshot, A and B left.
+  auto r3 = g.apply(scene(3, {at("A", 0, 0), at("X", 98, 0), at("C", 100, 0), at("D", 105, 0)}), clock.now());
+  REQUIRE(r3.diff.changes.size() == 1);
+  CHECK(r3.diff.changes[0].cluster_id == "c1");
+  CHECK(r3.diff.changes[0].members.empty());
+  CHECK(r3.diff.changes[0].left == S{"A", "B"});
+  CHECK(r3.clusters == 1);
+  CHECK(g.cluster_count() == 1);
+}
+
+TEST_CASE("game state: without positions the game's clusters are kept as they are") {
+  manual_clock clock;
+  game_state g("g1", world_options{}, registry());
+  snapshot s;
+  s.game_id = "g1";
+  s.timestamp = 1737874917;
+  s.clusters = {{{"Kaiden", "Goldie", "Oscar", "Noobster", "Diamond"}, 5, 0}, {{"Pete"}, 1, 0}};
+  snapshot_entity diamond;
+  diamond.name = "Diamond";
+  s.entities = {diamond};
+  auto r = g.apply(s, clock.now());
+  REQUIRE(r.diff.changes.size() == 1);
+  CHECK(r.diff.changes[0].members == S{"Diamond", "Goldie", "Kaiden", "Noobster", "Oscar"});
+  CHECK(r.diff.view->entities.at("Pete").cluster_id.empty());  // a singleton is no cluster
+  CHECK(r.diff.view->entities.at("Kaiden").is_npc);
+  // Kaiden and Pete have agents: Kaiden's block lists the four others.
+  const auto* ks = sync_of(r, "Kaiden");
+  REQUIRE(ks != nullptr);
+  CHECK(ks->members == S{"Diamond", "Goldie", "Noobster", "Oscar"});
+  CHECK(ks->members_block.members[1].appearance == "A fox");
+}
+
+TEST_CASE("game state: group update reasons, no-op skips, stale and forced rewrites, retry") {
+  manual_clock clock;
+  world_options o;
+  game_state g("g1", o, registry());
+  std::uint64_t seq = 0;
+  auto step = [&](std::vector<snapshot_entity> es) {
+    clock.advance(3s);
+    return g.apply(scene(++seq, std::move(es)), clock.now());
+  };
+  auto r = step({at("Pete", 0, 0), at("Ann", 5, 0)});
+  REQUIRE(r.syncs.size() == 1);
+  CHECK(r.stats.updates[static_cast<std::size_t>(update_reason::changed)] == 1);
+  CHECK_FALSE(r.syncs[0]->force);
+  // Ann's appearance arrives: her name is unchanged but the block text changes.
+  auto ann = at("Ann", 5, 0);
+  ann.appearance = "red scarf";
+  r = step({at("Pete", 0, 0), ann});
+  CHECK(r.stats.cache_hits == 1);  // members/location/action unchanged: a hit ...
+  // ... and after stale_after (30 s) without a write, a stale rewrite carries the appearance.
+  for (int i = 0; i < 8; ++i) r = step({at("Pete", 0, 0), ann});
+  CHECK(r.stats.cache_hits == 1);
+  r = step({at("Pete", 0, 0), ann});  // 30 s since the write
+  REQUIRE(r.syncs.size() == 1);
+  CHECK(r.stats.updates[static_cast<std::size_t>(update_reason::stale)] == 1);
+  CHECK(r.syncs[0]->force);
+  CHECK(r.syncs[0]->members_block.members[0].appearance == "red scarf");
+
+  // Pete starts moving: only the status changes -> a changed sync.
+  auto moving = at("Pete", 0, 0);
+  moving.health->is_moving = true;
+  r = step({moving, ann});
+  REQUIRE(r.syncs.size() == 1);
+  CHECK(r.syncs[0]->status.find("Moving") != std::string::npos);
+
+  // The sync fails: the next snapshot writes again, although nothing changed.
+  CHECK(g.mark_sync_failed("agent-pete"));
+  CHECK_FALSE(g.mark_sync_failed("agent-nobody"));
+  r = step({moving, ann});
+  REQUIRE(r.syncs.size() == 1);
+  CHECK(r.syncs[0]->reason == update_reason::retry);
+  r = step({moving, ann});
+  CHECK(r.syncs.empty());
+
+  // Forced after force_refresh (300 s) even with writes in between.
+  bool forced = false;
+  for (int i = 0; i < 120 && !forced; ++i) {
+    r = step({moving, ann});
+    forced = r.stats.updates[static_cast<std::size_t>(update_reason::forced)] == 1;
+  }
+  CHECK(forced);
+}
+
+TEST_CASE("game state: a changed state whose blocks hash the same is a skipped no-op") {
+  manual_clock clock;
+  game_state g("g1", world_options{}, registry());
+  // Without a position the game's own location is used; "Unknown" and no location at all
+  // render the same status text.
+  snapshot_entity p;
+  p.name = "Pete";
+  p.location = "Unknown";
+  snapshot s1;
+  s1.seq = 1;
+  s1.entities = {p};
+  auto r = g.apply(s1, clock.now());
+  REQUIRE(r.syncs.size() == 1);
+  clock.advance(3s);
+  p.location.reset();
+  snapshot s2 = s1;
+  s2.seq = 2;
+  s2.entities = {p};
+  r = g.apply(s2, clock.now());
+  CHECK(r.syncs.empty());
+  CHECK(r.stats.skipped_noops == 1);
+  CHECK(r.stats.cache_hits == 0);
+  const auto* st = g.group_state_of("agent-pete");
+  REQUIRE(st != nullptr);
+  CHECK(st->location.empty());  // the new state is cached ...
+  clock.advance(3s);
+  s2.seq = 3;
+  r = g.apply(s2, clock.now());
+  CHECK(r.stats.cache_hits == 1);  // ... so the next snapshot is a plain hit
+}
+
+TEST_CASE("game state: players unseen for the TTL leave the player cache") {
+  manual_clock clock;
+  world_options o;
+  o.player_cache_ttl = 60s;
+  game_state g("g1", o, registry());
+  auto diamond = at("Diamond", 0, 0);
+  diamond.id = "2154372";
+  diamond.appearance = "blue hoodie";
+  auto r = g.apply(scene(1, {diamond, at("Pete", 3, 0)}), clock.now());
+  CHECK(g.player_cache_size() == 1);
+  clock.advance(30s);
+  r = g.apply(scene(2, {at("Pete", 3, 0)}), clock.now());
+  CHECK(r.stats.players_evicted == 0);
+  CHECK(g.player_cache_size() == 1);
+  // Back within the TTL: the appearance is remembered even without the field.
+  clock.advance(10s);
+  auto back = at("Diamond", 0, 0);
+  back.id = "2154372";
+  r = g.apply(scene(3, {back, at("Pete", 3, 0)}), clock.now());
+  const auto* ps = sync_of(r, "Pete");
+  REQUIRE(ps != nullptr);
+  CHECK(ps->members_block.members[0].appearance == "blue hoodie");
+  clock.advance(61s);
+  r = g.apply(scene(4, {at("Pete", 3, 0)}), clock.now());
+  CHECK(r.stats.players_evicted == 1);
+  CHECK(g.player_cache_size() == 0);
+}

@@ -1,0 +1,161 @@
+// Tests workers/group_blocks.cpp: block formats, update order, size limit and merging.
+#include <doctest/doctest.h>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "workers/group_blocks.hpp"
+
+using namespace orch::workers;
+using S = std::vector<std::string>;
+
+namespace {
+
+rapidjson::Document parse(const std::string& s) {
+  rapidjson::Document d;
+  d.Parse(s.c_str());
+  REQUIRE_FALSE(d.HasParseError());
+  REQUIRE(d.IsObject());
+  return d;
+}
+
+group_block two_members() {
+  group_block b;
+  b.members = {{"Diamond", "a tall avatar in a blue hoodie", "2025-01-26T07:01:56Z"},
+               {"Kaiden", "A guard", "2025-01-26T07:01:57Z"}};
+  push_updates(b.updates, membership_update_lines(S{"Diamond", "Kaiden"}, {}));
+  b.last_updated = iso8601(1737874917);
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("group blocks: group_members has members, summary, updates and last_updated") {
+  auto d = parse(render_group_members(two_members()));
+  CHECK(std::string(d["summary"].GetString()) == "Current members: Diamond, Kaiden");
+  CHECK(std::string(d["last_updated"].GetString()) == "2025-01-26T07:01:57Z");
+  const auto& m = d["members"]["Diamond"];
+  CHECK(std::string(m["name"].GetString()) == "Diamond");
+  CHECK(std::string(m["appearance"].GetString()) == "a tall avatar in a blue hoodie");
+  CHECK(std::string(m["last_seen"].GetString()) == "2025-01-26T07:01:56Z");
+  CHECK(std::string(m["notes"].GetString()).empty());
+  REQUIRE(d["updates"].Size() == 1);
+  CHECK(std::string(d["updates"][0].GetString()) == "Diamond, Kaiden joined the group");
+}
+
+TEST_CASE("group blocks: newest 10 updates, newest first") {
+  group_block b;
+  for (int i = 0; i < 14; ++i) push_updates(b.updates, membership_update_lines({}, S{"P" + std::to_string(i)}));
+  CHECK(b.updates.size() == 10);
+  auto d = parse(render_group_members(b));
+  REQUIRE(d["updates"].Size() == 10);
+  CHECK(std::string(d["updates"][0].GetString()) == "P13 left the group");
+  CHECK(std::string(d["updates"][9].GetString()) == "P4 left the group");
+  // One change with joins and leaves: the departure line is the newer one.
+  push_updates(b.updates, membership_update_lines(S{"A"}, S{"B"}));
+  CHECK(b.updates[0] == "B left the group");
+  CHECK(b.updates[1] == "A joined the group");
+}
+
+TEST_CASE("group blocks: text stays under the limit, trimming updates then appearances") {
+  group_block b;
+  for (int i = 0; i < 30; ++i)
+    b.members.push_back({"Member" + std::to_string(i), std::string(150, 'x'), "2025-01-26T07:01:56Z"});
+  for (int i = 0; i < 10; ++i) b.updates.push_back(std::string(60, 'u'));
+  const auto text = render_group_members(b);
+  CHECK(text.size() < group_block_limit);
+  auto d = parse(text);
+  CHECK(d["updates"].Size() == 0);  // all updates went before any appearance
+  CHECK(d["members"].MemberCount() == 30);
+  CHECK(std::string(d["members"]["Member0"]["appearance"].GetString()) == std::string(150, 'x'));
+  // Smaller: only the oldest updates go.
+  group_block small = two_members();
+  for (int i = 0; i < 9; ++i) small.updates.push_back(std::string(40, 'v'));
+  auto t2 = render_group_members(small, 600);
+  CHECK(t2.size() < 600);
+  auto d2 = parse(t2);
+  CHECK(d2["updates"].Size() < 10);
+  CHECK(std::string(d2["updates"][0].GetString()) == "Diamond, Kaiden joined the group");
+}
+
+TEST_CASE("group blocks: hash ignores timestamps but not members, appearances or updates") {
+  auto a = two_members();
+  auto b = a;
+  b.last_updated = iso8601(1);
+  b.members[0].last_seen = iso8601(2);
+  CHECK(group_block_hash(a) == group_block_hash(b));
+  b.members[0].appearance = "a red cap";
+  CHECK(group_block_hash(a) != group_block_hash(b));
+  auto c = a;
+  c.updates.insert(c.updates.begin(), "X left the group");
+  CHECK(group_block_hash(a) != group_block_hash(c));
+}
+
+TEST_CASE("group blocks: merge keeps the NPC's notes and unknown keys; former members' notes kept") {
+  auto first = merge_group_members(two_members(), "", 0, 0);
+  CHECK_FALSE(first.npc_edited);
+  // The NPC edits its block: notes on Diamond and Kaiden, and a key of its own.
+  auto d = parse(first.text);
+  auto& a = d.GetAllocator();
+  d["members"]["Diamond"]["notes"].SetString("owes me 5 coins", a);
+  d["members"]["Kaiden"]["notes"].SetString("grumpy", a);
+  d.AddMember("mood", "cheerful", a);
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  d.Accept(w);
+  const std::string edited = sb.GetString();
+
+  group_block next = two_members();
+  next.members.pop_back();  // Kaiden left
+  push_updates(next.updates, membership_update_lines({}, S{"Kaiden"}));
+  auto merged = merge_group_members(next, edited, first.text_hash, first.owned_hash);
+  CHECK(merged.npc_edited);
+  CHECK_FALSE(merged.conflict);  // only notes and an own key: nothing daemon-owned was touched
+  auto m = parse(merged.text);
+  CHECK(std::string(m["members"]["Diamond"]["notes"].GetString()) == "owes me 5 coins");
+  CHECK(std::string(m["mood"].GetString()) == "cheerful");
+  CHECK(std::string(m["notes_on_former_members"]["Kaiden"].GetString()) == "grumpy");
+  CHECK_FALSE(m["members"].HasMember("Kaiden"));
+  CHECK(std::string(m["updates"][0].GetString()) == "Kaiden left the group");
+
+  // Unchanged since the daemon's own write: no merge counted, but its kept keys survive.
+  auto again = merge_group_members(next, merged.text, merged.text_hash, merged.owned_hash);
+  CHECK_FALSE(again.npc_edited);
+  CHECK(parse(again.text).HasMember("mood"));
+}
+
+TEST_CASE("group blocks: an edit of daemon-owned fields is a conflict; non-JSON text is kept") {
+  auto first = merge_group_members(two_members(), "", 0, 0);
+  auto d = parse(first.text);
+  d["summary"].SetString("I am alone", d.GetAllocator());
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  d.Accept(w);
+  auto merged = merge_group_members(two_members(), sb.GetString(), first.text_hash, first.owned_hash);
+  CHECK(merged.npc_edited);
+  CHECK(merged.conflict);
+  CHECK(std::string(parse(merged.text)["summary"].GetString()) == "Current members: Diamond, Kaiden");
+
+  auto prose = merge_group_members(two_members(), "Diamond seems nice.", first.text_hash, first.owned_hash);
+  CHECK(prose.conflict);
+  CHECK(std::string(parse(prose.text)["npc_notes"].GetString()) == "Diamond seems nice.");
+}
+
+TEST_CASE("group blocks: status merge keeps the NPC's own lines after the fresh status line") {
+  const std::string fresh = "health: 80 | location: Cafe | current_action: Idle";
+  auto first = merge_status(fresh, "", 0);
+  CHECK(first.text == fresh);
+  auto kept = merge_status(fresh, "health: 100 | location: Park | current_action: Moving\nI feel tired", first.text_hash);
+  CHECK(kept.npc_edited);
+  CHECK_FALSE(kept.conflict);
+  CHECK(kept.text == fresh + "\nI feel tired");
+  auto replaced = merge_status(fresh, "sleeping", first.text_hash);
+  CHECK(replaced.conflict);
+  CHECK(replaced.text == fresh + "\nsleeping");
+}
+
+TEST_CASE("group blocks: iso8601") {
+  CHECK(iso8601(0) == "1970-01-01T00:00:00Z");
+  CHECK(iso8601(1737874917) == "2025-01-26T07:01:57Z");
+}

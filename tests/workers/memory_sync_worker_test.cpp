@@ -1,0 +1,238 @@
+// Tests workers/memory_sync_worker.cpp and workers/snapshot_worker.cpp with an in-memory fake
+// Letta client (callbacks posted to an io_context, as the real client's are).
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <map>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <rapidjson/document.h>
+
+#include "queues/dispatcher.hpp"
+#include "queues/event_log.hpp"
+#include "workers/memory_sync_worker.hpp"
+#include "workers/snapshot_worker.hpp"
+
+using namespace orch::workers;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+using S = std::vector<std::string>;
+
+namespace {
+
+// Blocks in a map; fails every call whose number (1-based) is in `fail_calls`.
+class fake_letta final : public letta_client {
+ public:
+  explicit fake_letta(asio::io_context& io) : io_(io) {}
+  std::map<std::pair<std::string, std::string>, std::string> blocks;
+  std::vector<std::string> log;  // "GET agent label" / "PATCH agent label"
+  std::vector<int> fail_calls;
+  int calls = 0;
+
+  void send_messages(const std::string&, std::vector<letta_message>, reply_fn cb) override {
+    asio::post(io_, [cb] { cb(letta_result{true, 200, "", 1}, letta_reply{}); });
+  }
+  void get_block(const std::string& agent, const std::string& label, block_fn cb) override {
+    log.push_back("GET " + agent + " " + label);
+    const bool fail = failing();
+    auto it = blocks.find({agent, label});
+    const bool found = it != blocks.end();
+    std::string v = found ? it->second : std::string();
+    asio::post(io_, [cb, fail, found, v] {
+      if (fail) return cb(letta_result{false, 503, "http_503", 5}, "");
+      if (!found) return cb(letta_result{false, 404, "not_found", 1}, "");
+      cb(letta_result{true, 200, "", 1}, v);
+    });
+  }
+  void update_block(const std::string& agent, const std::string& label, std::string value, done_fn cb) override {
+    log.push_back("PATCH " + agent + " " + label);
+    const bool fail = failing();
+    if (!fail) blocks[{agent, label}] = value;
+    asio::post(io_, [cb, fail] { cb(fail ? letta_result{false, 0, "timeout", 5} : letta_result{true, 200, "", 1}); });
+  }
+  void get_agent(const std::string&, done_fn cb) override {
+    asio::post(io_, [cb] { cb(letta_result{true, 200, "", 1}); });
+  }
+  void health(done_fn cb) override {
+    asio::post(io_, [cb] { cb(letta_result{true, 200, "", 1}); });
+  }
+
+ private:
+  bool failing() {
+    ++calls;
+    for (int n : fail_calls)
+      if (n == calls) return true;
+    return false;
+  }
+  asio::io_context& io_;
+};
+
+std::shared_ptr<const world_registry> registry() {
+  return std::make_shared<world_registry>(
+      std::vector<npc_info>{{"npc-pete", "Pete", "A merchant", "agent-pete"},
+                            {"npc-kaiden", "Kaiden", "A guard", "agent-kaiden"},
+                            {"npc-goldie", "Goldie", "A fox", ""}},
+      std::vector<location_info>{{"cafe", "Cafe", {12.0, 3.0, -40.5}, "A small cafe"}});
+}
+
+snapshot_entity at(std::string name, double x, double z) {
+  snapshot_entity e;
+  e.name = std::move(name);
+  e.position = vec3{x, 3.0, z};
+  return e;
+}
+
+snapshot scene(std::uint64_t seq, std::vector<snapshot_entity> es) {
+  snapshot s;
+  s.game_id = "g1";
+  s.seq = seq;
+  s.timestamp = 1737874900;
+  s.entities = std::move(es);
+  return s;
+}
+
+struct rig {
+  asio::io_context io;
+  orch::policies::manual_clock clock;
+  orch::queues::registry metrics;
+  orch::queues::event_hub hub{256, 16, metrics};
+  orch::queues::dispatcher disp{io, orch::queues::queues_config::defaults(), clock, metrics};
+  fake_letta letta{io};
+  snapshot_worker snaps{world_options{}, registry(), hub, disp, clock, metrics};
+  memory_sync_worker syncs{letta, snaps, clock, metrics};
+
+  bool run_sync(const std::shared_ptr<const sync_request>& req) {
+    bool finished = false, result = false;
+    syncs.sync(req, [&](bool ok) {
+      finished = true;
+      result = ok;
+    });
+    io.restart();
+    io.run();
+    REQUIRE(finished);
+    return result;
+  }
+  double value(const std::string& name, const orch::queues::labels& l = {}) { return metrics.value(name, l); }
+};
+
+}  // namespace
+
+TEST_CASE("memory sync: first sync writes both blocks and reports the listed members") {
+  rig r;
+  std::vector<block_synced> synced;
+  r.syncs.add_synced_listener([&](const block_synced& b) { synced.push_back(b); });
+  auto res = r.snaps.process(scene(1, {at("Pete", 0, 0), at("Diamond", 4, 0), at("Goldie", 200, 0)}));
+  REQUIRE(res.syncs.size() == 1);  // Goldie has no agent: no sync
+  CHECK(r.run_sync(res.syncs[0]));
+  CHECK(r.value("npcorch_letta_block_writes_total") == 2);
+  CHECK(r.value("npcorch_letta_block_writes_naive_total") == 2);  // Pete only: Goldie has no agent
+  CHECK(r.letta.log == S{"GET agent-pete group_members", "PATCH agent-pete group_members", "GET agent-pete status",
+                         "PATCH agent-pete status"});
+  REQUIRE(synced.size() == 1);
+  CHECK(synced[0].npc_name == "Pete");
+  CHECK(synced[0].members == S{"Diamond"});
+  CHECK(r.letta.blocks[{"agent-pete", "status"}] == "health: unknown | location: Cafe | current_action: Idle");
+  rapidjson::Document d;
+  d.Parse(r.letta.blocks[{"agent-pete", "group_members"}].c_str());
+  REQUIRE(d.IsObject());
+  CHECK(std::string(d["summary"].GetString()) == "Current members: Diamond");
+
+  // The same content again, not forced: both blocks read, neither written.
+  CHECK(r.run_sync(res.syncs[0]));
+  CHECK(r.value("npcorch_letta_block_writes_total") == 2);
+  CHECK(r.value("npcorch_block_writes_skipped_total") == 2);
+}
+
+TEST_CASE("memory sync: the NPC's own notes survive the next write and count as a merge") {
+  rig r;
+  auto r1 = r.snaps.process(scene(1, {at("Pete", 0, 0), at("Diamond", 4, 0)}));
+  REQUIRE(r.run_sync(r1.syncs[0]));
+  // The agent writes a note on Diamond with its tools.
+  auto& text = r.letta.blocks[{"agent-pete", "group_members"}];
+  const std::string needle = "\"notes\":\"\"";
+  auto at_notes = text.find(needle);
+  REQUIRE(at_notes != std::string::npos);
+  text.replace(at_notes, needle.size(), "\"notes\":\"likes apples\"");
+  r.clock.advance(3s);
+  auto r2 = r.snaps.process(scene(2, {at("Pete", 0, 0), at("Diamond", 4, 0), at("Ann", 2, 3)}));
+  REQUIRE(r2.syncs.size() == 1);
+  REQUIRE(r.run_sync(r2.syncs[0]));
+  CHECK(r.value("npcorch_memory_merges_total") == 1);
+  CHECK(r.value("npcorch_memory_conflicts_total") == 0);
+  rapidjson::Document d;
+  d.Parse(r.letta.blocks[{"agent-pete", "group_members"}].c_str());
+  REQUIRE(d.IsObject());
+  CHECK(std::string(d["members"]["Diamond"]["notes"].GetString()) == "likes apples");
+  CHECK(d["members"].HasMember("Ann"));
+  CHECK(std::string(d["updates"][0].GetString()) == "Ann joined the group");
+}
+
+TEST_CASE("memory sync: a failed write is retried at the NPC's next snapshot") {
+  for (int failing_call = 1; failing_call <= 4; ++failing_call) {
+    CAPTURE(failing_call);
+    rig r;
+    r.letta.fail_calls = {failing_call};
+    auto r1 = r.snaps.process(scene(1, {at("Pete", 0, 0), at("Diamond", 4, 0)}));
+    CHECK_FALSE(r.run_sync(r1.syncs[0]));
+    CHECK(r.value("npcorch_memory_sync_failures_total") == 1);
+    r.clock.advance(3s);
+    auto r2 = r.snaps.process(scene(2, {at("Pete", 0, 0), at("Diamond", 4, 0)}));  // nothing changed
+    REQUIRE(r2.syncs.size() == 1);
+    CHECK(r2.syncs[0]->reason == orch::policies::update_reason::retry);
+    CHECK(r.run_sync(r2.syncs[0]));
+    CHECK(r.letta.blocks.count({"agent-pete", "group_members"}) == 1);
+    CHECK(r.letta.blocks.count({"agent-pete", "status"}) == 1);
+    CHECK(r.value("npcorch_group_updates_total", {{"reason", "retry"}}) == 1);
+  }
+}
+
+TEST_CASE("snapshot worker: events before view and listeners; stale counted; game_of_npc") {
+  rig r;
+  std::vector<std::uint64_t> seen_seq;
+  r.snaps.add_diff_listener([&](const cluster_diff& d) {
+    seen_seq.push_back(r.hub.last_seq("g1"));
+    CHECK(r.snaps.view("g1") == d.view);
+  });
+  r.snaps.process(scene(1, {at("Pete", 0, 0), at("Kaiden", 4, 0), at("Diamond", 100, 0), at("Ann", 104, 0)}));
+  REQUIRE(seen_seq.size() == 1);
+  CHECK(seen_seq[0] == 2);  // both cluster_updates were out before the listener ran
+  auto ev = r.hub.read("g1", 0, 10);
+  REQUIRE(ev.events.size() == 2);
+  CHECK(ev.events[0]->json.find("\"type\":\"cluster_update\"") != std::string::npos);
+  CHECK(r.value("npcorch_clusters") == 2);
+  CHECK(r.value("npcorch_cluster_updates_total") == 2);
+  CHECK(r.value("npcorch_cluster_joins_total") == 4);
+  r.snaps.process(scene(1, {at("Pete", 0, 0)}));
+  CHECK(r.value("npcorch_snapshots_stale_total") == 1);
+  CHECK(r.value("npcorch_snapshots_applied_total") == 1);
+  CHECK(r.snaps.game_of_npc("npc-kaiden") == "g1");
+  CHECK(r.snaps.game_of_npc("Kaiden") == "g1");
+  CHECK(r.snaps.game_of_npc("nobody").empty());
+  CHECK(r.snaps.view("other") == nullptr);
+  // Kaiden leaves: one update with the departure, the clusters gauge follows.
+  r.snaps.process(scene(2, {at("Pete", 0, 0), at("Diamond", 100, 0), at("Ann", 104, 0)}));
+  CHECK(r.value("npcorch_clusters") == 1);
+  CHECK(r.value("npcorch_cluster_leaves_total") == 2);
+  CHECK(r.hub.last_seq("g1") == 3);
+}
+
+TEST_CASE("snapshot worker: handle() through the dispatcher queues coalescing memory syncs") {
+  rig r;
+  int synced = 0;
+  r.syncs.add_synced_listener([&](const block_synced&) { ++synced; });
+  r.disp.set_handler(orch::queues::message_kind::snapshot,
+                     [&](orch::queues::message m, orch::queues::completion c) { r.snaps.handle(std::move(m), std::move(c)); });
+  r.disp.set_handler(orch::queues::message_kind::memory_sync,
+                     [&](orch::queues::message m, orch::queues::completion c) { r.syncs.handle(std::move(m), std::move(c)); });
+  r.disp.start();
+  orch::queues::message m;
+  m.kind = orch::queues::message_kind::snapshot;
+  m.key = "g1";
+  m.payload = std::make_shared<snapshot>(scene(1, {at("Pete", 0, 0), at("Kaiden", 4, 0)}));
+  REQUIRE(r.disp.submit(std::move(m)).status == orch::queues::submit_status::accepted);
+  for (int i = 0; i < 200 && r.value("npcorch_letta_block_writes_total") < 4; ++i) r.io.run_one_for(50ms);
+  CHECK(r.value("npcorch_letta_block_writes_total") == 4);
+  CHECK(synced == 2);
+  CHECK(r.letta.blocks.size() == 4);
+}

@@ -1,0 +1,284 @@
+// fake-letta: a Letta-shaped HTTP server for tests and load drills (never used by the daemon).
+//   fake-letta --listen 127.0.0.1:PORT [--latency-ms N] [--agents a,b|--world FILE] [--token T]
+// Prints "listening on HOST:PORT" once ready (port 0 picks a free port). Implements the routes
+// the daemon uses with Letta's status codes and error bodies, keeps agents and blocks in
+// memory, answers deterministically, records every request, answers 409 (Letta's lock) to a
+// second concurrent message request for one agent and counts it, and takes faults:
+//   POST /_fake/faults {"mode":"429"|"409_retry_after"|"503"|"timeout"|"drop"|"slow","count":N,"agent"?}
+//   DELETE /_fake/faults, GET /_fake/stats, POST /_fake/edit_block {agent,label,value}
+// Single-threaded: one io_context thread, one coroutine per connection.
+#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it.
+
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <rapidjson/document.h>
+#include <yaml-cpp/yaml.h>
+
+#include "tools/fake-letta/fake_state.hpp"
+#include "workers/letta_codec.hpp"
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using fake_letta::fake_state;
+using orch::workers::json_quote;
+
+namespace {
+
+using request = http::request<http::string_body>;
+using response = http::response<http::string_body>;
+
+response reply(const request& rq, unsigned status, std::string body) {
+  response r{static_cast<http::status>(status), rq.version()};
+  r.set(http::field::content_type, "application/json");
+  r.set(http::field::server, "fake-letta");
+  r.keep_alive(rq.keep_alive());
+  r.body() = std::move(body);
+  r.prepare_payload();
+  return r;
+}
+
+std::string detail(std::string_view d) { return "{\"detail\":" + json_quote(d) + "}"; }
+
+std::vector<std::string> split_path(std::string_view target) {
+  if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+  std::vector<std::string> parts;
+  std::string cur;
+  for (char c : target) {
+    if (c == '/') {
+      if (!cur.empty()) parts.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) parts.push_back(cur);
+  return parts;
+}
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  beast::error_code ec;
+  co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+std::string block_json(fake_state& st, const std::string& agent, const std::string& label, const std::string& v) {
+  return "{\"id\":\"block-" + std::to_string(++st.block_seq) + "\",\"label\":" + json_quote(label) +
+         ",\"value\":" + json_quote(v) + ",\"limit\":5000,\"agent_id\":" + json_quote(agent) + "}";
+}
+
+// Control routes. Returns nullopt when the target is not a control route.
+std::optional<response> control(fake_state& st, const request& rq) {
+  const std::string target(rq.target());
+  if (target == "/_fake/stats" && rq.method() == http::verb::get) return reply(rq, 200, st.stats_json());
+  if (target == "/_fake/faults" && rq.method() == http::verb::delete_) {
+    st.clear_faults();
+    return reply(rq, 200, "{}");
+  }
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(rq.body().data(), rq.body().size());
+  auto str = [&](const char* k) -> std::string {
+    if (!d.IsObject()) return {};
+    auto it = d.FindMember(k);
+    return it != d.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString()) : std::string();
+  };
+  if (target == "/_fake/faults" && rq.method() == http::verb::post) {
+    fake_letta::fault f;
+    f.mode = str("mode");
+    f.agent = str("agent");
+    f.left = 1;
+    if (d.IsObject() && d.HasMember("count") && d["count"].IsUint64()) f.left = d["count"].GetUint64();
+    static const std::set<std::string> modes{"429", "409_retry_after", "503", "timeout", "drop", "slow"};
+    if (!modes.count(f.mode) || f.left == 0) return reply(rq, 400, detail("mode or count invalid"));
+    st.add_fault(std::move(f));
+    return reply(rq, 200, "{}");
+  }
+  if (target == "/_fake/edit_block" && rq.method() == http::verb::post) {
+    const std::string agent = str("agent"), label = str("label");
+    if (agent.empty() || label.empty() || !d.HasMember("value") || !d["value"].IsString())
+      return reply(rq, 400, detail("agent, label, value required"));
+    st.blocks[{agent, label}] = str("value");
+    return reply(rq, 200, "{}");
+  }
+  if (target.rfind("/_fake/", 0) == 0) return reply(rq, 404, detail("Not Found"));
+  return std::nullopt;
+}
+
+// One Letta route. `close` is set when the connection must be dropped without an answer.
+asio::awaitable<response> handle(fake_state& st, const request& rq, bool& close) {
+  const auto parts = split_path(rq.target());
+  if (parts.size() == 2 && parts[0] == "v1" && parts[1] == "health") {
+    st.record("health", "");
+    co_return reply(rq, 200, R"({"version":"0.16.7","status":"ok"})");
+  }
+  if (!st.token.empty() && rq[http::field::authorization] != "Bearer " + st.token)
+    co_return reply(rq, 401, detail("Unauthorized"));
+  if (parts.size() < 3 || parts[0] != "v1" || parts[1] != "agents") co_return reply(rq, 404, detail("Not Found"));
+  const std::string& agent = parts[2];
+  std::string endpoint = "other";
+  if (parts.size() == 3) endpoint = "agent_get";
+  else if (parts.size() == 4 && parts[3] == "messages") endpoint = "messages";
+  else if (parts.size() == 6 && parts[3] == "core-memory" && parts[4] == "blocks")
+    endpoint = rq.method() == http::verb::patch ? "block_update" : "block_get";
+  st.record(endpoint, agent);
+
+  if (auto f = st.take_fault(agent)) {
+    if (*f == "429")
+      co_return reply(rq, 429, R"({"error":{"type":"llm_rate_limit","message":"Rate limited by provider","detail":"fake"}})");
+    if (*f == "503") co_return reply(rq, 503, detail("Service unavailable"));
+    if (*f == "409_retry_after") {
+      auto r = reply(rq, 409, detail("Block with id 'block-x' was updated by another transaction. Please retry your request."));
+      r.set(http::field::retry_after, "1");
+      co_return r;
+    }
+    if (*f == "drop") {
+      close = true;
+      co_return response{};
+    }
+    if (*f == "timeout") {
+      co_await sleep_for(std::chrono::seconds(120));
+      close = true;
+      co_return response{};
+    }
+    if (*f == "slow") co_await sleep_for(std::chrono::milliseconds(1500));
+  }
+  if (agent.rfind("agent-", 0) != 0) co_return reply(rq, 422, detail("agent_id: expected agent-<uuid4>"));
+  if (!st.agent_exists(agent)) co_return reply(rq, 404, detail("Agent " + agent + " not found"));
+
+  const bool is_messages = endpoint == "messages" && rq.method() == http::verb::post;
+  if (st.enter(agent) > 1) {
+    st.violation();
+    if (is_messages) {
+      st.leave(agent);
+      co_return reply(rq, 409, "{\"detail\":\"Cannot send a new message: Another request is currently being processed for this agent.\",\"run_id\":\"run-fake\"}");
+    }
+  }
+  co_await sleep_for(st.latency);
+  st.leave(agent);
+
+  if (endpoint == "agent_get" && rq.method() == http::verb::get)
+    co_return reply(rq, 200, "{\"id\":" + json_quote(agent) + ",\"name\":" + json_quote(agent) + "}");
+  if (is_messages) {
+    auto ms = orch::workers::parse_messages_body(rq.body());
+    if (!ms) co_return reply(rq, 422, detail("messages: expected a non-empty list of MessageCreate"));
+    const std::string& last = ms->back().content;
+    const std::string text = agent + " hears you: " + last.substr(0, std::min<std::size_t>(40, last.size()));
+    for (const auto& m : *ms)
+      if (!m.otid.empty()) st.answered_200(m.otid);
+    co_return reply(rq, 200,
+                    "{\"messages\":[{\"id\":\"message-1\",\"message_type\":\"reasoning_message\",\"reasoning\":\"fake\"},"
+                    "{\"id\":\"message-2\",\"message_type\":\"assistant_message\",\"content\":" + json_quote(text) +
+                        "}],\"stop_reason\":{\"message_type\":\"stop_reason\",\"stop_reason\":\"end_turn\"},"
+                        "\"usage\":{\"message_type\":\"usage_statistics\",\"completion_tokens\":1,\"prompt_tokens\":1,\"total_tokens\":2,\"step_count\":1}}");
+  }
+  if (endpoint == "block_get" && rq.method() == http::verb::get) {
+    auto it = st.blocks.find({agent, parts[5]});
+    if (it == st.blocks.end()) co_return reply(rq, 404, detail("Block with label " + parts[5] + " not found"));
+    co_return reply(rq, 200, block_json(st, agent, parts[5], it->second));
+  }
+  if (endpoint == "block_update") {
+    auto v = orch::workers::parse_block_update_body(rq.body());
+    if (!v) co_return reply(rq, 422, detail("value: expected a string"));
+    st.blocks[{agent, parts[5]}] = *v;
+    co_return reply(rq, 200, block_json(st, agent, parts[5], *v));
+  }
+  co_return reply(rq, 405, detail("Method Not Allowed"));
+}
+
+asio::awaitable<void> session(fake_state& st, tcp::socket sock) {
+  beast::tcp_stream stream(std::move(sock));
+  beast::flat_buffer buf;
+  beast::error_code ec;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(8u << 20);
+    stream.expires_after(std::chrono::seconds(300));
+    co_await http::async_read(stream, buf, parser, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+    request rq = parser.release();
+    bool close = false;
+    response r;
+    if (auto c = control(st, rq)) r = std::move(*c);
+    else r = co_await handle(st, rq, close);
+    if (close) break;
+    const bool keep = r.keep_alive();
+    co_await http::async_write(stream, r, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || !keep) break;
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+}
+
+asio::awaitable<void> listen(fake_state& st, tcp::acceptor& acc) {
+  for (;;) {
+    beast::error_code ec;
+    tcp::socket s = co_await acc.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      continue;
+    }
+    asio::co_spawn(acc.get_executor(), session(st, std::move(s)), asio::detached);
+  }
+}
+
+int usage() {
+  std::cerr << "usage: fake-letta --listen HOST:PORT [--latency-ms N] [--agents a,b|--world FILE] [--token T]\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  fake_state st;
+  std::string listen_at = "127.0.0.1:0";
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      auto next = [&]() -> std::string {
+        if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
+        return argv[++i];
+      };
+      if (a == "--listen") listen_at = next();
+      else if (a == "--latency-ms") st.latency = std::chrono::milliseconds(std::stol(next()));
+      else if (a == "--token") st.token = next();
+      else if (a == "--agents") {
+        std::stringstream ss(next());
+        for (std::string id; std::getline(ss, id, ',');)
+          if (!id.empty()) st.agents.insert(id);
+      } else if (a == "--world") {
+        YAML::Node w = YAML::LoadFile(next());
+        for (const auto& n : w["npcs"])
+          if (n["agent_id"]) st.agents.insert(n["agent_id"].as<std::string>());
+      } else return usage();
+    }
+    const auto colon = listen_at.rfind(':');
+    if (colon == std::string::npos) return usage();
+    asio::io_context io(1);
+    tcp::endpoint ep(asio::ip::make_address(listen_at.substr(0, colon)),
+                     static_cast<unsigned short>(std::stoi(listen_at.substr(colon + 1))));
+    tcp::acceptor acc(io, ep);
+    const auto bound = acc.local_endpoint();
+    std::printf("listening on %s:%u\n", bound.address().to_string().c_str(), static_cast<unsigned>(bound.port()));
+    std::fflush(stdout);
+    asio::signal_set sigs(io, SIGINT, SIGTERM);
+    sigs.async_wait([&](const beast::error_code&, int) { io.stop(); });
+    asio::co_spawn(io, listen(st, acc), asio::detached);
+    io.run();
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "fake-letta: " << e.what() << "\n";
+    return 1;
+  }
+}

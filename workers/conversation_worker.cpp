@@ -1,0 +1,161 @@
+#include "workers/conversation_worker.hpp"
+
+#include <boost/asio/post.hpp>
+
+namespace orch::workers {
+
+conversation_worker::conversation_worker(boost::asio::io_context& io, const policies::conversation_options& opts,
+                                         std::shared_ptr<const world_registry> registry, const world_views& views,
+                                         letta_client& letta, queues::dispatcher& dispatcher, queues::event_hub& events,
+                                         const policies::clock& clock, queues::registry& metrics)
+    : io_(io),
+      registry_(std::move(registry)),
+      letta_(letta),
+      dispatcher_(dispatcher),
+      events_(events),
+      clock_(clock),
+      state_(opts, views, metrics),
+      timer_(io),
+      self_(std::make_shared<conversation_worker*>(this)) {
+  arm_timer();
+}
+
+conversation_worker::~conversation_worker() {
+  stop();
+  *self_ = nullptr;
+}
+
+void conversation_worker::stop() {
+  stopped_ = true;
+  std::lock_guard lk(mu_);
+  timer_.cancel();
+}
+
+void conversation_worker::arm_timer() {
+  std::lock_guard lk(mu_);
+  if (stopped_) return;
+  timer_.expires_after(tick_period);
+  std::weak_ptr<conversation_worker*> weak = self_;
+  timer_.async_wait([weak](const boost::system::error_code& ec) {
+    auto p = weak.lock();
+    if (ec || !p || !*p) return;
+    conversation_worker* w = *p;
+    if (w->stopped_) return;
+    conversation_effects fx;
+    {
+      std::lock_guard lk2(w->mu_);
+      fx = w->state_.tick(w->clock_.now());
+    }
+    w->run(std::move(fx));
+    w->arm_timer();
+  });
+}
+
+void conversation_worker::run(conversation_effects fx) {
+  for (auto& e : fx.events) events_.publish(e.game, e.body);
+  for (auto& s : fx.submits) {
+    queues::message m;
+    m.kind = s.kind;
+    m.key = s.agent_id;
+    m.payload = std::make_shared<conversation_job_ref>(conversation_job_ref{s.job});
+    auto r = dispatcher_.submit(std::move(m));
+    if (r.status != queues::submit_status::accepted) {
+      conversation_effects more;
+      {
+        std::lock_guard lk(mu_);
+        more = state_.on_dropped(s.job, "shed", clock_.now());
+      }
+      run(std::move(more));
+    }
+  }
+  // Letta calls come only from start_job, which binds them to their worker slot.
+}
+
+void conversation_worker::handle_turn(queues::message m, queues::completion done) {
+  auto turn = std::static_pointer_cast<chat_turn>(m.payload);
+  conversation_effects fx;
+  if (turn) {
+    std::lock_guard lk(mu_);
+    fx = state_.on_turn(*turn, clock_.now());
+  }
+  done.done();
+  run(std::move(fx));
+}
+
+void conversation_worker::handle_reply(queues::message m, queues::completion done) {
+  start_job(std::move(m), std::move(done));
+}
+
+void conversation_worker::handle_notice(queues::message m, queues::completion done) {
+  start_job(std::move(m), std::move(done));
+}
+
+void conversation_worker::start_job(queues::message m, queues::completion done) {
+  auto ref = std::static_pointer_cast<conversation_job_ref>(m.payload);
+  if (!ref) return;
+  conversation_effects fx;
+  bool started = false;
+  {
+    std::lock_guard lk(mu_);
+    fx = state_.on_start(ref->job, clock_.now(), started);
+  }
+  auto calls = std::move(fx.calls);
+  fx.calls.clear();
+  if (!started || calls.empty()) {
+    done.done();
+    run(std::move(fx));
+    return;
+  }
+  run(std::move(fx));
+  // The worker slot stays taken until the reply: a slot waits for Letta, a thread does not.
+  auto slot = std::make_shared<queues::completion>(std::move(done));
+  auto& call = calls.front();
+  const std::uint64_t job = call.job;
+  letta_.send_messages(call.agent_id, std::move(call.messages),
+                       [this, job, slot](letta_result result, letta_reply reply) {
+                         conversation_effects after;
+                         {
+                           std::lock_guard lk(mu_);
+                           after = state_.on_reply(job, result, reply, clock_.now());
+                         }
+                         slot->done();
+                         run(std::move(after));
+                       });
+}
+
+void conversation_worker::on_dropped(queues::message m, queues::drop_reason reason) {
+  const std::string_view why = reason == queues::drop_reason::shutdown ? "shutdown" : "shed";
+  conversation_effects fx;
+  if (m.kind == queues::message_kind::chat_turn) {
+    auto turn = std::static_pointer_cast<chat_turn>(m.payload);
+    if (!turn) return;
+    std::lock_guard lk(mu_);
+    fx = state_.on_turn_dropped(*turn, why);
+  } else {
+    auto ref = std::static_pointer_cast<conversation_job_ref>(m.payload);
+    if (!ref) return;
+    std::lock_guard lk(mu_);
+    fx = state_.on_dropped(ref->job, why, clock_.now());
+  }
+  run(std::move(fx));
+}
+
+void conversation_worker::on_cluster_diff(const cluster_diff& diff) {
+  conversation_effects fx;
+  {
+    std::lock_guard lk(mu_);
+    fx = state_.on_cluster_diff(diff, clock_.now());
+  }
+  run(std::move(fx));
+}
+
+void conversation_worker::on_block_synced(const block_synced& synced) {
+  conversation_effects fx;
+  {
+    std::lock_guard lk(mu_);
+    fx = state_.on_block_synced(synced, clock_.now());
+  }
+  run(std::move(fx));
+}
+
+}  // namespace orch::workers

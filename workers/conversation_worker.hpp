@@ -1,0 +1,75 @@
+#pragma once
+// The conversation worker (DESIGN 5.3): arbitrates chat turns (urgent queue), makes the
+// chosen NPCs answer through `npc_reply` messages (conversation queue, key = agent id),
+// delivers entry notices through `system_notice` messages, and publishes npc_message,
+// conversation_state and turn_dropped events. All decisions live in conversation_state;
+// this class wires it to the dispatcher, the Letta client, the event hub and a timer.
+//
+// Ownership: the app owns it; it must outlive the dispatcher's handlers and the Letta
+// client's pending callbacks (stop the dispatcher and the client first, then call stop()).
+// Thread-safety: every member may be called from any thread; the state is guarded by one
+// mutex, and effects (submit, publish, Letta calls) run outside it, since a submit may call
+// a drop handler synchronously. How it fails: never throws on the data path; every accepted
+// turn ends in an npc_message (inReplyTo = turn id) or a turn_dropped event.
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "policies/clock.hpp"
+#include "policies/conversation_options.hpp"
+#include "queues/dispatcher.hpp"
+#include "queues/event_log.hpp"
+#include "queues/message.hpp"
+#include "queues/metrics.hpp"
+#include "workers/cluster_diff.hpp"
+#include "workers/conversation_state.hpp"
+#include "workers/letta_client.hpp"
+#include "workers/world_registry.hpp"
+#include "workers/world_view.hpp"
+
+namespace orch::workers {
+
+class conversation_worker {
+ public:
+  conversation_worker(boost::asio::io_context& io, const policies::conversation_options& opts,
+                      std::shared_ptr<const world_registry> registry, const world_views& views, letta_client& letta,
+                      queues::dispatcher& dispatcher, queues::event_hub& events, const policies::clock& clock,
+                      queues::registry& metrics);
+  ~conversation_worker();
+  conversation_worker(const conversation_worker&) = delete;
+  conversation_worker& operator=(const conversation_worker&) = delete;
+
+  void handle_turn(queues::message m, queues::completion done);    // chat_turn
+  void handle_reply(queues::message m, queues::completion done);   // npc_reply
+  void handle_notice(queues::message m, queues::completion done);  // system_notice
+  void on_dropped(queues::message m, queues::drop_reason reason);  // drop handler for those three kinds
+  void on_cluster_diff(const cluster_diff& diff);
+  void on_block_synced(const block_synced& synced);
+  void stop();  // cancel timers
+
+  // Period of the tick that expires waits and sends due notices.
+  static constexpr std::chrono::milliseconds tick_period{50};
+
+ private:
+  void run(conversation_effects fx);
+  void start_job(queues::message m, queues::completion done);
+  void arm_timer();
+
+  boost::asio::io_context& io_;
+  std::shared_ptr<const world_registry> registry_;
+  letta_client& letta_;
+  queues::dispatcher& dispatcher_;
+  queues::event_hub& events_;
+  const policies::clock& clock_;
+  std::mutex mu_;
+  conversation_state state_;
+  boost::asio::steady_timer timer_;
+  std::atomic<bool> stopped_{false};
+  // Guards timer callbacks that outlive the worker.
+  std::shared_ptr<conversation_worker*> self_;
+};
+
+}  // namespace orch::workers

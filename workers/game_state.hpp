@@ -1,0 +1,128 @@
+#pragma once
+// One game's world as the snapshot worker keeps it (DESIGN 5.1, 5.2): its entities, its
+// clusters with stable ids, the per-NPC group cache and the player cache. `apply` turns a
+// snapshot into everything the worker then sends out: the cluster diff, the cluster_update
+// event bodies, the new world_view and the memory syncs to submit. It does no I/O and takes
+// `now` from the caller, so tests drive it with a manual clock.
+//
+// Ownership: the snapshot worker owns one game_state per game. Thread-safety: none; the
+// dispatcher runs one snapshot per game at a time (key = game id) and the worker serializes
+// mark_sync_failed through its own lock. How it fails: it does not throw on data; a stale
+// snapshot (seq not newer than the last applied) comes back with `stale` set and no effect.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "policies/clock.hpp"
+#include "policies/cluster_ids.hpp"
+#include "policies/clustering.hpp"
+#include "policies/entity_state.hpp"
+#include "policies/group_update.hpp"
+#include "workers/cluster_diff.hpp"
+#include "workers/group_blocks.hpp"
+#include "workers/snapshot.hpp"
+#include "workers/world_options.hpp"
+#include "workers/world_registry.hpp"
+#include "workers/world_view.hpp"
+
+namespace orch::workers {
+
+// What one memory sync must make an NPC's blocks say. Both blocks travel whole, so a newer
+// sync that replaces (coalesces) an older one loses nothing: the sync worker writes each block
+// whose content differs from what it reads back, or every block when `force` is set.
+struct sync_request {
+  std::string game_id;
+  std::string npc_name;
+  std::string agent_id;
+  group_block members_block;
+  std::vector<std::string> members;  // names listed in members_block (for block_synced)
+  std::string status;
+  bool force = false;  // stale / forced / retry: rewrite even when unchanged
+  policies::update_reason reason = policies::update_reason::changed;
+};
+
+struct apply_stats {
+  std::size_t joins = 0;
+  std::size_t leaves = 0;
+  std::size_t cache_hits = 0;
+  std::size_t skipped_noops = 0;
+  std::size_t naive_writes = 0;  // 2 per registry NPC with an agent in this game
+  std::size_t players_evicted = 0;
+  std::array<std::size_t, 5> updates{};  // by policies::update_reason
+  double clustering_seconds = 0;
+};
+
+struct apply_result {
+  bool stale = false;
+  cluster_diff diff;                // changes and the new view
+  std::vector<std::string> events;  // cluster_update bodies, one per change, in order
+  std::vector<std::shared_ptr<const sync_request>> syncs;
+  apply_stats stats;
+  std::size_t clusters = 0;         // clusters in the game after this snapshot
+};
+
+class game_state {
+ public:
+  game_state(std::string game_id, const world_options& opts, std::shared_ptr<const world_registry> reg);
+
+  apply_result apply(const snapshot& s, policies::time_point now);
+
+  // The last sync of this agent finally failed: write its blocks at its next snapshot.
+  // Returns false when the agent has no group state in this game.
+  bool mark_sync_failed(const std::string& agent_id);
+
+  std::size_t cluster_count() const { return clusters_.size(); }
+  std::size_t player_cache_size() const { return players_.size(); }
+  const policies::npc_group_state* group_state_of(const std::string& agent_id) const;
+
+ private:
+  struct tracked {
+    std::string id;
+    bool is_npc = false;
+    std::string agent_id;
+    std::optional<vec3> position;
+    std::optional<double> health;
+    std::string location;
+    policies::entity_action action = policies::entity_action::idle;
+    std::string appearance;
+    std::int64_t last_seen_s = 0;
+  };
+  struct player_entry {
+    std::string name;
+    std::string appearance;
+    policies::time_point last_seen{};
+  };
+  struct npc_cache {
+    policies::npc_group_state st;
+    std::vector<std::string> updates;  // newest first
+  };
+
+  void track_entities(const snapshot& s, policies::time_point now, apply_stats& stats);
+  std::vector<std::vector<std::string>> cluster_entities(const snapshot& s, apply_stats& stats);
+  std::shared_ptr<const world_view> make_view(const policies::id_assignment& ids);
+  void decide_syncs(const snapshot& s, policies::time_point now, apply_result& r);
+
+  std::string game_id_;
+  world_options opts_;
+  policies::group_update_options group_opts_;
+  std::shared_ptr<const world_registry> reg_;
+  std::optional<std::uint64_t> last_seq_;
+  std::uint64_t applied_ = 0;
+  std::uint64_t next_cluster_id_ = 1;
+  std::unordered_map<std::string, tracked> entities_;   // by display name
+  std::vector<policies::id_cluster> clusters_;
+  std::unordered_map<std::string, player_entry> players_;  // by player id (or name)
+  std::unordered_map<std::string, npc_cache> npcs_;        // by agent id
+  policies::clusterer clusterer_;
+  policies::cluster_set cluster_scratch_;
+};
+
+// The members of a cluster_update event after `seq` (DESIGN 3.3), for event_hub::publish:
+// "type":"cluster_update","clusterId":..,"members":[..],"positions":{..},"joined":[..],"left":[..]
+std::string cluster_update_body(const cluster_change& c, const world_view& view);
+
+}  // namespace orch::workers

@@ -1,0 +1,262 @@
+#include "workers/group_blocks.hpp"
+
+#include <ctime>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "policies/cluster_ids.hpp"
+#include "policies/group_update.hpp"
+
+namespace orch::workers {
+
+namespace {
+
+using rapidjson::Document;
+using rapidjson::SizeType;
+using rapidjson::StringRef;
+using rapidjson::Value;
+
+constexpr const char* owned_keys[] = {"members", "summary", "updates", "last_updated"};
+
+bool is_owned(std::string_view k) {
+  for (auto o : owned_keys)
+    if (k == o) return true;
+  return false;
+}
+
+Value str(std::string_view s, Document::AllocatorType& a) {
+  return Value(s.data(), static_cast<SizeType>(s.size()), a);
+}
+
+std::string serialize(const Value& v) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  v.Accept(w);
+  return {sb.GetString(), sb.GetSize()};
+}
+
+std::string summary_of(const group_block& b) {
+  std::vector<std::string> names;
+  names.reserve(b.members.size());
+  for (const auto& m : b.members) names.push_back(m.name);
+  return "Current members: " + (names.empty() ? std::string("none") : policies::join_names(names));
+}
+
+Document build(const group_block& b) {
+  Document d;
+  d.SetObject();
+  auto& a = d.GetAllocator();
+  Value members(rapidjson::kObjectType);
+  for (const auto& m : b.members) {
+    Value e(rapidjson::kObjectType);
+    e.AddMember("name", str(m.name, a), a);
+    e.AddMember("appearance", str(m.appearance, a), a);
+    e.AddMember("last_seen", str(m.last_seen, a), a);
+    e.AddMember("notes", Value("", a), a);
+    members.AddMember(str(m.name, a), e, a);
+  }
+  d.AddMember("members", members, a);
+  d.AddMember("summary", str(summary_of(b), a), a);
+  Value updates(rapidjson::kArrayType);
+  for (std::size_t i = 0; i < b.updates.size() && i < group_block_max_updates; ++i)
+    updates.PushBack(str(b.updates[i], a), a);
+  d.AddMember("updates", updates, a);
+  d.AddMember("last_updated", str(b.last_updated, a), a);
+  return d;
+}
+
+// Serializes d, trimming until it is under `limit`: oldest updates first, then appearances
+// (from the last member), then member entries (the summary still names everyone).
+std::string fit(Document& d, std::size_t limit) {
+  auto& a = d.GetAllocator();
+  for (;;) {
+    std::string s = serialize(d);
+    if (s.size() < limit) return s;
+    auto& updates = d["updates"];
+    if (!updates.Empty()) {
+      updates.PopBack();
+      continue;
+    }
+    bool trimmed = false;
+    auto& members = d["members"];
+    for (auto it = members.MemberEnd(); it != members.MemberBegin();) {
+      --it;
+      if (it->value.IsObject() && it->value.HasMember("appearance") && it->value["appearance"].IsString() &&
+          it->value["appearance"].GetStringLength() > 0) {
+        it->value["appearance"].SetString("", a);
+        trimmed = true;
+        break;
+      }
+    }
+    if (trimmed) continue;
+    if (members.MemberCount() > 0) {
+      members.RemoveMember(members.MemberEnd() - 1);
+      continue;
+    }
+    return s;  // only the NPC's own keys are left to make it long: keep them whole
+  }
+}
+
+// Hash of the daemon-owned part of a block: members without notes, summary, updates,
+// last_updated, in document order.
+std::uint64_t owned_hash(const Value& obj) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartObject();
+  for (auto key : owned_keys) {
+    auto it = obj.FindMember(key);
+    if (it == obj.MemberEnd()) continue;
+    w.Key(key);
+    if (std::string_view(key) == "members" && it->value.IsObject()) {
+      w.StartObject();
+      for (const auto& m : it->value.GetObject()) {
+        w.Key(m.name.GetString(), m.name.GetStringLength());
+        if (!m.value.IsObject()) {
+          m.value.Accept(w);
+          continue;
+        }
+        w.StartObject();
+        for (const auto& f : m.value.GetObject()) {
+          if (std::string_view(f.name.GetString(), f.name.GetStringLength()) == "notes") continue;
+          w.Key(f.name.GetString(), f.name.GetStringLength());
+          f.value.Accept(w);
+        }
+        w.EndObject();
+      }
+      w.EndObject();
+    } else {
+      it->value.Accept(w);
+    }
+  }
+  w.EndObject();
+  return text_hash({sb.GetString(), sb.GetSize()});
+}
+
+}  // namespace
+
+std::uint64_t text_hash(std::string_view s) { return policies::fnv1a(s); }
+
+std::string iso8601(std::int64_t epoch_s) {
+  const auto t = static_cast<std::time_t>(epoch_s);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return {buf, n};
+}
+
+std::vector<std::string> membership_update_lines(const std::vector<std::string>& joined,
+                                                 const std::vector<std::string>& left) {
+  std::vector<std::string> out;
+  if (!joined.empty()) out.push_back(policies::join_names(joined) + " joined the group");
+  if (!left.empty()) out.push_back(policies::join_names(left) + " left the group");
+  return out;
+}
+
+void push_updates(std::vector<std::string>& updates, const std::vector<std::string>& lines) {
+  for (const auto& l : lines) updates.insert(updates.begin(), l);
+  if (updates.size() > group_block_max_updates) updates.resize(group_block_max_updates);
+}
+
+std::uint64_t group_block_hash(const group_block& b) {
+  std::uint64_t h = policies::fnv1a("group_members");
+  for (const auto& m : b.members) {
+    h = policies::fnv1a(m.name, h);
+    h = policies::fnv1a(std::string_view("\x1f", 1), h);
+    h = policies::fnv1a(m.appearance, h);
+    h = policies::fnv1a(std::string_view("\x1e", 1), h);
+  }
+  for (const auto& u : b.updates) {
+    h = policies::fnv1a(u, h);
+    h = policies::fnv1a(std::string_view("\x1d", 1), h);
+  }
+  return h;
+}
+
+std::string render_group_members(const group_block& b, std::size_t limit) {
+  auto d = build(b);
+  return fit(d, limit);
+}
+
+merge_outcome merge_group_members(const group_block& b, std::string_view current, std::uint64_t last_text_hash,
+                                  std::uint64_t last_owned_hash, std::size_t limit) {
+  merge_outcome out;
+  auto d = build(b);
+  auto& a = d.GetAllocator();
+  out.npc_edited = !current.empty() && text_hash(current) != last_text_hash;
+  if (!current.empty()) {
+    Document c;
+    c.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(current.data(), current.size());
+    if (c.HasParseError() || !c.IsObject()) {
+      if (out.npc_edited) {
+        d.AddMember("npc_notes", str(current, a), a);
+        out.conflict = true;
+      }
+    } else {
+      if (out.npc_edited && last_owned_hash != 0 && owned_hash(c) != last_owned_hash) out.conflict = true;
+      // Keys the daemon does not own come over whole (former-member notes included).
+      for (auto& m : c.GetObject()) {
+        std::string_view k(m.name.GetString(), m.name.GetStringLength());
+        if (!is_owned(k)) d.AddMember(Value(m.name, a), Value(m.value, a), a);
+      }
+      // Each member's notes: onto the member when still here, else into notes_on_former_members.
+      auto cm = c.FindMember("members");
+      if (cm != c.MemberEnd() && cm->value.IsObject()) {
+        auto& dm = d["members"];
+        for (auto& m : cm->value.GetObject()) {
+          if (!m.value.IsObject()) continue;
+          auto n = m.value.FindMember("notes");
+          if (n == m.value.MemberEnd() || !n->value.IsString() || n->value.GetStringLength() == 0) continue;
+          auto here = dm.FindMember(m.name);
+          if (here != dm.MemberEnd()) {
+            here->value["notes"].SetString(n->value.GetString(), n->value.GetStringLength(), a);
+            continue;
+          }
+          auto former = d.FindMember("notes_on_former_members");
+          if (former == d.MemberEnd()) {
+            d.AddMember("notes_on_former_members", Value(rapidjson::kObjectType), a);
+            former = d.FindMember("notes_on_former_members");
+          }
+          if (!former->value.IsObject()) continue;  // the NPC reshaped it: its own value is kept
+          auto old = former->value.FindMember(m.name);
+          if (old != former->value.MemberEnd())
+            old->value.SetString(n->value.GetString(), n->value.GetStringLength(), a);
+          else
+            former->value.AddMember(Value(m.name, a), Value(n->value, a), a);
+        }
+      }
+    }
+  }
+  out.text = fit(d, limit);
+  out.text_hash = text_hash(out.text);
+  out.owned_hash = owned_hash(d);
+  return out;
+}
+
+merge_outcome merge_status(std::string_view fresh, std::string_view current, std::uint64_t last_text_hash) {
+  merge_outcome out;
+  out.text = std::string(fresh);
+  out.npc_edited = !current.empty() && text_hash(current) != last_text_hash;
+  std::size_t status_lines = 0;
+  std::size_t pos = 0;
+  while (pos <= current.size() && !current.empty()) {
+    auto nl = current.find('\n', pos);
+    auto line = current.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    if (line.starts_with("health:")) {
+      ++status_lines;
+    } else if (!line.empty()) {
+      out.text += '\n';
+      out.text += line;
+    }
+    if (nl == std::string_view::npos) break;
+    pos = nl + 1;
+  }
+  out.conflict = out.npc_edited && status_lines != 1;
+  out.text_hash = text_hash(out.text);
+  out.owned_hash = text_hash(fresh);
+  return out;
+}
+
+}  // namespace orch::workers

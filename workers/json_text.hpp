@@ -1,0 +1,12 @@
+#pragma once
+// JSON text helpers shared by everything that builds bodies by hand (events, Letta bodies,
+// HTTP answers). Pure functions.
+#include <string>
+#include <string_view>
+
+namespace orch::workers {
+
+// A JSON string literal, quotes included, escaped by RapidJSON's writer.
+std::string json_quote(std::string_view s);
+
+}  // namespace orch::workers

@@ -1,0 +1,142 @@
+#include "workers/letta_simulated.hpp"
+
+#include <algorithm>
+#include <memory>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "workers/letta_codec.hpp"
+
+namespace orch::workers {
+
+letta_simulated::letta_simulated(boost::asio::io_context& io, std::chrono::milliseconds latency)
+    : io_(io), latency_(latency) {}
+
+static std::string detail_body(std::string_view text) {
+  return "{\"detail\":" + json_quote(text) + "}";
+}
+
+static std::string block_body(const std::string& agent, const std::string& label,
+                              const std::string& value, std::uint64_t id) {
+  return "{\"id\":\"block-sim-" + std::to_string(id) + "\",\"label\":" + json_quote(label) +
+         ",\"value\":" + json_quote(value) + ",\"limit\":5000,\"agent_id\":" + json_quote(agent) + "}";
+}
+
+// Called with mu_ held.
+transport_response letta_simulated::answer(const transport_request& req) {
+  transport_response r;
+  if (fail_count_ > 0) {
+    --fail_count_;
+    r.status = fail_status_;
+    if (fail_status_ == 0) r.error = "timeout";
+    else r.body = detail_body("simulated failure");
+    return r;
+  }
+  switch (req.endpoint) {
+    case letta_endpoint::health:
+      r.status = 200;
+      r.body = R"({"version":"0.16.7-simulated","status":"ok"})";
+      break;
+    case letta_endpoint::agent_get:
+      r.status = 200;
+      r.body = "{\"id\":" + json_quote(req.agent_id) + ",\"name\":" + json_quote(req.agent_id) + "}";
+      break;
+    case letta_endpoint::block_get: {
+      auto it = blocks_.find({req.agent_id, req.label});
+      if (it == blocks_.end()) {
+        r.status = 404;
+        r.body = detail_body("Block with label '" + req.label + "' not found");
+      } else {
+        r.status = 200;
+        r.body = block_body(req.agent_id, req.label, it->second, ++block_seq_);
+      }
+      break;
+    }
+    case letta_endpoint::block_update: {
+      auto v = parse_block_update_body(req.body);
+      if (!v) {
+        r.status = 422;
+        r.body = detail_body("value: expected a string");
+        break;
+      }
+      blocks_[{req.agent_id, req.label}] = *v;
+      ++block_writes_;
+      r.status = 200;
+      r.body = block_body(req.agent_id, req.label, *v, ++block_seq_);
+      break;
+    }
+    case letta_endpoint::messages: {
+      auto ms = parse_messages_body(req.body);
+      if (!ms) {
+        r.status = 422;
+        r.body = detail_body("messages: expected a non-empty list");
+        break;
+      }
+      const std::string& last = ms->back().content;
+      std::string text = req.agent_id + " hears you: " + last.substr(0, std::min<std::size_t>(40, last.size()));
+      r.status = 200;
+      r.body = "{\"messages\":[{\"id\":\"message-sim\",\"message_type\":\"assistant_message\",\"content\":" +
+               json_quote(text) +
+               "}],\"stop_reason\":{\"message_type\":\"stop_reason\",\"stop_reason\":\"end_turn\"},"
+               "\"usage\":{\"message_type\":\"usage_statistics\",\"completion_tokens\":0,\"prompt_tokens\":0,\"total_tokens\":0,\"step_count\":1}}";
+      break;
+    }
+  }
+  return r;
+}
+
+void letta_simulated::execute(transport_request req, response_fn cb) {
+  {
+    std::lock_guard lk(mu_);
+    ++requests_;
+    if (!req.agent_id.empty()) max_concurrent_ = std::max(max_concurrent_, ++busy_[req.agent_id]);
+  }
+  auto timer = std::make_shared<boost::asio::steady_timer>(io_, latency_);
+  timer->async_wait([this, self = shared_from_this(), timer, req = std::move(req), cb = std::move(cb)](const boost::system::error_code&) {
+    transport_response r;
+    {
+      // The answer is computed when the latency has passed, as a server would at the end of
+      // its work; writes become visible then.
+      std::lock_guard lk(mu_);
+      r = answer(req);
+      if (!req.agent_id.empty()) --busy_[req.agent_id];
+    }
+    cb(std::move(r));
+  });
+}
+
+void letta_simulated::npc_edit(const std::string& agent_id, const std::string& label, std::string new_value) {
+  std::lock_guard lk(mu_);
+  blocks_[{agent_id, label}] = std::move(new_value);
+}
+
+std::optional<std::string> letta_simulated::block(const std::string& agent_id, const std::string& label) const {
+  std::lock_guard lk(mu_);
+  auto it = blocks_.find({agent_id, label});
+  if (it == blocks_.end()) return std::nullopt;
+  return it->second;
+}
+
+void letta_simulated::fail_next(std::uint32_t n, int status) {
+  std::lock_guard lk(mu_);
+  fail_count_ = n;
+  fail_status_ = status;
+}
+
+std::uint64_t letta_simulated::requests() const {
+  std::lock_guard lk(mu_);
+  return requests_;
+}
+
+std::uint32_t letta_simulated::max_concurrent_per_agent() const {
+  std::lock_guard lk(mu_);
+  return max_concurrent_;
+}
+
+std::uint64_t letta_simulated::block_writes() const {
+  std::lock_guard lk(mu_);
+  return block_writes_;
+}
+
+}  // namespace orch::workers

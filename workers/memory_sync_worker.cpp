@@ -1,0 +1,151 @@
+#include "workers/memory_sync_worker.hpp"
+
+#include <rapidjson/document.h>
+
+#include "workers/snapshot_worker.hpp"
+
+namespace orch::workers {
+
+namespace {
+
+constexpr const char* members_label = "group_members";
+constexpr const char* status_label = "status";
+
+// The content hash (timestamps aside) of a group_members text, as group_block_hash computes
+// it for the daemon's own block; 0 when the text is not such a block.
+std::uint64_t content_hash_of(std::string_view text) {
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(text.data(), text.size());
+  if (d.HasParseError() || !d.IsObject()) return 0;
+  group_block b;
+  auto m = d.FindMember("members");
+  if (m == d.MemberEnd() || !m->value.IsObject()) return 0;
+  for (const auto& e : m->value.GetObject()) {
+    block_member bm;
+    bm.name.assign(e.name.GetString(), e.name.GetStringLength());
+    if (e.value.IsObject()) {
+      auto a = e.value.FindMember("appearance");
+      if (a != e.value.MemberEnd() && a->value.IsString()) bm.appearance.assign(a->value.GetString(), a->value.GetStringLength());
+    }
+    b.members.push_back(std::move(bm));
+  }
+  auto u = d.FindMember("updates");
+  if (u == d.MemberEnd() || !u->value.IsArray()) return 0;
+  for (const auto& line : u->value.GetArray())
+    if (line.IsString()) b.updates.emplace_back(line.GetString(), line.GetStringLength());
+  return group_block_hash(b);
+}
+
+std::string_view first_line(std::string_view s) { return s.substr(0, s.find('\n')); }
+
+}  // namespace
+
+struct memory_sync_worker::op {
+  std::shared_ptr<const sync_request> req;
+  std::function<void(bool)> done;
+  written before;
+};
+
+memory_sync_worker::memory_sync_worker(letta_client& letta, snapshot_worker& snapshots, const policies::clock& clock,
+                                       queues::registry& m)
+    : letta_(letta),
+      snapshots_(snapshots),
+      clock_(clock),
+      writes_(m.get_counter("npcorch_letta_block_writes_total", "Core-memory block writes made")),
+      skipped_(m.get_counter("npcorch_block_writes_skipped_total",
+                             "Block writes skipped because the text would not change")),
+      merges_(m.get_counter("npcorch_memory_merges_total", "Block writes merged with the NPC's own edits")),
+      conflicts_(m.get_counter("npcorch_memory_conflicts_total",
+                               "NPC edits of daemon-owned block fields (daemon fields won, NPC text kept)")),
+      failures_(m.get_counter("npcorch_memory_sync_failures_total", "Memory syncs that finally failed")) {}
+
+void memory_sync_worker::add_synced_listener(std::function<void(const block_synced&)> fn) {
+  listeners_.push_back(std::move(fn));
+}
+
+memory_sync_worker::written memory_sync_worker::last_written(const std::string& agent) {
+  std::lock_guard lk(mu_);
+  auto it = written_.find(agent);
+  return it == written_.end() ? written{} : it->second;
+}
+
+void memory_sync_worker::handle(queues::message m, queues::completion done) {
+  auto req = std::static_pointer_cast<const sync_request>(m.payload);
+  auto token = std::make_shared<queues::completion>(std::move(done));
+  sync(std::move(req), [token](bool) { token->done(); });
+}
+
+void memory_sync_worker::sync(std::shared_ptr<const sync_request> req, std::function<void(bool ok)> done) {
+  if (!req || req->agent_id.empty()) {  // NPCs without an agent get no writes
+    done(true);
+    return;
+  }
+  auto o = std::make_shared<op>();
+  o->before = last_written(req->agent_id);
+  o->req = std::move(req);
+  o->done = std::move(done);
+  sync_members(std::move(o));
+}
+
+void memory_sync_worker::sync_members(std::shared_ptr<op> o) {
+  letta_.get_block(o->req->agent_id, members_label, [this, o](letta_result r, std::string current) {
+    if (!r.ok && r.error != "not_found" && r.http_status != 404) return finish(o, false);
+    const auto& req = *o->req;
+    if (!req.force && !current.empty() && content_hash_of(current) == group_block_hash(req.members_block)) {
+      skipped_.inc();
+      return sync_status(o);
+    }
+    auto merged = merge_group_members(req.members_block, current, o->before.members_text, o->before.members_owned);
+    if (merged.npc_edited) merges_.inc();
+    if (merged.conflict) conflicts_.inc();
+    letta_.update_block(req.agent_id, members_label, merged.text, [this, o, merged](letta_result w) {
+      if (!w.ok) return finish(o, false);
+      writes_.inc();
+      {
+        std::lock_guard lk(mu_);
+        auto& wr = written_[o->req->agent_id];
+        wr.members_text = merged.text_hash;
+        wr.members_owned = merged.owned_hash;
+      }
+      sync_status(o);
+    });
+  });
+}
+
+void memory_sync_worker::sync_status(std::shared_ptr<op> o) {
+  // The members are listed now (written, or already there): the conversation worker may tell
+  // the NPC of its newcomers.
+  block_synced ev{o->req->game_id, o->req->npc_name, o->req->members};
+  for (const auto& fn : listeners_) fn(ev);
+  letta_.get_block(o->req->agent_id, status_label, [this, o](letta_result r, std::string current) {
+    if (!r.ok && r.error != "not_found" && r.http_status != 404) return finish(o, false);
+    const auto& req = *o->req;
+    if (!req.force && first_line(current) == req.status) {
+      skipped_.inc();
+      return finish(o, true);
+    }
+    auto merged = merge_status(req.status, current, o->before.status_text);
+    if (merged.npc_edited) merges_.inc();
+    if (merged.conflict) conflicts_.inc();
+    letta_.update_block(req.agent_id, status_label, merged.text, [this, o, h = merged.text_hash](letta_result w) {
+      if (!w.ok) return finish(o, false);
+      writes_.inc();
+      {
+        std::lock_guard lk(mu_);
+        written_[o->req->agent_id].status_text = h;
+      }
+      finish(o, true);
+    });
+  });
+}
+
+void memory_sync_worker::finish(std::shared_ptr<op> o, bool ok) {
+  if (!ok) {
+    failures_.inc();
+    snapshots_.mark_sync_failed(o->req->agent_id);
+  }
+  auto done = std::move(o->done);
+  if (done) done(ok);
+}
+
+}  // namespace orch::workers

@@ -1,0 +1,71 @@
+#pragma once
+// The memory-sync worker (DESIGN 5.2): the handler of message_kind::memory_sync (payload
+// std::shared_ptr<const workers::sync_request>, key = agent id, coalescing). For each of the
+// NPC's two blocks it GETs the block, merges what the NPC's agent wrote itself (notes, keys
+// the daemon does not own, non-JSON text), and PATCHes it unless the content is unchanged
+// (timestamps aside) and the request is not forced. Then it tells the block_synced listeners
+// which members the NPC's group_members block now lists, and completes.
+//
+// Ownership: the app owns one memory_sync_worker; it remembers, per agent, the hashes of what
+// it last wrote (to tell NPC edits from its own text). Thread-safety: handle() may run on any
+// io thread (one sync per agent at a time, by the dispatcher's per-key order); the hash table
+// is locked. Listeners are registered before start and run on the Letta client's callback
+// thread. How it fails: a GET or PATCH that finally fails ends the sync (counted in
+// npcorch_memory_sync_failures_total) and marks the NPC for a retry at its next snapshot.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "policies/clock.hpp"
+#include "queues/dispatcher.hpp"
+#include "queues/metrics.hpp"
+#include "workers/cluster_diff.hpp"
+#include "workers/game_state.hpp"
+#include "workers/letta_client.hpp"
+
+namespace orch::workers {
+
+class snapshot_worker;
+
+class memory_sync_worker {
+ public:
+  memory_sync_worker(letta_client& letta, snapshot_worker& snapshots, const policies::clock& clock,
+                     queues::registry& metrics);
+
+  void add_synced_listener(std::function<void(const block_synced&)> fn);  // before start
+  void handle(queues::message m, queues::completion done);                 // message_kind::memory_sync
+
+  // The same as handle() without the queue (tests, benches): `done` runs once when finished.
+  void sync(std::shared_ptr<const sync_request> req, std::function<void(bool ok)> done);
+
+ private:
+  struct op;
+  struct written {
+    std::uint64_t members_text = 0;
+    std::uint64_t members_owned = 0;
+    std::uint64_t status_text = 0;
+  };
+  void sync_members(std::shared_ptr<op> o);
+  void sync_status(std::shared_ptr<op> o);
+  void finish(std::shared_ptr<op> o, bool ok);
+  written last_written(const std::string& agent);
+
+  letta_client& letta_;
+  snapshot_worker& snapshots_;
+  const policies::clock& clock_;
+  std::vector<std::function<void(const block_synced&)>> listeners_;
+  std::mutex mu_;
+  std::unordered_map<std::string, written> written_;  // by agent id
+
+  queues::counter& writes_;
+  queues::counter& skipped_;
+  queues::counter& merges_;
+  queues::counter& conflicts_;
+  queues::counter& failures_;
+};
+
+}  // namespace orch::workers

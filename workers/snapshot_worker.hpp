@@ -1,0 +1,87 @@
+#pragma once
+// The snapshot worker (DESIGN 5.1, 5.2): the handler of message_kind::snapshot. For each
+// applied snapshot it publishes one `cluster_update` event per changed cluster, then the new
+// immutable world_view, then calls the diff listeners, then submits a coalescing
+// `memory_sync` message (key = agent id) for each NPC whose blocks need writing.
+//
+// Ownership: the app owns one snapshot_worker; it keeps one game_state per game. Thread-
+// safety: handle() may run for different games on different threads at once (the dispatcher
+// never runs two snapshots of one game at once); view(), game_of_npc() and mark_sync_failed()
+// may be called from any thread. Listeners are registered before the dispatcher starts and
+// run on the handler's thread. How it fails: no exception leaves handle(); a stale snapshot
+// is dropped and counted; a payload of the wrong type is dropped and counted as stale.
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "policies/clock.hpp"
+#include "queues/dispatcher.hpp"
+#include "queues/event_log.hpp"
+#include "queues/metrics.hpp"
+#include "workers/cluster_diff.hpp"
+#include "workers/game_state.hpp"
+#include "workers/world_options.hpp"
+#include "workers/world_registry.hpp"
+#include "workers/world_view.hpp"
+
+namespace orch::workers {
+
+class snapshot_worker final : public world_views {
+ public:
+  snapshot_worker(const world_options& opts, std::shared_ptr<const world_registry> reg, queues::event_hub& events,
+                  queues::dispatcher& dispatcher, const policies::clock& clock, queues::registry& metrics);
+  ~snapshot_worker() override;
+
+  void add_diff_listener(std::function<void(const cluster_diff&)> fn);  // before start
+  // message_kind::snapshot; payload std::shared_ptr<workers::snapshot>.
+  void handle(queues::message m, queues::completion done);
+  // Called by the memory_sync_worker when a sync finally failed.
+  void mark_sync_failed(const std::string& agent_id);
+
+  // Applies a snapshot: state, metrics, events, view, diff listeners. Returns the result so
+  // that handle() (and tests, benches) can submit the syncs.
+  apply_result process(const snapshot& s);
+
+  std::shared_ptr<const world_view> view(const std::string& game_id) const override;
+  std::string game_of_npc(const std::string& npc_id_or_name) const override;
+
+ private:
+  struct game_slot;
+  game_slot& slot_for(const std::string& game_id);
+
+  world_options opts_;
+  std::shared_ptr<const world_registry> reg_;
+  queues::event_hub& events_;
+  queues::dispatcher& dispatcher_;
+  const policies::clock& clock_;
+  std::vector<std::function<void(const cluster_diff&)>> listeners_;
+
+  mutable std::mutex mu_;  // guards games_ (the map), views_, npc_game_, failed_
+  std::unordered_map<std::string, std::unique_ptr<game_slot>> games_;
+  std::unordered_map<std::string, std::shared_ptr<const world_view>> views_;
+  std::unordered_map<std::string, std::string> npc_game_;  // npc id and name -> game
+  std::unordered_set<std::string> failed_;                 // agents whose sync failed
+
+  queues::counter& applied_;
+  queues::counter& stale_;
+  queues::gauge& clusters_;
+  queues::counter& joins_;
+  queues::counter& leaves_;
+  queues::counter& cluster_updates_;
+  queues::counter& cache_hits_;
+  queues::counter& updates_changed_;
+  queues::counter& updates_stale_;
+  queues::counter& updates_forced_;
+  queues::counter& updates_retry_;
+  queues::counter& writes_skipped_;
+  queues::counter& writes_naive_;
+  queues::counter& players_evicted_;
+  queues::counter& syncs_rejected_;
+  queues::histogram& clustering_seconds_;
+};
+
+}  // namespace orch::workers
