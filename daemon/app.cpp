@@ -84,6 +84,7 @@ struct app::impl {
 
   void verify_letta() {
     const bool simulated = cfg->letta.backend == workers::letta_backend::simulated;
+    if (simulated) ready.set_letta(true, "simulated");  // nothing to reach
     letta->health([this, simulated](workers::letta_result r) {
       if (r.ok) ready.set_letta(true, simulated ? "simulated" : "reachable");
       else ready.set_letta(false, "unreachable: " + r.error);

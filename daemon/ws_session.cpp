@@ -25,6 +25,10 @@ ws_session::~ws_session() {
 
 void ws_session::run(http_request req) {
   beast::get_lowest_layer(ws_).expires_never();
+  // A fixed kernel send buffer (no autotuning to megabytes): with the bounded outbound queue
+  // it caps what one slow client can hold, so it is cut off instead of growing memory.
+  beast::error_code ignored;
+  beast::get_lowest_layer(ws_).socket().set_option(net::socket_base::send_buffer_size(64 * 1024), ignored);
   auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
   timeouts.idle_timeout = std::chrono::seconds(60);
   timeouts.keep_alive_pings = true;  // ping at half the idle timeout; a silent peer is closed

@@ -1,7 +1,6 @@
 #include "policies/clustering.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <numeric>
 
@@ -9,37 +8,16 @@ namespace orch::policies {
 
 namespace {
 
-constexpr std::int64_t cell_bias = std::int64_t{1} << 20;  // 21 bits per axis
-constexpr std::int64_t cell_max = (std::int64_t{1} << 21) - 1;
+// Cell coordinates are clamped to 20 bits a side (about +-5 million studs at radius 10); a
+// point beyond lands in an edge cell, where the exact distance check still decides.
+constexpr std::int64_t cell_limit = std::int64_t{1} << 19;
 
 std::int64_t cell_coord(double v, double inv_cell) {
   const double c = std::floor(v * inv_cell);
-  // Also catches NaN (comparisons false): it lands in cell 0 of the biased range.
-  if (!(c > static_cast<double>(-cell_bias))) return c <= static_cast<double>(-cell_bias) ? 0 : cell_bias;
-  if (c >= static_cast<double>(cell_max - cell_bias)) return cell_max;
-  return static_cast<std::int64_t>(c) + cell_bias;
+  if (!(c > static_cast<double>(-cell_limit))) return c <= static_cast<double>(-cell_limit) ? -cell_limit : 0;  // NaN -> 0
+  if (c >= static_cast<double>(cell_limit)) return cell_limit;
+  return static_cast<std::int64_t>(c);
 }
-
-std::uint64_t pack(std::int64_t cx, std::int64_t cy, std::int64_t cz) {
-  return static_cast<std::uint64_t>(cx) | (static_cast<std::uint64_t>(cy) << 21) |
-         (static_cast<std::uint64_t>(cz) << 42);
-}
-
-std::uint64_t mix(std::uint64_t k) {
-  k ^= k >> 33;
-  k *= 0xff51afd7ed558ccdULL;
-  k ^= k >> 33;
-  k *= 0xc4ceb9fe1a85ec53ULL;
-  k ^= k >> 33;
-  return k;
-}
-
-// Half of the 26 neighbours: each unordered pair of adjacent cells is visited once.
-constexpr std::array<std::array<int, 3>, 13> forward_neighbours{{{1, -1, -1}, {1, -1, 0}, {1, -1, 1},
-                                                                 {1, 0, -1}, {1, 0, 0}, {1, 0, 1},
-                                                                 {1, 1, -1}, {1, 1, 0}, {1, 1, 1},
-                                                                 {0, 1, -1}, {0, 1, 0}, {0, 1, 1},
-                                                                 {0, 0, 1}}};
 
 double squared_radius(double radius) { return radius < 0 ? -1.0 : radius * radius; }
 
@@ -67,11 +45,24 @@ void clusterer::unite(std::uint32_t a, std::uint32_t b) {
   size_[a] += size_[b];
 }
 
-std::uint32_t clusterer::cell_slot(std::uint64_t key) const {
-  const std::size_t mask = table_.size() - 1;
-  std::size_t s = static_cast<std::size_t>(mix(key)) & mask;
-  while (table_[s].cell != 0 && table_[s].key != key) s = (s + 1) & mask;
-  return static_cast<std::uint32_t>(s);
+void clusterer::radix_sort(std::uint64_t max_key) {
+  constexpr unsigned digit_bits = 11;
+  constexpr std::uint64_t digit_mask = (1U << digit_bits) - 1;
+  const auto n = order_.size();
+  key_tmp_.resize(n);
+  order_tmp_.resize(n);
+  for (unsigned shift = 0; shift < 64 && (max_key >> shift) != 0; shift += digit_bits) {
+    count_.assign(digit_mask + 2, 0);
+    for (std::size_t i = 0; i < n; ++i) ++count_[((key_[i] >> shift) & digit_mask) + 1];
+    for (std::size_t d = 0; d <= digit_mask; ++d) count_[d + 1] += count_[d];
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto pos = count_[(key_[i] >> shift) & digit_mask]++;
+      key_tmp_[pos] = key_[i];
+      order_tmp_[pos] = order_[i];
+    }
+    key_.swap(key_tmp_);
+    order_.swap(order_tmp_);
+  }
 }
 
 void clusterer::run(std::span<const point3> pts, double radius, cluster_set& out) {
@@ -85,87 +76,109 @@ void clusterer::run(std::span<const point3> pts, double radius, cluster_set& out
   const double cell = radius > 0 ? radius * (1.0 + 1e-9) : 1.0;
   const double inv_cell = 1.0 / cell;
 
-  std::size_t cap = 16;
-  while (cap < 2 * static_cast<std::size_t>(n)) cap <<= 1;
-  table_.assign(cap, slot{});
-  cell_key_.clear();
-  cell_of_.resize(n);
-
-  // Pass 1: the cell of every point, numbering cells in first-seen order.
+  // Pass 1: the bounding box of the cell coordinates (recomputed below rather than stored:
+  // a smaller working set is faster than a second floor()).
+  std::int64_t lo[3] = {cell_limit, cell_limit, cell_limit}, hi[3] = {-cell_limit, -cell_limit, -cell_limit};
   for (std::uint32_t i = 0; i < n; ++i) {
-    const auto key = pack(cell_coord(pts[i].x, inv_cell), cell_coord(pts[i].y, inv_cell),
-                          cell_coord(pts[i].z, inv_cell));
-    const auto s = cell_slot(key);
-    if (table_[s].cell == 0) {
-      cell_key_.push_back(key);
-      table_[s] = slot{key, static_cast<std::uint32_t>(cell_key_.size())};
+    const std::int64_t c[3] = {cell_coord(pts[i].x, inv_cell), cell_coord(pts[i].y, inv_cell),
+                               cell_coord(pts[i].z, inv_cell)};
+    for (int a = 0; a < 3; ++a) {
+      lo[a] = std::min(lo[a], c[a]);
+      hi[a] = std::max(hi[a], c[a]);
     }
-    cell_of_[i] = table_[s].cell - 1;
   }
-  const auto cells = static_cast<std::uint32_t>(cell_key_.size());
-
-  // Pass 2: bucket the points by cell (counting sort).
-  cell_start_.assign(cells + 1, 0);
-  for (std::uint32_t i = 0; i < n; ++i) ++cell_start_[cell_of_[i] + 1];
-  for (std::uint32_t c = 0; c < cells; ++c) cell_start_[c + 1] += cell_start_[c];
+  // Keys: x + W*(y + H*z) with a one-cell margin on each side, so a neighbour offset is a
+  // constant delta and never wraps into another row.
+  const auto w = static_cast<std::uint64_t>(hi[0] - lo[0] + 3), h = static_cast<std::uint64_t>(hi[1] - lo[1] + 3);
+  key_.resize(n);
   order_.resize(n);
-  sorted_.resize(n);
-  {
-    // Reuse label_ as the per-cell fill cursor.
-    label_.assign(cell_start_.begin(), cell_start_.end() - 1);
-    for (std::uint32_t i = 0; i < n; ++i) {
-      const auto pos = label_[cell_of_[i]]++;
-      order_[pos] = i;
-      sorted_[pos] = pts[i];
-    }
+  std::uint64_t max_key = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const auto x = static_cast<std::uint64_t>(cell_coord(pts[i].x, inv_cell) - lo[0] + 1);
+    const auto y = static_cast<std::uint64_t>(cell_coord(pts[i].y, inv_cell) - lo[1] + 1);
+    const auto z = static_cast<std::uint64_t>(cell_coord(pts[i].z, inv_cell) - lo[2] + 1);
+    key_[i] = x + w * (y + h * z);
+    order_[i] = i;
+    max_key = std::max(max_key, key_[i]);
   }
+  radix_sort(max_key);
 
-  // Pass 3: union every pair within range, in the cell itself and its forward neighbours.
+  // Pass 2: the distinct cells (runs of equal keys) and the points in key order.
+  cell_key_.clear();
+  cell_start_.clear();
+  sorted_.resize(n);
+  for (std::uint32_t p = 0; p < n; ++p) {
+    if (p == 0 || key_[p] != key_[p - 1]) {
+      cell_key_.push_back(key_[p]);
+      cell_start_.push_back(p);
+    }
+    sorted_[p] = pts[order_[p]];
+  }
+  cell_start_.push_back(n);
+  const auto cells = cell_key_.size();
+
+  // Pass 3: union every pair within range, in the cell itself and its 13 forward
+  // neighbours (z, then y, then x greater): constant positive key deltas.
+  std::uint64_t delta[13];
+  std::size_t cursor[13] = {};
+  {
+    int k = 0;
+    for (int dz = 0; dz <= 1; ++dz)
+      for (int dy = -1; dy <= 1; ++dy)
+        for (int dx = -1; dx <= 1; ++dx) {
+          if (dz == 0 && (dy < 0 || (dy == 0 && dx <= 0))) continue;
+          delta[k++] = static_cast<std::uint64_t>(static_cast<std::int64_t>(w * h) * dz +
+                                                  static_cast<std::int64_t>(w) * dy + dx);
+        }
+  }
   parent_.resize(n);
   std::iota(parent_.begin(), parent_.end(), 0U);
   size_.assign(n, 1);
-  for (std::uint32_t c = 0; c < cells; ++c) {
+  for (std::size_t c = 0; c < cells; ++c) {
     const std::uint32_t b = cell_start_[c], e = cell_start_[c + 1];
     for (std::uint32_t p = b; p < e; ++p)
       for (std::uint32_t q = p + 1; q < e; ++q)
-        if (within(sorted_[p], sorted_[q], r2)) unite(order_[p], order_[q]);
-    const std::uint64_t key = cell_key_[c];
-    const auto cx = static_cast<std::int64_t>(key & 0x1fffff), cy = static_cast<std::int64_t>((key >> 21) & 0x1fffff),
-               cz = static_cast<std::int64_t>(key >> 42);
-    for (const auto& d : forward_neighbours) {
-      const std::int64_t nx = cx + d[0], ny = cy + d[1], nz = cz + d[2];
-      if (nx < 0 || ny < 0 || nz < 0 || nx > cell_max || ny > cell_max || nz > cell_max) continue;
-      const auto s = cell_slot(pack(nx, ny, nz));
-      if (table_[s].cell == 0) continue;
-      const std::uint32_t oc = table_[s].cell - 1;
-      const std::uint32_t ob = cell_start_[oc], oe = cell_start_[oc + 1];
+        if (within(sorted_[p], sorted_[q], r2)) unite(p, q);
+    for (int o = 0; o < 13; ++o) {
+      const std::uint64_t target = cell_key_[c] + delta[o];
+      auto& cur = cursor[o];
+      while (cur < cells && cell_key_[cur] < target) ++cur;
+      if (cur == cells || cell_key_[cur] != target) continue;
+      const std::uint32_t ob = cell_start_[cur], oe = cell_start_[cur + 1];
       for (std::uint32_t p = b; p < e; ++p)
         for (std::uint32_t q = ob; q < oe; ++q)
-          if (within(sorted_[p], sorted_[q], r2)) unite(order_[p], order_[q]);
+          if (within(sorted_[p], sorted_[q], r2)) unite(p, q);
     }
   }
 
   // Pass 4: label roots of sets with >= 2 members in order of their smallest index, then
-  // scatter indices in ascending order so members come out sorted.
+  // scatter indices in ascending order so members come out sorted. The sets are over key
+  // order positions (cache-friendly above); pos maps a point index back to its position.
   constexpr std::uint32_t none = 0xffffffffU;
+  auto& pos = order_tmp_;
+  pos.resize(n);
+  for (std::uint32_t p = 0; p < n; ++p) {
+    pos[order_[p]] = p;
+    find(p);  // flatten: every parent_ is now a root
+  }
   label_.assign(n, none);
   std::uint32_t clusters = 0;
   for (std::uint32_t i = 0; i < n; ++i) {
-    const auto r = find(i);
+    const auto r = parent_[pos[i]];
     if (size_[r] >= 2 && label_[r] == none) label_[r] = clusters++;
   }
   if (clusters == 0) return;
   out.offsets.assign(clusters + 1, 0);
   for (std::uint32_t i = 0; i < n; ++i) {
-    const auto l = label_[find(i)];
+    const auto l = label_[parent_[pos[i]]];
     if (l != none) ++out.offsets[l + 1];
   }
   for (std::uint32_t k = 0; k < clusters; ++k) out.offsets[k + 1] += out.offsets[k];
   out.members.resize(out.offsets[clusters]);
-  cell_start_.assign(out.offsets.begin(), out.offsets.end() - 1);  // reuse as cursor
+  count_.assign(out.offsets.begin(), out.offsets.end() - 1);  // reuse as cursor
   for (std::uint32_t i = 0; i < n; ++i) {
-    const auto l = label_[find(i)];
-    if (l != none) out.members[cell_start_[l]++] = i;
+    const auto l = label_[parent_[pos[i]]];
+    if (l != none) out.members[count_[l]++] = i;
   }
 }
 

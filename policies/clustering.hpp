@@ -5,9 +5,13 @@
 //
 // A uniform grid with cells slightly larger than the radius puts every pair within range in
 // the same or adjacent cells, so only 13 forward neighbour cells plus the cell itself are
-// compared (union-find joins the pairs). The cells are found with an open-addressing hash of
-// the packed cell coordinates and bucketed with a counting pass: linear in n, no per-point
-// allocations. Pure: no I/O, no clock.
+// compared (union-find joins the pairs). Cell coordinates are packed into one integer key
+// (x fastest, z slowest, with a one-cell margin so neighbours never alias), the points are
+// radix-sorted by key (LSD, 11-bit digits: linear in n), and each of the 13 forward
+// neighbour offsets is a constant key delta, found with a cursor that only moves forward
+// through the sorted cells: every pass is a sequential scan, so it stays linear and cache-
+// friendly up to 100k+ points. Scratch buffers are reused: no per-point allocations.
+// Pure: no I/O, no clock.
 //
 // Ownership / thread-safety: a `clusterer` owns its scratch buffers and is reused across calls
 // by one thread at a time; separate instances are independent. The free functions build a
@@ -45,17 +49,13 @@ class clusterer {
  private:
   std::uint32_t find(std::uint32_t i);
   void unite(std::uint32_t a, std::uint32_t b);
-  std::uint32_t cell_slot(std::uint64_t key) const;  // slot index in table_, or the empty slot
+  void radix_sort(std::uint64_t max_key);
 
-  struct slot {
-    std::uint64_t key = 0;
-    std::uint32_t cell = 0;  // cell index + 1; 0 = empty
-  };
-  std::vector<slot> table_;
-  std::vector<std::uint64_t> cell_key_;   // per cell
-  std::vector<std::uint32_t> cell_start_;  // per cell + 1 (prefix sums)
-  std::vector<std::uint32_t> cell_of_;    // per point
-  std::vector<std::uint32_t> order_;      // point indices grouped by cell
+  std::vector<std::uint64_t> key_, key_tmp_;  // per point, sorted with order_
+  std::vector<std::uint32_t> order_, order_tmp_;  // point indices in key order
+  std::vector<std::uint32_t> count_;       // radix histogram
+  std::vector<std::uint64_t> cell_key_;    // per distinct cell, ascending
+  std::vector<std::uint32_t> cell_start_;  // per cell + 1: its range in order_
   std::vector<point3> sorted_;            // points in `order_` order (cache locality)
   std::vector<std::uint32_t> parent_;
   std::vector<std::uint32_t> size_;

@@ -3,18 +3,19 @@
 #include <algorithm>
 #include <cmath>
 
+#include "workers/conversation_detail.hpp"
 #include "workers/json_text.hpp"
 
 namespace orch::workers {
 
 namespace pol = orch::policies;
 using pol::time_point;
+using conversation_detail::find_entity;
+using conversation_detail::is_agent_npc;
 
 namespace {
 
 constexpr std::string_view system_prefix = "[SYSTEM]";
-
-const char* counter_help = "Group conversation counters (DESIGN 5.3)";
 
 double distance(const entity_view* a, const entity_view* b) {
   if (!a || !b || !a->position || !b->position) return 0;
@@ -22,14 +23,6 @@ double distance(const entity_view* a, const entity_view* b) {
                dz = a->position->z - b->position->z;
   return std::sqrt(dx * dx + dy * dy + dz * dz);
 }
-
-const entity_view* find_entity(const world_view* v, const std::string& name) {
-  if (!v) return nullptr;
-  auto it = v->entities.find(name);
-  return it == v->entities.end() ? nullptr : &it->second;
-}
-
-bool is_agent_npc(const entity_view* e) { return e && e->is_npc && !e->agent_id.empty(); }
 
 std::string conversation_id(std::string_view cluster) { return "conv-" + std::string(cluster); }
 
@@ -44,7 +37,6 @@ std::string names_json(const std::vector<std::string>& names) {
 }
 
 }  // namespace
-
 
 void conversation_effects::append(conversation_effects&& o) {
   for (auto& s : o.submits) submits.push_back(std::move(s));
@@ -72,7 +64,6 @@ conversation_state::conversation_state(const pol::conversation_options& opts, co
       notices_folded_(m.get_counter("npcorch_conversation_notices_folded_total", "Joins folded into another notice")),
       chain_steps_(m.get_counter("npcorch_conversation_chain_steps_total", "NPC-to-NPC reply steps")),
       active_(m.get_gauge("npcorch_conversations_active", "Clusters with replies queued or generating")) {
-  (void)counter_help;
 }
 
 std::string conversation_state::key(std::string_view game, std::string_view name) {
@@ -87,11 +78,7 @@ std::size_t conversation_state::parked() const {
       std::count_if(jobs_.begin(), jobs_.end(), [](const auto& kv) { return kv.second.status == job_status::parked; }));
 }
 
-std::size_t conversation_state::active_conversations() const {
-  return static_cast<std::size_t>(std::count_if(floors_.begin(), floors_.end(), [](const auto& kv) {
-    return !kv.second.active.empty() || !kv.second.waiting.empty();
-  }));
-}
+std::size_t conversation_state::active_conversations() const { return floors_.size(); }
 
 std::size_t conversation_state::context_lines(const std::string& game, const std::string& npc) const {
   auto it = npcs_.find(key(game, npc));
@@ -233,6 +220,7 @@ std::uint64_t conversation_state::add_job(job j, conversation_effects& fx) {
   ++st.jobs;
   npc_agent_[key(j.game, j.npc)] = j.agent;
   auto& fl = floors_[key(j.game, j.cluster)];  // the conversation is active from now on
+  ++fl.jobs;
   if (!j.members.empty()) fl.members = j.members;
   fx.submits.push_back({j.kind == job_kind::notice ? queues::message_kind::system_notice : queues::message_kind::npc_reply,
                         j.agent, j.id});
@@ -377,10 +365,9 @@ void conversation_state::finish_job(std::uint64_t id, bool replied, std::string_
     const bool was_active = std::erase(f->second.active, id) > 0;
     f->second.waiting.erase({static_cast<std::uint8_t>(j.priority), id});
     if (was_active) publish_floor(fk, fx);
-    if (f->second.active.empty() && f->second.waiting.empty()) {
-      // Conversation idle (its last state, floor null, is out): forget the floor.
-      floors_.erase(f);
-    }
+    if (f->second.jobs > 0) --f->second.jobs;
+    // Conversation idle (its last state, floor null, is out): forget the floor.
+    if (f->second.jobs == 0) floors_.erase(f);
   }
   if (j.turn_id.empty()) return;
   auto t = turns_.find(j.turn_id);
@@ -521,89 +508,6 @@ void conversation_state::pump(const std::string& fk, time_point now, conversatio
     w = f.waiting.erase(w);
   }
   for (auto id : expired) finish_job(id, false, "timeout", fx);
-}
-
-conversation_effects conversation_state::on_cluster_diff(const cluster_diff& diff, time_point now) {
-  conversation_effects fx;
-  const world_view* v = diff.view.get();
-  for (const auto& ch : diff.changes) {
-    for (const auto& m : ch.members) {
-      const entity_view* e = find_entity(v, m);
-      if (!is_agent_npc(e)) continue;
-      const std::string nk = key(diff.game_id, m);
-      npc_agent_[nk] = e->agent_id;
-      // An NPC that itself joined meets everyone already there.
-      const bool self_joined = std::find(ch.joined.begin(), ch.joined.end(), m) != ch.joined.end();
-      const auto& newcomers = self_joined ? ch.members : ch.joined;
-      notices_.on_left(nk, ch.left);
-      if (notices_.on_joined(nk, newcomers, now).added > 0 || notices_.has_eligible(nk)) notice_candidates_.insert(nk);
-    }
-    for (const auto& gone : ch.left) {
-      notices_.clear_pending(key(diff.game_id, gone));
-      // Turns whose speaker left before work started end here.
-      std::vector<std::uint64_t> cancel;
-      for (const auto& [id, j] : jobs_)
-        if (j.game == diff.game_id && j.cluster == ch.cluster_id && j.kind == job_kind::turn && j.speaker == gone &&
-            j.status != job_status::generating)
-          cancel.push_back(id);
-      for (auto id : cancel) finish_job(id, false, "speaker_left", fx);
-    }
-    pump(key(diff.game_id, ch.cluster_id), now, fx);
-  }
-  update_gauge();
-  return fx;
-}
-
-conversation_effects conversation_state::on_block_synced(const block_synced& s, time_point now) {
-  const std::string nk = key(s.game_id, s.npc_name);
-  if (notices_.on_synced(nk, s.members, now)) notice_candidates_.insert(nk);
-  return {};
-}
-
-conversation_effects conversation_state::tick(time_point now) {
-  conversation_effects fx;
-  // Notices whose ride-along window passed go out alone.
-  std::vector<std::string> due;
-  for (const auto& nk : notice_candidates_) {
-    auto since = notices_.eligible_since(nk);
-    if (since && *since + opts_.notice_delay <= now) due.push_back(nk);
-  }
-  for (const auto& nk : due) {
-    auto st = npcs_.find(nk);
-    if (st != npcs_.end() && st->second.jobs > 0) continue;  // it rides along with that job
-    notice_candidates_.erase(nk);
-    const auto sep = nk.find('\x1f');
-    const std::string game = nk.substr(0, sep), npc = nk.substr(sep + 1);
-    auto view = views_.view(game);
-    const entity_view* e = find_entity(view.get(), npc);
-    if (!is_agent_npc(e) || e->cluster_id.empty()) {
-      notices_.clear_pending(nk);  // alone now: nobody to announce
-      continue;
-    }
-    job j;
-    j.kind = job_kind::notice;
-    j.priority = pol::turn_priority::notice;
-    j.game = game;
-    j.cluster = e->cluster_id;
-    j.npc = npc;
-    j.agent = e->agent_id;
-    if (auto c = view->clusters.find(e->cluster_id); c != view->clusters.end()) j.members = c->second.members;
-    add_job(std::move(j), fx);
-  }
-  // Expire and resubmit parked jobs.
-  std::vector<std::string> keys;
-  for (const auto& [fk, f] : floors_)
-    if (!f.waiting.empty()) keys.push_back(fk);
-  for (const auto& fk : keys) pump(fk, now, fx);
-  if (now - last_prune_ > std::chrono::seconds(10)) {
-    last_prune_ = now;
-    cooldown_.prune(now);
-    player_rate_.prune(now);
-    echo_.prune(now);
-    notices_.prune(now);
-  }
-  update_gauge();
-  return fx;
 }
 
 }  // namespace orch::workers

@@ -93,6 +93,9 @@ class conversation_state {
   // Expires jobs past their deadline, resubmits parked jobs that may start, sends notices
   // whose ride-along delay passed, prunes old policy state.
   conversation_effects tick(policies::time_point now);
+  // Shutdown: every unfinished turn without a reply ends in turn_dropped `reason`; all jobs
+  // are forgotten (late Letta replies are then ignored).
+  conversation_effects on_shutdown(std::string_view reason);
 
   // For tests and stats.
   std::size_t jobs() const { return jobs_.size(); }
@@ -140,6 +143,7 @@ class conversation_state {
     std::optional<std::string> shown;   // floor as last published
     bool published = false;
     std::vector<std::string> members;   // participants when the view has lost the cluster
+    std::size_t jobs = 0;               // unfinished jobs; the floor is forgotten at 0
   };
 
   static std::string key(std::string_view game, std::string_view name);

@@ -26,9 +26,14 @@ conversation_worker::~conversation_worker() {
 }
 
 void conversation_worker::stop() {
-  stopped_ = true;
-  std::lock_guard lk(mu_);
-  timer_.cancel();
+  if (stopped_.exchange(true)) return;
+  conversation_effects fx;
+  {
+    std::lock_guard lk(mu_);
+    timer_.cancel();
+    fx = state_.on_shutdown("shutdown");
+  }
+  for (auto& e : fx.events) events_.publish(e.game, e.body);
 }
 
 void conversation_worker::arm_timer() {
@@ -60,10 +65,11 @@ void conversation_worker::run(conversation_effects fx) {
     m.payload = std::make_shared<conversation_job_ref>(conversation_job_ref{s.job});
     auto r = dispatcher_.submit(std::move(m));
     if (r.status != queues::submit_status::accepted) {
+      const std::string_view why = r.status == queues::submit_status::stopped ? "shutdown" : "shed";
       conversation_effects more;
       {
         std::lock_guard lk(mu_);
-        more = state_.on_dropped(s.job, "shed", clock_.now());
+        more = state_.on_dropped(s.job, why, clock_.now());
       }
       run(std::move(more));
     }

@@ -143,7 +143,7 @@ void check_defaults(const daemon::config& c) {
 
 }  // namespace
 
-TEST_CASE("shipped etc/npc-orchestrator.yaml loads and equals the built-in defaults") {
+TEST_CASE("config_loader: shipped etc/npc-orchestrator.yaml loads and equals the built-in defaults") {
   const std::string path = std::string(ORCH_SOURCE_DIR) + "/etc/npc-orchestrator.yaml";
   const auto c = load_config(path, {});
   check_defaults(c);
@@ -166,7 +166,7 @@ TEST_CASE("shipped etc/npc-orchestrator.yaml loads and equals the built-in defau
   CHECK(cafe->name == "Cafe");
 }
 
-TEST_CASE("empty config is the built-in defaults; a missing default registry is empty") {
+TEST_CASE("config_loader: empty config gives the built-in defaults and a missing default registry is empty") {
   temp_dir dir("empty");
   const auto c = load_ok("", {}, dir.path.string());
   check_defaults(c);
@@ -175,7 +175,7 @@ TEST_CASE("empty config is the built-in defaults; a missing default registry is 
   CHECK(c.world.registry_file == (dir.path / "world.yaml").string());
 }
 
-TEST_CASE("errors name the path, the 1-based line and the allowed range") {
+TEST_CASE("config_loader: errors name the path and the 1-based line and the allowed range") {
   const std::string yaml =
       "server:\n"                      // 1
       "  listen: 127.0.0.1:8080\n"     // 2
@@ -189,7 +189,7 @@ TEST_CASE("errors name the path, the 1-based line and the allowed range") {
   CHECK(has_error(errs, "queues.urgent.max_latency_ms: expected a positive integer (line 7)"));
 }
 
-TEST_CASE("unknown keys are errors naming path and line, at every level") {
+TEST_CASE("config_loader: unknown keys are errors naming path and line at every level") {
   const std::string yaml =
       "server:\n"
       "  listen: 127.0.0.1:8080\n"
@@ -208,7 +208,7 @@ TEST_CASE("unknown keys are errors naming path and line, at every level") {
   CHECK(has_error_containing(errs, "queues.urgent.prio: unknown key", "(line 9)"));
 }
 
-TEST_CASE("wrong types and out-of-range values are all reported together") {
+TEST_CASE("config_loader: wrong types and out-of-range values are all reported together") {
   const std::string yaml =
       "server:\n"
       "  listen: localhost\n"                 // 2: no port
@@ -245,7 +245,7 @@ TEST_CASE("wrong types and out-of-range values are all reported together") {
   CHECK(has_error(errs, "events.max_wait_ms: expected an integer in [0, 3600000] (line 19)"));
 }
 
-TEST_CASE("values are parsed exactly") {
+TEST_CASE("config_loader: values are parsed exactly") {
   const auto c = load_ok(
       "server: {listen: '[::1]:0', max_body_bytes: 2048}\n"
       "letta: {base_url: 'http://letta.internal:9000/api/', retry: {base_ms: 100, max_ms: 100}}\n"
@@ -268,7 +268,7 @@ TEST_CASE("values are parsed exactly") {
                   "letta.retry.max_ms: must be >= letta.retry.base_ms (500) (line 2)"));
 }
 
-TEST_CASE("duplicate keys are errors") {
+TEST_CASE("config_loader: duplicate keys are errors") {
   const std::string yaml =
       "server:\n"
       "  listen: 127.0.0.1:1\n"
@@ -284,7 +284,7 @@ TEST_CASE("duplicate keys are errors") {
   CHECK(has_error(errs, "server: duplicate key (line 7)"));
 }
 
-TEST_CASE("queues: partial queues fill from their defaults; new queues from generic defaults") {
+TEST_CASE("config_loader: partial queues fill from their defaults and new queues from generic defaults") {
   const auto c = load_ok(
       "queues:\n"
       "  bulk: {workers: 4}\n"
@@ -314,7 +314,7 @@ TEST_CASE("queues: partial queues fill from their defaults; new queues from gene
   CHECK(has_error_containing(errs, "routes.gossip: unknown message kind", "(line 5)"));
 }
 
-TEST_CASE("--set overrides: last wins, creates queues, sets routes, errors say (--set)") {
+TEST_CASE("config_loader: --set overrides (last wins - creates queues - sets routes - errors say --set)") {
   const std::string yaml =
       "server:\n"
       "  listen: 127.0.0.1:8080\n"
@@ -348,7 +348,7 @@ TEST_CASE("--set overrides: last wins, creates queues, sets routes, errors say (
   CHECK(has_error(errs, "--set 'a..b=1': expected path.to.key=value"));
 }
 
-TEST_CASE("relative paths resolve against the config's folder; token files are read and trimmed") {
+TEST_CASE("config_loader: relative paths resolve against the config folder and token files are read and trimmed") {
   temp_dir dir("paths");
   dir.write("conf/secrets/api.token", "  s3cret-api\n\n");
   dir.write("conf/letta.token", "\tletta-tok \n");
@@ -373,7 +373,7 @@ TEST_CASE("relative paths resolve against the config's folder; token files are r
   CHECK(load_config(path, {"server.auth_token_file="}).server.auth_token.empty());
 }
 
-TEST_CASE("token file problems and a missing explicit registry are errors") {
+TEST_CASE("config_loader: token file problems and a missing explicit registry are errors") {
   temp_dir dir("tokens");
   dir.write("empty.token", " \n\t\n");
   const std::string path = dir.write("orch.yaml",
@@ -398,7 +398,7 @@ TEST_CASE("token file problems and a missing explicit registry are errors") {
   CHECK_THROWS_AS(load_config((dir.path / "no-such.yaml").string(), {}), config_error);
 }
 
-TEST_CASE("registry errors name the file, the path and the line") {
+TEST_CASE("config_loader: registry errors name the file and the path and the line") {
   temp_dir dir("registry");
   const std::string reg = dir.write("world.yaml",
       "npcs:\n"
@@ -439,7 +439,7 @@ TEST_CASE("registry errors name the file, the path and the line") {
   CHECK(good.npcs().size() == 12);
 }
 
-TEST_CASE("agent ids must be agent-<lowercase uuid4>") {
+TEST_CASE("config_loader: agent ids must be agent-<lowercase uuid4>") {
   using daemon::detail::valid_agent_id;
   CHECK(valid_agent_id("agent-1b4e28ba-2fa1-4d2b-a883-0f0e3c1a9d4e"));
   CHECK(valid_agent_id("agent-00000000-0000-4000-b000-000000000000"));
@@ -450,7 +450,7 @@ TEST_CASE("agent ids must be agent-<lowercase uuid4>") {
   CHECK_FALSE(valid_agent_id("agent-1b4e28ba2fa1-4d2b-a883-0f0e3c1a9d4e0"));
 }
 
-TEST_CASE("YAML syntax errors and a non-map document are reported with the source") {
+TEST_CASE("config_loader: YAML syntax errors and a non-map document are reported with the source") {
   const auto errs = errors_of("server:\n  listen: [1, 2\n");
   REQUIRE(errs.size() == 1);
   CHECK(errs[0].rfind("<text>: ", 0) == 0);

@@ -1,6 +1,7 @@
-// Pure parts of npc-flood: scenario loading, the world simulation and its payloads, the
-// malformed requests, the Prometheus text reader, URL rules and the run statistics.
-// No network, no daemon, no clocks.
+// npc-flood. Pure parts first (no network, no daemon, no clocks): scenario loading, the world
+// simulation and its payloads, the malformed requests, the Prometheus text reader, URL rules
+// and the run statistics. Last, one integration case: the real daemon flooded by the
+// malformed scenario for a few seconds through the real npc-flood binary.
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
 
@@ -10,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "tests/integration/process.hpp"
 #include "tools/npc-flood/flood_stats.hpp"
 #include "tools/npc-flood/malformed.hpp"
 #include "tools/npc-flood/prom_text.hpp"
@@ -372,4 +374,34 @@ TEST_CASE("flood stats: percentiles by nearest rank, turn outcomes, malformed ve
   CHECK(a.kinds["snapshot"].offered == 7);
   CHECK(a.kinds["snapshot"].status_class(2) == 3);
   CHECK(a.kinds["snapshot"].status_class(4) == 1);
+}
+
+TEST_CASE("flood integration: malformed scenario against the daemon, every bad request a 4xx") {
+  const auto flood = std::filesystem::path(ORCH_DAEMON_PATH).parent_path() / "npc-flood";
+  if (!std::filesystem::exists(flood)) {
+    MESSAGE("npc-flood not built beside the daemon (" << flood.string() << "): case skipped");
+    return;
+  }
+  orch::testing::child_process daemon({ORCH_DAEMON_PATH, "--config", std::string(ORCH_SOURCE_DIR) + "/etc/npc-orchestrator.yaml",
+                                       "--set", "server.listen=127.0.0.1:0", "--set", "letta.backend=simulated"});
+  const int port = daemon.wait_for_port();
+  REQUIRE(port > 0);
+  orch::testing::child_process run({flood.string(), "--target", "http://127.0.0.1:" + std::to_string(port),
+                                    "--scenario", scenarios_dir + "malformed.yaml", "--duration", "3",
+                                    "--json"});
+  const auto line = run.wait_for_line("{", std::chrono::seconds(60));
+  REQUIRE(line.has_value());
+  const auto report = parse("{" + *line);
+  REQUIRE_FALSE(report.HasParseError());
+  run.wait_for_line("\x01never", std::chrono::seconds(30));  // returns at EOF: the flood exited
+  CHECK(run.stop() == 0);  // exit status 0, reached by itself
+  const auto& bad = report["malformed"];
+  CHECK(bad["sent"].GetUint64() > 10);
+  CHECK(bad["all_4xx"].GetBool());
+  const auto& snaps = report["requests"]["snapshot"];
+  CHECK(snaps["statuses"]["202"].GetUint64() > 0);
+  CHECK(snaps["failed"].GetUint64() == 0);
+  CHECK(report["healthz_at_end"].GetInt() == 200);
+  CHECK(report["daemon"]["metrics_available"].GetBool());
+  CHECK(report["daemon"]["snapshots_applied"].GetDouble() > 0);
 }

@@ -70,11 +70,11 @@ TEST_CASE("scheduler: a flood in one queue does not push another queue past its 
   std::multimap<time_point, message> running;  // completion time -> message
   std::uint64_t urgent_started = 0;
   time_point now = t0;
-  for (int tick = 0; tick < 2000; ++tick, now += 10ms) {
+  for (int tick = 0; tick < 1000; ++tick, now += 10ms) {
     for (auto it = running.begin(); it != running.end() && it->first <= now; it = running.erase(it))
       s.complete(it->second.queue, it->second.key);
-    // Flood: 50 conversation messages per 10 ms tick (3 workers at 300 ms each can do 0.1).
-    for (int i = 0; i < 50; ++i) s.submit(msg(message_kind::npc_reply, key_of("agent", i), tick), now);
+    // Flood: 30 conversation messages per 10 ms tick (3 workers at 300 ms each can do 0.1).
+    for (int i = 0; i < 30; ++i) s.submit(msg(message_kind::npc_reply, key_of("agent", i), tick), now);
     // Steady urgent stream: one snapshot per tick for rotating games.
     s.submit(msg(message_kind::snapshot, key_of("game", tick % 7), tick), now);
     while (auto m = s.next(now)) {
@@ -87,12 +87,12 @@ TEST_CASE("scheduler: a flood in one queue does not push another queue past its 
       }
     }
   }
-  CHECK(urgent_started >= 1990);
+  CHECK(urgent_started == 1000);
   CHECK(s.stats(0).deadline_misses == 0);
   CHECK(s.stats(0).rejected == 0);
   CHECK(s.stats(1).depth == 500);  // exactly at capacity, the rest shed
   CHECK(s.stats(1).shed == s.stats(1).accepted - s.stats(1).started - 500);
-  CHECK(s.stats(1).shed > 90000);
+  CHECK(s.stats(1).shed > 29000);
 }
 
 TEST_CASE("scheduler: per-key order and exclusivity under many interleaved keys") {

@@ -408,3 +408,17 @@ TEST_CASE("conversation_state: a cooling addressed NPC still answers before the 
   REQUIRE(r.submits.size() == 1);
   CHECK(r.submits[0].agent_id == "agent-Kaiden");
 }
+
+TEST_CASE("conversation_state: shutdown drops every unanswered turn, once") {
+  harness h;
+  auto fx = h.st->on_turn(h.turn("Pete?"), h.clk.now());
+  REQUIRE(fx.submits.size() == 2);
+  h.start(fx.submits[0].job);
+  CHECK(h.counter("npcorch_conversations_active") == 1);
+  auto s = h.st->on_shutdown("shutdown");
+  CHECK(has_event(s, R"("turnId":"t1","reason":"shutdown")"));
+  CHECK(s.events.size() == 1);
+  CHECK(h.st->jobs() == 0);
+  CHECK(h.counter("npcorch_conversations_active") == 0);
+  CHECK(h.reply(fx.submits[0].job, "late").events.empty());  // a late reply is ignored
+}

@@ -34,10 +34,17 @@ flood_shard::flood_shard(shard_plan plan, const flood_registry& reg, int players
       pool_(io_, plan_.endpoint, plan_.host, plan_.connections, plan_.timeout),
       timer_(io_),
       rng_(plan_.seed * 1000003u + static_cast<std::uint64_t>(plan_.index)) {
+  // Microseconds since the epoch: newer than any seq an earlier run sent unless it sent more
+  // than a million snapshots a second for one game (and still below 2^53, exact as a double).
+  const auto seq_base = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                       std::chrono::system_clock::now().time_since_epoch())
+                                                       .count());
   for (int gi : plan_.games) {
     game_slot g;
     const std::string id = (plan_.ingest ? "ingest-" : "flood-") + std::to_string(gi);
     g.world = std::make_unique<game_world>(id, reg, players_per_game, gi, rng_);
+    g.world->set_seq_base(seq_base);
+    g.ingest_seq = seq_base;
     games_.push_back(std::move(g));
   }
   if (plan_.ingest) {
@@ -273,8 +280,8 @@ void flood_shard::poll(listener& l) {
   raw_request r;
   r.method = "GET";
   r.content_type.clear();
-  r.target = "/letta/v1/events?gameId=" + l.game_id + "&since=" + std::to_string(l.since) +
-             "&wait_ms=" + std::to_string(long_poll_wait_ms);
+  r.target = "/letta/v1/events?gameId=" + l.game_id + "&since=" + std::to_string(l.since);
+  if (l.primed) r.target += "&wait_ms=" + std::to_string(long_poll_wait_ms);  // else at once
   l.conn->send(r, [this, &l](http_result res) {
     if (stopped_) return;
     if (res.status == 200) {
@@ -306,10 +313,14 @@ void flood_shard::poll(listener& l) {
 
 void flood_shard::handle_events(listener& l, const std::string& body) {
   const auto now = clock::now();
+  // The first answer replays what the game's buffer held before this run: match turn
+  // outcomes from it (ours could be among them), but do not count its events.
+  const bool count = l.primed;
+  l.primed = true;
   rapidjson::Document d;
   d.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(body.c_str(), body.size());
   if (d.HasParseError() || !d.IsObject()) return;
-  if (auto reset = d.FindMember("reset"); reset != d.MemberEnd() && reset->value.IsBool() &&
+  if (auto reset = d.FindMember("reset"); count && reset != d.MemberEnd() && reset->value.IsBool() &&
                                           reset->value.GetBool()) {
     ++stats_.turns.event_resets;
   }
@@ -323,7 +334,7 @@ void flood_shard::handle_events(listener& l, const std::string& body) {
     auto type = e.FindMember("type");
     if (type == e.MemberEnd() || !type->value.IsString()) continue;
     const std::string t = type->value.GetString();
-    ++stats_.turns.events_by_type[t];
+    if (count) ++stats_.turns.events_by_type[t];
     if (auto seq = e.FindMember("seq"); seq != e.MemberEnd() && seq->value.IsUint64()) {
       l.since = std::max(l.since, seq->value.GetUint64());
     }

@@ -68,6 +68,7 @@ class flood_shard {
     std::string game_id;
     std::shared_ptr<http_connection> conn;
     std::uint64_t since = 0;
+    bool primed = false;  // the first answer (history before the run) has been read
     std::unique_ptr<boost::asio::steady_timer> retry;
   };
   struct turn_rec {

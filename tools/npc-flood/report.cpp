@@ -20,6 +20,12 @@ std::string fmt(std::optional<double> v, const char* spec = "%.0f", double scale
   return buf;
 }
 
+// Seconds shown as milliseconds with the unit; n/a and +Inf stay bare.
+std::string fmt_ms(std::optional<double> seconds, const char* spec = "%.1f") {
+  if (!seconds || std::isinf(*seconds)) return fmt(seconds);
+  return fmt(seconds, spec, 1e3) + "ms";
+}
+
 double per_s(std::uint64_t n, double s) { return s > 0 ? static_cast<double>(n) / s : 0.0; }
 
 std::optional<double> ratio(std::optional<double> a, std::optional<double> b) {
@@ -86,9 +92,9 @@ void print_table(const run_report& r, std::ostream& out) {
                   kind.c_str(), per_s(k.offered, r.duration_s), per_s(k.answered, r.duration_s),
                   per_s(k.status_class(2), r.duration_s), static_cast<unsigned long long>(k.offered),
                   static_cast<unsigned long long>(k.not_sent), static_cast<unsigned long long>(k.failed),
-                  (fmt(k.ack.percentile(0.5), "%.1f", 1e3) + "ms").c_str(),
-                  (fmt(k.ack.percentile(0.99), "%.1f", 1e3) + "ms").c_str(),
-                  (fmt(k.ack.max(), "%.1f", 1e3) + "ms").c_str());
+                  fmt_ms(k.ack.percentile(0.5)).c_str(),
+                  fmt_ms(k.ack.percentile(0.99)).c_str(),
+                  fmt_ms(k.ack.max()).c_str());
     out << line;
     out << "            statuses:";
     for (auto [s, n] : k.statuses) out << " " << s << "=" << n;
@@ -101,8 +107,8 @@ void print_table(const run_report& r, std::ostream& out) {
     out << "\nchat turns: accepted " << t.accepted << ", replied " << t.replied << ", dropped "
         << t.dropped_total() << ", nothing " << t.nothing();
     if (!t.events_available) out << " (events route unavailable: outcomes unknown)";
-    out << "\n  reply latency p50 " << fmt(t.reply_latency.percentile(0.5), "%.1f", 1e3) << " ms, p99 "
-        << fmt(t.reply_latency.percentile(0.99), "%.1f", 1e3) << " ms\n";
+    out << "\n  chat turn -> npc_message latency p50 " << fmt_ms(t.reply_latency.percentile(0.5))
+        << ", p99 " << fmt_ms(t.reply_latency.percentile(0.99)) << "\n";
     if (!t.dropped.empty()) {
       out << "  dropped by reason:";
       for (const auto& [why, n] : t.dropped) out << " " << why << "=" << n;
@@ -137,7 +143,7 @@ void print_table(const run_report& r, std::ostream& out) {
     out << "\n  queue          wait p50   wait p99  deadline_miss   accepted   rejected       shed  coalesced  depth\n";
     for (const auto& q : queue_table(r.metrics)) {
       std::snprintf(line, sizeof line, "  %-12s %10s %10s %14s %10s %10s %10s %10s %6s\n", q.queue.c_str(),
-                    (fmt(q.wait_p50_s, "%g", 1e3) + "ms").c_str(), (fmt(q.wait_p99_s, "%g", 1e3) + "ms").c_str(),
+                    fmt_ms(q.wait_p50_s, "%g").c_str(), fmt_ms(q.wait_p99_s, "%g").c_str(),
                     fmt(q.deadline_misses).c_str(), fmt(q.accepted).c_str(), fmt(q.rejected).c_str(),
                     fmt(q.shed).c_str(), fmt(q.coalesced).c_str(), fmt(q.depth).c_str());
       out << line;

@@ -90,6 +90,7 @@ class game_world {
 
   game_world(std::string game_id, const flood_registry& reg, int players, int game_index, rng_t& rng)
       : game_id_(std::move(game_id)), waypoints_(reg.waypoints) {
+    if (waypoints_.empty()) waypoints_.push_back({"Town Square", {0.0, 3.0, 0.0}});  // somewhere to stand
     for (const auto& n : reg.npcs) add(n.name, n.id, true, rng);
     for (int p = 1; p <= players; ++p) {
       add("Player-" + std::to_string(game_index) + "-" + std::to_string(p),
@@ -100,6 +101,9 @@ class game_world {
   const std::string& game_id() const { return game_id_; }
   const std::vector<sim_entity>& entities() const { return entities_; }
   std::uint64_t last_seq() const { return seq_; }
+  // Snapshots continue from `base` + 1: a later run against the same daemon must send newer
+  // seqs than an earlier one, or the daemon drops its snapshots as stale (DESIGN 3.1).
+  void set_seq_base(std::uint64_t base) { seq_ = base; }
 
   // Advances the walk by dt seconds.
   void step(double dt, rng_t& rng) {

@@ -1,0 +1,219 @@
+// Benchmarks of clustering (DESIGN 9: 10k entities < 2 ms, 100k <= 12 x 10k) and of block
+// writes in a 50-NPC wandering town (DESIGN 9: <= 0.2 x a naive sender, no membership change
+// lost). Prints figures; never passes or fails on time.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <rapidjson/document.h>
+
+#include "policies/clustering.hpp"
+#include "queues/dispatcher.hpp"
+#include "queues/event_log.hpp"
+#include "workers/memory_sync_worker.hpp"
+#include "workers/snapshot_worker.hpp"
+
+using namespace orch;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Points on a plane (heights 0..8) at a density where a point has ~0.6 neighbours within the
+// radius on average: most clusters are pairs and triples, as in a busy town.
+std::vector<policies::point3> town(std::size_t n, double radius, std::mt19937& rng) {
+  const double side = std::sqrt(static_cast<double>(n) * M_PI * radius * radius / 0.6);
+  std::uniform_real_distribution<double> u(0, side), h(0, 8);
+  std::vector<policies::point3> pts(n);
+  for (auto& p : pts) p = {u(rng), h(rng), u(rng)};
+  return pts;
+}
+
+double best_ms(std::size_t n, int rounds, std::size_t& clusters, std::size_t& members) {
+  std::mt19937 rng(7);
+  auto pts = town(n, 10.0, rng);
+  policies::clusterer c;
+  policies::cluster_set out;
+  double best = 1e9;
+  for (int i = 0; i < rounds; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    c.run(pts, 10.0, out);
+    const auto t1 = std::chrono::steady_clock::now();
+    best = std::min(best, std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  clusters = out.size();
+  members = out.members.size();
+  return best;
+}
+
+void clustering_bench() {
+  std::printf("== clustering (single-link, radius 10, ~0.6 neighbours per entity)\n");
+  double ms10k = 0, ms100k = 0;
+  for (auto [n, rounds] : {std::pair<std::size_t, int>{1000, 200}, {10000, 50}, {100000, 10}}) {
+    std::size_t clusters = 0, members = 0;
+    const double ms = best_ms(n, rounds, clusters, members);
+    std::printf("%7zu entities: best of %3d = %8.3f ms  (%zu clusters, mean size %.2f)\n", n, rounds, ms, clusters,
+                clusters ? static_cast<double>(members) / static_cast<double>(clusters) : 0.0);
+    if (n == 10000) ms10k = ms;
+    if (n == 100000) ms100k = ms;
+  }
+  std::printf("100k / 10k ratio: %.2f (target <= 12); 10k target < 2 ms\n\n", ms100k / ms10k);
+}
+
+// A Letta stand-in that answers inline and keeps blocks in a map.
+class map_letta final : public workers::letta_client {
+ public:
+  std::map<std::pair<std::string, std::string>, std::string> blocks;
+  void send_messages(const std::string&, std::vector<workers::letta_message>, reply_fn cb) override {
+    cb(workers::letta_result{true, 200, "", 1}, {});
+  }
+  void get_block(const std::string& a, const std::string& l, block_fn cb) override {
+    auto it = blocks.find({a, l});
+    if (it == blocks.end()) return cb(workers::letta_result{false, 404, "not_found", 1}, "");
+    cb(workers::letta_result{true, 200, "", 1}, it->second);
+  }
+  void update_block(const std::string& a, const std::string& l, std::string v, done_fn cb) override {
+    blocks[{a, l}] = std::move(v);
+    cb(workers::letta_result{true, 200, "", 1});
+  }
+  void get_agent(const std::string&, done_fn cb) override { cb(workers::letta_result{true, 200, "", 1}); }
+  void health(done_fn cb) override { cb(workers::letta_result{true, 200, "", 1}); }
+};
+
+std::vector<std::string> members_in_block(const std::string& text) {
+  std::vector<std::string> out;
+  rapidjson::Document d;
+  d.Parse(text.c_str());
+  if (d.HasParseError() || !d.IsObject() || !d.HasMember("members")) return out;
+  for (const auto& m : d["members"].GetObject()) out.emplace_back(m.name.GetString());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void town_bench() {
+  constexpr int npcs = 50;
+  constexpr int players = 10;
+  std::vector<workers::npc_info> reg_npcs;
+  for (int i = 0; i < npcs; ++i)
+    reg_npcs.push_back({"npc-" + std::to_string(i), "Npc" + std::to_string(i), "villager " + std::to_string(i),
+                        "agent-" + std::to_string(i)});
+  std::vector<workers::location_info> locs;
+  const int nloc = 12;
+  for (int i = 0; i < nloc; ++i)
+    locs.push_back({"loc" + std::to_string(i), "Place " + std::to_string(i),
+                    {std::cos(i * 0.52) * 150.0, 3.0, std::sin(i * 0.52) * 150.0 + (i % 3) * 40.0}, ""});
+  auto reg = std::make_shared<workers::world_registry>(reg_npcs, locs);
+
+  boost::asio::io_context io;
+  policies::manual_clock clock;
+  queues::registry metrics;
+  queues::event_hub hub(4096, 4, metrics);
+  queues::dispatcher disp(io, queues::queues_config::defaults(), clock, metrics);
+  map_letta letta;
+  workers::world_options opts;
+  workers::snapshot_worker snaps(opts, reg, hub, disp, clock, metrics);
+  workers::memory_sync_worker syncer(letta, snaps, clock, metrics);
+
+  // Each walker dwells at a location for 30-120 s (shuffling a little), then walks at 4
+  // studs/s to another one.
+  struct walker {
+    std::string name;
+    double x = 0, z = 0;
+    int target = 0;
+    double dwell_left = 0;
+    bool walking = false;
+  };
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int> pick(0, nloc - 1);
+  std::uniform_real_distribution<double> dwell(30, 120), jitter(-4, 4);
+  std::vector<walker> ws;
+  for (int i = 0; i < npcs + players; ++i) {
+    walker w;
+    w.name = i < npcs ? "Npc" + std::to_string(i) : "Player" + std::to_string(i - npcs);
+    w.target = pick(rng);
+    w.x = locs[w.target].coordinates[0] + jitter(rng);
+    w.z = locs[w.target].coordinates[2] + jitter(rng);
+    w.dwell_left = dwell(rng);
+    ws.push_back(w);
+  }
+
+  std::size_t missing = 0, checks = 0, membership_changes = 0;
+  const double dt = 3.0;
+  const int steps = static_cast<int>(600 / dt);
+  for (int step = 1; step <= steps; ++step) {
+    clock.advance(3s);
+    workers::snapshot s;
+    s.game_id = "town";
+    s.seq = static_cast<std::uint64_t>(step);
+    s.timestamp = 1737874900 + step * 3;
+    for (auto& w : ws) {
+      bool moving = false;
+      if (w.walking) {
+        const double tx = locs[w.target].coordinates[0], tz = locs[w.target].coordinates[2];
+        const double dx = tx - w.x, dz = tz - w.z, d = std::hypot(dx, dz);
+        const double stepd = 4.0 * dt;
+        if (d <= stepd) {
+          w.x = tx + jitter(rng);
+          w.z = tz + jitter(rng);
+          w.walking = false;
+          w.dwell_left = dwell(rng);
+        } else {
+          w.x += dx / d * stepd;
+          w.z += dz / d * stepd;
+          moving = true;
+        }
+      } else if ((w.dwell_left -= dt) <= 0) {
+        w.walking = true;
+        w.target = pick(rng);
+        moving = true;
+      }
+      workers::snapshot_entity e;
+      e.name = w.name;
+      e.position = workers::vec3{w.x, 3.0, w.z};
+      e.health = workers::entity_health{100.0, 100.0, std::string("Running"), moving, moving ? 4.0 : 0.0};
+      s.entities.push_back(e);
+    }
+    auto r = snaps.process(s);
+    for (const auto& c : r.diff.changes) membership_changes += c.joined.size() + c.left.size();
+    for (const auto& req : r.syncs) syncer.sync(req, [](bool) {});
+    // Every NPC's group_members block must list exactly the others of its cluster now.
+    const auto& view = *r.diff.view;
+    for (int i = 0; i < npcs; ++i) {
+      const auto name = "Npc" + std::to_string(i);
+      const auto& e = view.entities.at(name);
+      std::vector<std::string> expect;
+      if (!e.cluster_id.empty())
+        for (const auto& m : view.clusters.at(e.cluster_id).members)
+          if (m != name) expect.push_back(m);
+      auto it = letta.blocks.find({"agent-" + std::to_string(i), "group_members"});
+      ++checks;
+      if (it == letta.blocks.end() || members_in_block(it->second) != expect) ++missing;
+    }
+  }
+  const double writes = metrics.value("npcorch_letta_block_writes_total");
+  const double naive = metrics.value("npcorch_letta_block_writes_naive_total");
+  std::printf("== 50-NPC wandering town (+%d players), snapshot every 3 s for 10 min (%d snapshots)\n", players, steps);
+  std::printf("block writes: %.0f  naive: %.0f  ratio: %.3f (target <= 0.2)\n", writes, naive, writes / naive);
+  std::printf("group updates: changed %.0f, stale %.0f, forced %.0f; cache hits %.0f; no-op skips %.0f\n",
+              metrics.value("npcorch_group_updates_total", {{"reason", "changed"}}),
+              metrics.value("npcorch_group_updates_total", {{"reason", "stale"}}),
+              metrics.value("npcorch_group_updates_total", {{"reason", "forced"}}),
+              metrics.value("npcorch_group_cache_hits_total"), metrics.value("npcorch_block_writes_skipped_total"));
+  std::printf("membership changes (joins+leaves): %zu; cluster_update events: %.0f\n", membership_changes,
+              metrics.value("npcorch_cluster_updates_total"));
+  std::printf("blocks checked against the world after each snapshot: %zu, out of date: %zu (must be 0)\n", checks,
+              missing);
+}
+
+}  // namespace
+
+int main() {
+  clustering_bench();
+  town_bench();
+  return 0;
+}
