@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <random>
 #include <string>
@@ -34,16 +35,27 @@ std::vector<policies::point3> town(std::size_t n, double radius, std::mt19937& r
   return pts;
 }
 
-double best_ms(std::size_t n, int rounds, std::size_t& clusters, std::size_t& members) {
+double thread_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
+// Best wall time of `rounds` runs; `best_cpu` gets the best thread CPU time (robust when the
+// machine is shared and the thread is descheduled mid-run).
+double best_ms(std::size_t n, int rounds, std::size_t& clusters, std::size_t& members, double& best_cpu) {
   std::mt19937 rng(7);
   auto pts = town(n, 10.0, rng);
   policies::clusterer c;
   policies::cluster_set out;
   double best = 1e9;
+  best_cpu = 1e9;
   for (int i = 0; i < rounds; ++i) {
+    const double c0 = thread_cpu_ms();
     const auto t0 = std::chrono::steady_clock::now();
     c.run(pts, 10.0, out);
     const auto t1 = std::chrono::steady_clock::now();
+    best_cpu = std::min(best_cpu, thread_cpu_ms() - c0);
     best = std::min(best, std::chrono::duration<double, std::milli>(t1 - t0).count());
   }
   clusters = out.size();
@@ -53,16 +65,19 @@ double best_ms(std::size_t n, int rounds, std::size_t& clusters, std::size_t& me
 
 void clustering_bench() {
   std::printf("== clustering (single-link, radius 10, ~0.6 neighbours per entity)\n");
-  double ms10k = 0, ms100k = 0;
-  for (auto [n, rounds] : {std::pair<std::size_t, int>{1000, 200}, {10000, 50}, {100000, 10}}) {
+  double ms10k = 0, ms100k = 0, cpu10k = 0, cpu100k = 0;
+  for (auto [n, rounds] : {std::pair<std::size_t, int>{1000, 200}, {10000, 100}, {100000, 30}}) {
     std::size_t clusters = 0, members = 0;
-    const double ms = best_ms(n, rounds, clusters, members);
-    std::printf("%7zu entities: best of %3d = %8.3f ms  (%zu clusters, mean size %.2f)\n", n, rounds, ms, clusters,
+    double cpu = 0;
+    const double ms = best_ms(n, rounds, clusters, members, cpu);
+    std::printf("%7zu entities: best of %3d = %8.3f ms wall, %8.3f ms cpu  (%zu clusters, mean size %.2f)\n", n,
+                rounds, ms, cpu, clusters,
                 clusters ? static_cast<double>(members) / static_cast<double>(clusters) : 0.0);
-    if (n == 10000) ms10k = ms;
-    if (n == 100000) ms100k = ms;
+    if (n == 10000) ms10k = ms, cpu10k = cpu;
+    if (n == 100000) ms100k = ms, cpu100k = cpu;
   }
-  std::printf("100k / 10k ratio: %.2f (target <= 12); 10k target < 2 ms\n\n", ms100k / ms10k);
+  std::printf("100k / 10k ratio: %.2f wall, %.2f cpu (target <= 12); 10k target < 2 ms\n\n", ms100k / ms10k,
+              cpu100k / cpu10k);
 }
 
 // A Letta stand-in that answers inline and keeps blocks in a map.
@@ -174,8 +189,15 @@ void town_bench() {
       }
       workers::snapshot_entity e;
       e.name = w.name;
-      e.position = workers::vec3{w.x, 3.0, w.z};
-      e.health = workers::entity_health{100.0, 100.0, std::string("Running"), moving, moving ? 4.0 : 0.0};
+      e.position.emplace();
+      e.position->x = w.x;
+      e.position->y = 3.0;
+      e.position->z = w.z;
+      workers::entity_health hl;
+      hl.current = 100.0;
+      hl.max = 100.0;
+      hl.is_moving = moving;
+      e.health = hl;
       s.entities.push_back(e);
     }
     auto r = snaps.process(s);

@@ -69,7 +69,7 @@ double percentile_ms(std::vector<double>& v, double q) {
 
 void throughput() {
   constexpr int producers = 4;
-  constexpr int per_producer = 100000;
+  constexpr int per_producer = 50000;
   orch::policies::steady_clock clock;
   registry reg;
   io_threads io(2);

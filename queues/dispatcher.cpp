@@ -10,6 +10,14 @@
 //
 // Lifetime: everything lives in a shared `core`; posted work holds it strongly, completions
 // hold it weakly, so a completion that fires after the dispatcher is gone does nothing.
+//
+// Retry-After for a rejected submit: ceil(pending x mean service time / workers), clamped to
+// 1..60 s, where pending counts the queue's queued + in-inbox messages and the mean service
+// time (start -> done()) is an EWMA per queue (weight 1/8, 100 ms until first measured).
+//
+// Counting: `accepted_total` counts every submit that was not refused, including those later
+// coalesced into an older message or shed; coalesced, shed and shutdown drops are counted
+// and handed to the kind's drop handler (coalesced with the replaced, older payload).
 #include "queues/dispatcher.hpp"
 
 #include <algorithm>
@@ -133,6 +141,7 @@ struct dispatcher::impl {
     // ---- strand only ----
     void drain_inbox() {
       scheduled.store(false);  // before dequeuing: a submit racing with us posts again
+      take_completions();      // free slots and keys first
       batch.clear();
       while (batch.size() < drain_batch_limit && inbox.try_dequeue_bulk(std::back_inserter(batch), 256) > 0) {
       }
@@ -179,15 +188,20 @@ struct dispatcher::impl {
       g.wait->observe(std::chrono::duration<double>(now - m.arrival).count());
       if (now > m.deadline) g.misses->inc();
       const auto k = static_cast<std::size_t>(m.kind);
+      // Completions travel like submits: a lock-free hand-off plus (at most) one strand post
+      // per burst, instead of one post per completed message.
       completion comp([w = weak_from_this(), q = m.queue, key = m.key, now] {
-        if (auto self = w.lock())
-          asio::post(self->strand, [self, q, key, now] { self->on_complete(q, key, now); });
+        if (auto self = w.lock()) {
+          self->completions.enqueue(done_item{q, key, now});
+          self->kick();
+        }
       });
       if (!handlers[k]) {
         g.dropped_no_handler->inc();
         return;  // `comp` completes on scope exit
       }
       asio::post(io, [self = shared_from_this(), k, m = std::move(m), comp = std::move(comp)]() mutable {
+        if (self->closed.load()) return;  // the dispatcher is gone: its workers may be too
         try {
           self->handlers[k](std::move(m), std::move(comp));
         } catch (...) {
@@ -197,19 +211,27 @@ struct dispatcher::impl {
       });
     }
 
-    void on_complete(std::size_t q, const std::string& key, policies::time_point started) {
-      sched.complete(q, key);
-      auto& g = gates[q];
-      const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(clock.now() - started).count();
-      const auto prev = g.service_ns.load();
-      g.service_ns.store(prev - prev / 8 + std::max<std::int64_t>(took, 0) / 8);
-      dispatch();
+    void take_completions() {
+      done_batch.clear();
+      while (completions.try_dequeue_bulk(std::back_inserter(done_batch), 256) > 0) {
+      }
+      if (done_batch.empty()) return;
+      const auto now = clock.now();
+      for (auto& d : done_batch) {
+        sched.complete(d.queue, d.key);
+        auto& g = gates[d.queue];
+        const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(now - d.started).count();
+        const auto prev = g.service_ns.load();
+        g.service_ns.store(prev - prev / 8 + std::max<std::int64_t>(took, 0) / 8);
+      }
+      done_batch.clear();
     }
 
     void hand_to_drop(message m, drop_reason why) {
       const auto k = static_cast<std::size_t>(m.kind);
       if (!drop_handlers[k]) return;
       asio::post(io, [self = shared_from_this(), k, m = std::move(m), why]() mutable {
+        if (self->closed.load()) return;
         try {
           self->drop_handlers[k](std::move(m), why);
         } catch (...) {
@@ -271,7 +293,14 @@ struct dispatcher::impl {
     std::atomic<bool> accepting{true};
     std::atomic<bool> scheduled{false};
     std::atomic<bool> cfg_dirty{false};
+    std::atomic<bool> closed{false};  // set by ~dispatcher: posted handlers no longer run
     moodycamel::ConcurrentQueue<message> inbox;
+    struct done_item {
+      std::size_t queue = 0;
+      std::string key;
+      policies::time_point started{};
+    };
+    moodycamel::ConcurrentQueue<done_item> completions;
     std::array<handler, message_kind_count> handlers;
     std::array<drop_handler, message_kind_count> drop_handlers;
     counter* reloads = nullptr;
@@ -279,6 +308,7 @@ struct dispatcher::impl {
     // strand only
     scheduler sched;
     std::vector<message> batch;
+    std::vector<done_item> done_batch;
     std::function<void(bool)> drain_done;
 
     mutable std::mutex cfg_mu;  // guards cfg (the merged config) for reload()/config()
@@ -294,7 +324,12 @@ dispatcher::dispatcher(asio::io_context& io, queues_config cfg, const policies::
   impl_->c = std::make_shared<impl::core>(io, std::move(cfg), clock, metrics);
 }
 
-dispatcher::~dispatcher() = default;
+// Work already posted keeps the core alive but no longer calls handlers; queued messages are
+// discarded with it (the app drains before destroying the dispatcher).
+dispatcher::~dispatcher() {
+  impl_->c->closed.store(true);
+  impl_->c->accepting.store(false);
+}
 
 void dispatcher::set_handler(message_kind k, handler h) { impl_->c->handlers[static_cast<std::size_t>(k)] = std::move(h); }
 

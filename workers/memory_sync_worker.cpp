@@ -57,7 +57,9 @@ memory_sync_worker::memory_sync_worker(letta_client& letta, snapshot_worker& sna
       merges_(m.get_counter("npcorch_memory_merges_total", "Block writes merged with the NPC's own edits")),
       conflicts_(m.get_counter("npcorch_memory_conflicts_total",
                                "NPC edits of daemon-owned block fields (daemon fields won, NPC text kept)")),
-      failures_(m.get_counter("npcorch_memory_sync_failures_total", "Memory syncs that finally failed")) {}
+      failures_(m.get_counter("npcorch_memory_sync_failures_total", "Memory syncs that finally failed")),
+      dropped_(m.get_counter("npcorch_memory_sync_dropped_total",
+                             "Memory syncs shed or dropped before they ran (retried next snapshot)")) {}
 
 void memory_sync_worker::add_synced_listener(std::function<void(const block_synced&)> fn) {
   listeners_.push_back(std::move(fn));
@@ -73,6 +75,14 @@ void memory_sync_worker::handle(queues::message m, queues::completion done) {
   auto req = std::static_pointer_cast<const sync_request>(m.payload);
   auto token = std::make_shared<queues::completion>(std::move(done));
   sync(std::move(req), [token](bool) { token->done(); });
+}
+
+void memory_sync_worker::on_dropped(queues::message m, queues::drop_reason r) {
+  if (r == queues::drop_reason::coalesced) return;
+  auto req = std::static_pointer_cast<const sync_request>(m.payload);
+  if (!req || req->agent_id.empty()) return;
+  dropped_.inc();
+  snapshots_.mark_sync_failed(req->agent_id);
 }
 
 void memory_sync_worker::sync(std::shared_ptr<const sync_request> req, std::function<void(bool ok)> done) {

@@ -38,6 +38,10 @@ class memory_sync_worker {
 
   void add_synced_listener(std::function<void(const block_synced&)> fn);  // before start
   void handle(queues::message m, queues::completion done);                 // message_kind::memory_sync
+  // Drop handler for message_kind::memory_sync: a sync shed or dropped at shutdown is marked
+  // for a retry at the NPC's next snapshot; a coalesced one needs nothing (the newer sync
+  // carries both blocks whole).
+  void on_dropped(queues::message m, queues::drop_reason r);
 
   // The same as handle() without the queue (tests, benches): `done` runs once when finished.
   void sync(std::shared_ptr<const sync_request> req, std::function<void(bool ok)> done);
@@ -66,6 +70,7 @@ class memory_sync_worker {
   queues::counter& merges_;
   queues::counter& conflicts_;
   queues::counter& failures_;
+  queues::counter& dropped_;
 };
 
 }  // namespace orch::workers

@@ -123,7 +123,7 @@ TEST_CASE("flood scenario: --rate scales snapshots and chat in proportion") {
   CHECK(quiet.chat_turns_per_s == doctest::Approx(7));
 }
 
-TEST_CASE("flood registry: registry NPCs first, then NPC-k; missing file falls back to a grid") {
+TEST_CASE("flood registry: registry NPCs first, then NPC-k - missing file falls back to a grid") {
   const std::string file = (std::filesystem::temp_directory_path() / "flood_test_world.yaml").string();
   {
     std::ofstream f(file);
@@ -204,7 +204,7 @@ TEST_CASE("flood world: snapshots are the original format with positions, gameId
   CHECK(std::string(hc["Player-1-1"]["id"].GetString()) == "1010001");
 }
 
-TEST_CASE("flood world: a seed replays the walk; groups form and split over time") {
+TEST_CASE("flood world: a seed replays the walk - groups form and split over time") {
   rng_t a(42), b(42);
   game_world wa("g", small_registry(), 8, 1, a);
   game_world wb("g", small_registry(), 8, 1, b);

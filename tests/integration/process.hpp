@@ -81,6 +81,25 @@ class child_process {
     return lines_;
   }
 
+  // Waits up to `timeout` for the child to exit by itself; its status, or -1 if it did not.
+  int wait_exit(std::chrono::milliseconds timeout) {
+    if (pid_ <= 0) return -1;
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    int status = 0;
+    while (std::chrono::steady_clock::now() < end) {
+      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        pid_ = -1;
+        if (reader_.joinable()) reader_.join();
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+        return status;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+  }
+
   // SIGTERM, wait up to `grace`, then SIGKILL. Returns the exit status (as from waitpid), or
   // -1 when already stopped.
   int stop(std::chrono::milliseconds grace = std::chrono::seconds(5)) {

@@ -21,7 +21,7 @@ TEST_CASE("breaker: opens after threshold consecutive failures") {
   CHECK(b.transitions() == 1);
 }
 
-TEST_CASE("breaker: half-open allows one probe; success closes") {
+TEST_CASE("breaker: half-open allows one probe - success closes") {
   manual_clock c;
   circuit_breaker b(1, 5s);
   b.on_failure(c.now());

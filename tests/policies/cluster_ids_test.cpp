@@ -53,7 +53,7 @@ TEST_CASE("cluster ids: a dissolved cluster gets an empty change with everyone l
   CHECK(r.changes[0].left == S{"A", "B"});
 }
 
-TEST_CASE("cluster ids: a split keeps the id for the larger part; a previous id is used once") {
+TEST_CASE("cluster ids: a split keeps the id for the larger part - a previous id is used once") {
   std::uint64_t next = 2;
   auto r = assign_cluster_ids({{"c1", {"A", "B", "C", "D", "E"}}}, {S{"A", "B"}, S{"C", "D", "E"}}, next);
   REQUIRE(r.clusters.size() == 2);

@@ -54,7 +54,7 @@ TEST_CASE("clustering: chains are transitive and singletons are in no cluster") 
   CHECK(as_lists(s)[0] == std::vector<std::uint32_t>{0, 1, 2});
 }
 
-TEST_CASE("clustering: duplicate positions cluster together; empty and single inputs give none") {
+TEST_CASE("clustering: duplicate positions cluster together - empty and single inputs give none") {
   std::vector<point3> dup{{5, 5, 5}, {5, 5, 5}, {5, 5, 5}, {50, 5, 5}};
   auto s = cluster_points(dup, 10.0);
   REQUIRE(s.size() == 1);

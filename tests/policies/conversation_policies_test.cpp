@@ -104,7 +104,7 @@ TEST_CASE("notice_folding: never eligible before the block lists the newcomer") 
   CHECK_FALSE(nf.has_eligible("Pete"));
 }
 
-TEST_CASE("notice_folding: several joins fold into one notice; cooldown per NPC and newcomer") {
+TEST_CASE("notice_folding: several joins fold into one notice - cooldown per NPC and newcomer") {
   manual_clock clk;
   notice_folding nf(30s);
   CHECK(nf.on_joined("Pete", {"Diamond"}, clk.now()).folded == 0);
@@ -175,7 +175,7 @@ TEST_CASE("turn_taking: addressed first, at most max_responders, ranked by quiet
   CHECK(s.responders[2].index == 3);
 }
 
-TEST_CASE("turn_taking: cooling NPCs are skipped unless addressed; the addressed one waits") {
+TEST_CASE("turn_taking: cooling NPCs are skipped unless addressed - the addressed one waits") {
   manual_clock clk;
   const auto now = clk.now();
   std::vector<turn_candidate> c{

@@ -21,7 +21,7 @@ struct fixture {
 
 }  // namespace
 
-TEST_CASE("group update: no cached state means changed; then a cache hit") {
+TEST_CASE("group update: no cached state means changed - then a cache hit") {
   fixture f;
   CHECK(decide_group_update(f.st, S{"A"}, "Cafe", "Idle", f.clock.now(), f.opts) == update_reason::changed);
   f.write(update_reason::changed, S{"A"}, "Cafe", "Idle");
@@ -73,7 +73,7 @@ TEST_CASE("group update: a failed sync is retried at the next snapshot") {
   CHECK_FALSE(f.st.sync_failed);
 }
 
-TEST_CASE("group update: a changed write with an unchanged hash is skipped; forced/stale are not") {
+TEST_CASE("group update: a changed write with an unchanged hash is skipped - forced/stale are not") {
   CHECK_FALSE(block_needs_write(update_reason::changed, 7, 7));
   CHECK(block_needs_write(update_reason::changed, 7, 8));
   CHECK(block_needs_write(update_reason::stale, 7, 7));

@@ -45,7 +45,7 @@ TEST_CASE("token_bucket: waiting wait_time is enough") {
   }
 }
 
-TEST_CASE("token_bucket: refill caps at burst; unlimited when rate <= 0") {
+TEST_CASE("token_bucket: refill caps at burst - unlimited when rate <= 0") {
   manual_clock c;
   token_bucket b(100, 3, c.now());
   c.advance(1h);

@@ -81,7 +81,7 @@ TEST_CASE("event_hub: bounded replay answers reset when since is too old") {
   CHECK(ahead.next == 5);
 }
 
-TEST_CASE("event_hub: subscribe before the first event; the handle unsubscribes") {
+TEST_CASE("event_hub: subscribe before the first event - the handle unsubscribes") {
   registry reg;
   event_hub hub(10, 10, reg);
   std::vector<std::string> got;

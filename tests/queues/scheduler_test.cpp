@@ -42,7 +42,7 @@ queues_config cfg3(std::size_t urgent_cap = 10000, std::size_t conv_cap = 5000) 
 
 }  // namespace
 
-TEST_CASE("scheduler: the earliest deadline wins across queues; FIFO within a queue") {
+TEST_CASE("scheduler: the earliest deadline wins across queues - FIFO within a queue") {
   scheduler s(cfg3());
   // conversation (2000 ms budget) arrives first, urgent (500 ms) later: urgent's deadline
   // (t0+600) is earlier than conversation's (t0+2000).

@@ -84,7 +84,7 @@ TEST_CASE("conversation_state: the addressed NPC answers first, at most max_resp
   CHECK(h.st->context_lines("g", "Kaiden") == 0);
 }
 
-TEST_CASE("conversation_state: the floor lets max_concurrent_speakers generate; others wait in order") {
+TEST_CASE("conversation_state: the floor lets max_concurrent_speakers generate - others wait in order") {
   harness h;
   auto fx = h.st->on_turn(h.turn("Hello Pete"), h.clk.now());
   REQUIRE(fx.submits.size() == 2);
@@ -116,7 +116,7 @@ TEST_CASE("conversation_state: the floor lets max_concurrent_speakers generate; 
   CHECK(h.st->context_lines("g", "Pete") == 0);
 }
 
-TEST_CASE("conversation_state: cooling NPCs are skipped; the addressed one is waited for") {
+TEST_CASE("conversation_state: cooling NPCs are skipped - the addressed one is waited for") {
   policies::conversation_options o;
   o.max_responders = 1;
   harness h(o);
@@ -311,7 +311,7 @@ cluster_diff join_diff(harness& h, const std::vector<std::string>& joined) {
 }
 }  // namespace
 
-TEST_CASE("notices: never sent before block_synced lists the newcomer; sent alone after notice_delay") {
+TEST_CASE("notices: never sent before block_synced lists the newcomer - sent alone after notice_delay") {
   harness h;
   h.views.set(make_view("g", {{"Ann", false, 0, "c1"}, {"Pete", true, 2, "c1"}}));
   h.st->on_cluster_diff(join_diff(h, {"Diamond"}), h.clk.now());

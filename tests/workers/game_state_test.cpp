@@ -112,7 +112,7 @@ TEST_CASE("game state: clusters, events with positions, view, location and actio
   CHECK(ps->members_block.updates == S{"Diamond, Kaiden joined the group"});
 }
 
-TEST_CASE("game state: stale seq is dropped; moves under the threshold are ignored") {
+TEST_CASE("game state: stale seq is dropped - moves under the threshold are ignored") {
   manual_clock clock;
   game_state g("g1", world_options{}, registry());
   g.apply(scene(5, {at("Pete", 0, 0), at("Kaiden", 5, 0)}), clock.now());

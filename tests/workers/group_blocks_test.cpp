@@ -92,7 +92,7 @@ TEST_CASE("group blocks: hash ignores timestamps but not members, appearances or
   CHECK(group_block_hash(a) != group_block_hash(c));
 }
 
-TEST_CASE("group blocks: merge keeps the NPC's notes and unknown keys; former members' notes kept") {
+TEST_CASE("group blocks: merge keeps the NPC's notes and unknown keys - former members' notes kept") {
   auto first = merge_group_members(two_members(), "", 0, 0);
   CHECK_FALSE(first.npc_edited);
   // The NPC edits its block: notes on Diamond and Kaiden, and a key of its own.
@@ -125,7 +125,7 @@ TEST_CASE("group blocks: merge keeps the NPC's notes and unknown keys; former me
   CHECK(parse(again.text).HasMember("mood"));
 }
 
-TEST_CASE("group blocks: an edit of daemon-owned fields is a conflict; non-JSON text is kept") {
+TEST_CASE("group blocks: an edit of daemon-owned fields is a conflict - non-JSON text is kept") {
   auto first = merge_group_members(two_members(), "", 0, 0);
   auto d = parse(first.text);
   d["summary"].SetString("I am alone", d.GetAllocator());

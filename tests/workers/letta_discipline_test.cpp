@@ -106,7 +106,7 @@ TEST_CASE("discipline: retryable failures are retried with the same otid") {
   CHECK(r.sim->requests() == 3);
 }
 
-TEST_CASE("discipline: non-retryable 4xx fails at once; exhausted retries fail with the reason") {
+TEST_CASE("discipline: non-retryable 4xx fails at once - exhausted retries fail with the reason") {
   rig r(fast());
   r.sim->fail_next(1, 400);
   letta_result a, b;
@@ -126,7 +126,7 @@ TEST_CASE("discipline: non-retryable 4xx fails at once; exhausted retries fail w
   CHECK(r.metric("npcorch_letta_calls_total", {{"endpoint", "health"}, {"status", "timeout"}}) == 4);
 }
 
-TEST_CASE("discipline: breaker opens, probes, closes; calls wait behind it") {
+TEST_CASE("discipline: breaker opens, probes, closes - calls wait behind it") {
   auto o = fast();
   o.breaker_failure_threshold = 2;
   o.breaker_open = 30ms;
@@ -201,7 +201,7 @@ TEST_CASE("discipline: rate limits make calls wait, every call still completes")
   CHECK(r.sim->requests() == 12);
 }
 
-TEST_CASE("discipline: blocks round-trip through the simulated backend; otids are filled") {
+TEST_CASE("discipline: blocks round-trip through the simulated backend - otids are filled") {
   rig r(fast());
   int done = 0;
   letta_result first;

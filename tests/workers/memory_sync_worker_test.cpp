@@ -187,7 +187,25 @@ TEST_CASE("memory sync: a failed write is retried at the NPC's next snapshot") {
   }
 }
 
-TEST_CASE("snapshot worker: events before view and listeners; stale counted; game_of_npc") {
+TEST_CASE("memory sync: a shed sync is retried at the next snapshot - a coalesced one is not") {
+  rig r;
+  auto r1 = r.snaps.process(scene(1, {at("Pete", 0, 0), at("Diamond", 4, 0)}));
+  REQUIRE(r1.syncs.size() == 1);
+  orch::queues::message m;
+  m.kind = orch::queues::message_kind::memory_sync;
+  m.payload = std::const_pointer_cast<sync_request>(r1.syncs[0]);
+  r.syncs.on_dropped(m, orch::queues::drop_reason::coalesced);
+  r.clock.advance(3s);
+  CHECK(r.snaps.process(scene(2, {at("Pete", 0, 0), at("Diamond", 4, 0)})).syncs.empty());
+  r.syncs.on_dropped(m, orch::queues::drop_reason::shed);
+  CHECK(r.value("npcorch_memory_sync_dropped_total") == 1);
+  r.clock.advance(3s);
+  auto r3 = r.snaps.process(scene(3, {at("Pete", 0, 0), at("Diamond", 4, 0)}));
+  REQUIRE(r3.syncs.size() == 1);
+  CHECK(r3.syncs[0]->reason == orch::policies::update_reason::retry);
+}
+
+TEST_CASE("snapshot worker: events before view and listeners - stale counted - game_of_npc") {
   rig r;
   std::vector<std::uint64_t> seen_seq;
   r.snaps.add_diff_listener([&](const cluster_diff& d) {
