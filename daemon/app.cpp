@@ -78,6 +78,9 @@ struct app::impl {
       dispatcher.set_drop_handler(k, [this](queues::message m, queues::drop_reason r) {
         conversations.on_dropped(std::move(m), r);
       });
+    dispatcher.set_drop_handler(message_kind::memory_sync, [this](queues::message m, queues::drop_reason r) {
+      memory_sync.on_dropped(std::move(m), r);  // a shed sync is redone at the NPC's next snapshot
+    });
     snapshots.add_diff_listener([this](const workers::cluster_diff& d) { conversations.on_cluster_diff(d); });
     memory_sync.add_synced_listener([this](const workers::block_synced& b) { conversations.on_block_synced(b); });
   }

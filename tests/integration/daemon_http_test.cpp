@@ -237,3 +237,27 @@ TEST_CASE("--check-config exits 0 for the shipped file and 1 naming the path for
     CHECK(WEXITSTATUS(st) == 1);
   }
 }
+
+TEST_CASE("a full queue answers 429 with Retry-After and counts the rejection") {
+  // One urgent worker, held by Pete's slow memory sync routed there; capacity 2 behind it.
+  daemon_under_test d({"queues.urgent.workers=1", "queues.urgent.capacity=2", "routes.memory_sync=urgent",
+                       "letta.simulated.latency_ms=4000", "server.drain_timeout_ms=500"});
+  REQUIRE(d.port() > 0);
+  http_conn c(d.port());
+  REQUIRE(c.post("/letta/v1/snapshot/game", snapshot_for("busy", 1)).status == 202);
+  bool held = false;
+  for (int i = 0; i < 200 && !held; ++i) {
+    held = d.metric("npcorch_queue_in_flight{queue=\"urgent\"}") == 1 && d.metric("npcorch_queue_depth{queue=\"urgent\"}") == 0;
+    if (!held) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(held);
+  CHECK(c.post("/letta/v1/snapshot/game", snapshot_for("other-1", 1)).status == 202);
+  CHECK(c.post("/letta/v1/snapshot/game", snapshot_for("other-2", 1)).status == 202);
+  auto r = c.post("/letta/v1/snapshot/game", snapshot_for("other-3", 1));
+  CHECK(r.status == 429);
+  CHECK(r.body.find("\"error\":\"overloaded\"") != std::string::npos);
+  CHECK(!r.headers["Retry-After"].empty());
+  CHECK(std::stoi(r.headers["Retry-After"]) >= 1);
+  CHECK(d.metric("npcorch_queue_rejected_total{queue=\"urgent\"}") == 1);
+  CHECK(d.stop() == 0);
+}
