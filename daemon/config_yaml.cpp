@@ -50,7 +50,9 @@ std::vector<yaml_entry> yaml_reader::entries(const YAML::Node& node, const std::
   }
   std::set<std::string, std::less<>> seen;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& k = it->first;
+    // By value: the iterator's operator-> yields a temporary proxy, so a reference into it
+    // would dangle (AddressSanitizer: stack-use-after-scope).
+    const YAML::Node k = it->first;
     if (!k.IsScalar()) {
       error(path, k.Mark(), "map keys must be plain strings");
       continue;
