@@ -4,6 +4,9 @@
 #include <limits>
 
 #include <rapidjson/document.h>
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -14,44 +17,65 @@ namespace {
 using rapidjson::Value;
 constexpr unsigned parse_flags = rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
 
-// Depth of nesting in a JSON text, counted outside strings; stops early past the limit.
-// Runs before the parser so that deep input is refused in linear time.
-std::optional<std::size_t> too_deep_at(std::string_view s) {
-  std::size_t depth = 0;
-  bool in_string = false, escaped = false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    else if (c == '[' || c == '{') {
-      if (++depth > max_json_depth) return i;
-    } else if ((c == ']' || c == '}') && depth > 0) --depth;
-  }
-  return std::nullopt;
-}
-
 struct doc_or_error {
   rapidjson::Document doc;
   std::optional<codec_error> error;
 };
 
-void parse_document(std::string_view body, doc_or_error& out) {
-  if (auto at = too_deep_at(body)) {
-    out.error = codec_error{400, "invalid_json",
-                            "nesting deeper than " + std::to_string(max_json_depth) + " levels", *at};
-    return;
+// Forwards RapidJSON's SAX events to the Document while counting nesting, so that a body
+// nested deeper than max_json_depth stops the (iterative) parse at once, in the same pass.
+struct depth_limited_handler {
+  rapidjson::Document& d;
+  std::size_t depth = 0;
+  bool too_deep = false;
+  bool Null() { return d.Null(); }
+  bool Bool(bool b) { return d.Bool(b); }
+  bool Int(int i) { return d.Int(i); }
+  bool Uint(unsigned u) { return d.Uint(u); }
+  bool Int64(std::int64_t i) { return d.Int64(i); }
+  bool Uint64(std::uint64_t u) { return d.Uint64(u); }
+  bool Double(double x) { return d.Double(x); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) { return d.RawNumber(s, n, copy); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return d.String(s, n, copy); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return d.Key(s, n, copy); }
+  bool enter() {
+    too_deep = ++depth > max_json_depth;
+    return !too_deep;
   }
-  out.doc.Parse<parse_flags>(body.data(), body.size());
-  if (out.doc.HasParseError()) {
-    out.error = codec_error{400, "invalid_json", rapidjson::GetParseError_En(out.doc.GetParseError()),
-                            out.doc.GetErrorOffset()};
+  bool StartObject() { return enter() && d.StartObject(); }
+  bool EndObject(rapidjson::SizeType n) { --depth; return d.EndObject(n); }
+  bool StartArray() { return enter() && d.StartArray(); }
+  bool EndArray(rapidjson::SizeType n) { --depth; return d.EndArray(n); }
+};
+
+void parse_document(std::string_view body, doc_or_error& out) {
+  depth_limited_handler handler{out.doc};
+  rapidjson::ParseResult result;
+  auto generate = [&](rapidjson::Document&) {
+    rapidjson::MemoryStream ms(body.data(), body.size());
+    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
+    rapidjson::Reader reader;
+    result = reader.Parse<parse_flags>(is, handler);
+    return !result.IsError();
+  };
+  out.doc.Populate(generate);
+  if (handler.too_deep) {
+    out.error = codec_error{400, "invalid_json", "nesting deeper than " + std::to_string(max_json_depth) + " levels",
+                            result.Offset()};
+  } else if (result.IsError()) {
+    out.error = codec_error{400, "invalid_json", rapidjson::GetParseError_En(result.Code()), result.Offset()};
   }
 }
+
+// A field path built only when it is needed for an error message: validating a good body
+// allocates no path strings.
+struct lazy_path {
+  const std::string& base;
+  const char* leaf;
+};
+inline std::string str(const std::string& p) { return p; }
+inline std::string str(const lazy_path& p) { return p.base + "." + p.leaf; }
+inline lazy_path sub(const std::string& base, const char* leaf) { return {base, leaf}; }
 
 // Validation helpers: each returns false after filling `err` with the path and what was
 // expected. Paths read like `humanContext.Diamond.position.x`.
@@ -62,13 +86,19 @@ struct checker {
     err = codec_error{400, code, path + ": " + std::string(what), std::nullopt};
     return false;
   }
-  bool number(const Value& v, const std::string& path, double& out) {
+  template <class P>
+  bool fail(const P& path, std::string_view what) {
+    return fail(str(path), what);
+  }
+  template <class P>
+  bool number(const Value& v, const P& path, double& out) {
     if (!v.IsNumber()) return fail(path, "expected a number");
     out = v.GetDouble();
     if (!std::isfinite(out)) return fail(path, "expected a finite number");
     return true;
   }
-  bool integer(const Value& v, const std::string& path, std::int64_t& out) {
+  template <class P>
+  bool integer(const Value& v, const P& path, std::int64_t& out) {
     if (v.IsInt64()) {
       out = v.GetInt64();
       return true;
@@ -82,13 +112,15 @@ struct checker {
     }
     return fail(path, v.IsNumber() ? "expected an integer in range" : "expected an integer");
   }
-  bool string(const Value& v, const std::string& path, std::string& out, std::size_t max_len = 4096) {
+  template <class P>
+  bool string(const Value& v, const P& path, std::string& out, std::size_t max_len = 4096) {
     if (!v.IsString()) return fail(path, "expected a string");
     if (v.GetStringLength() > max_len) return fail(path, "longer than " + std::to_string(max_len) + " bytes");
     out.assign(v.GetString(), v.GetStringLength());
     return true;
   }
-  bool boolean(const Value& v, const std::string& path, bool& out) {
+  template <class P>
+  bool boolean(const Value& v, const P& path, bool& out) {
     if (!v.IsBool()) return fail(path, "expected true or false");
     out = v.GetBool();
     return true;
@@ -120,26 +152,26 @@ bool read_health(checker& c, const Value& v, const std::string& path, workers::e
   if (!v.IsObject()) return c.fail(path, "expected an object");
   double d = 0;
   if (auto m = find(v, "current")) {
-    if (!c.number(*m, path + ".current", d)) return false;
+    if (!c.number(*m, sub(path, "current"), d)) return false;
     h.current = d;
   }
   if (auto m = find(v, "max")) {
-    if (!c.number(*m, path + ".max", d)) return false;
+    if (!c.number(*m, sub(path, "max"), d)) return false;
     if (d < 0) return c.fail(path + ".max", "expected a number >= 0");
     h.max = d;
   }
   if (auto m = find(v, "state")) {
     std::string s;
-    if (!c.string(*m, path + ".state", s, 256)) return false;
+    if (!c.string(*m, sub(path, "state"), s, 256)) return false;
     h.state = std::move(s);
   }
   if (auto m = find(v, "isMoving")) {
     bool b = false;
-    if (!c.boolean(*m, path + ".isMoving", b)) return false;
+    if (!c.boolean(*m, sub(path, "isMoving"), b)) return false;
     h.is_moving = b;
   }
   if (auto m = find(v, "velocity")) {
-    if (!c.number(*m, path + ".velocity", d)) return false;
+    if (!c.number(*m, sub(path, "velocity"), d)) return false;
     h.velocity = d;
   }
   return true;
@@ -149,9 +181,12 @@ bool read_name_list(checker& c, const Value& v, const std::string& path, std::ve
   if (!v.IsArray()) return c.fail(path, "expected an array of names");
   out.reserve(v.Size());
   for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
-    std::string s;
-    if (!c.string(v[i], path + "[" + std::to_string(i) + "]", s, 256)) return false;
-    out.push_back(std::move(s));
+    const Value& e = v[i];
+    if (!e.IsString() || e.GetStringLength() > 256) {  // the path is built only for the error
+      std::string s;
+      return c.string(e, path + "[" + std::to_string(i) + "]", s, 256);
+    }
+    out.emplace_back(e.GetString(), e.GetStringLength());
   }
   return true;
 }
@@ -170,18 +205,18 @@ bool read_entity(checker& c, const Value& v, const std::string& path, workers::s
   }
   std::string s;
   if (auto m = find(v, "location")) {
-    if (!c.string(*m, path + ".location", s, 256)) return false;
+    if (!c.string(*m, sub(path, "location"), s, 256)) return false;
     e.location = s;
   }
   if (auto m = find(v, "kind")) {
-    if (!c.string(*m, path + ".kind", s, 16)) return false;
+    if (!c.string(*m, sub(path, "kind"), s, 16)) return false;
     if (s != "npc" && s != "player") return c.fail(path + ".kind", "expected \"npc\" or \"player\"");
     e.kind = s;
   }
   if (auto m = find(v, "id")) {
     // Player userIds arrive as numbers from Lua as often as strings.
     if (m->IsString()) {
-      if (!c.string(*m, path + ".id", s, 256)) return false;
+      if (!c.string(*m, sub(path, "id"), s, 256)) return false;
       e.id = s;
     } else if (m->IsInt64() || m->IsUint64()) {
       e.id = m->IsInt64() ? std::to_string(m->GetInt64()) : std::to_string(m->GetUint64());
@@ -190,12 +225,12 @@ bool read_entity(checker& c, const Value& v, const std::string& path, workers::s
     }
   }
   if (auto m = find(v, "appearance")) {
-    if (!c.string(*m, path + ".appearance", s, 1024)) return false;
+    if (!c.string(*m, sub(path, "appearance"), s, 1024)) return false;
     e.appearance = s;
   }
   if (auto m = find(v, "lastSeen")) {
     double d = 0;
-    if (!c.number(*m, path + ".lastSeen", d)) return false;
+    if (!c.number(*m, sub(path, "lastSeen"), d)) return false;
     e.last_seen = d;
   }
   // Typed when present, not used by the daemon.
