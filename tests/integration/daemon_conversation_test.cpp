@@ -83,8 +83,8 @@ bool dropped(const std::vector<std::shared_ptr<ev>>& all, const std::string& tur
 
 }  // namespace
 
-TEST_CASE("conversation: the addressed NPC answers first and at most max_responders answer with no echo") {
-  daemon_under_test d({"letta.simulated.latency_ms=30", "conversation.max_responders=2", "conversation.npc_cooldown_s=5"});
+// The turn-taking scenario, against whichever Letta backend `d` was started with.
+void addressed_first_scenario(daemon_under_test& d) {
   REQUIRE(d.port() > 0);
   http_conn c(d.port());
   REQUIRE(c.post("/letta/v1/snapshot/game", town("talk", 1)).status == 202);
@@ -125,6 +125,31 @@ TEST_CASE("conversation: the addressed NPC answers first and at most max_respond
   REQUIRE(!rep2.empty());
   CHECK(std::string(rep2.front()->doc["npc"].GetString()) == "Kaiden");
   CHECK(d.stop() == 0);
+}
+
+TEST_CASE("conversation: the addressed NPC answers first and at most max_responders answer with no echo") {
+  daemon_under_test d({"letta.simulated.latency_ms=30", "conversation.max_responders=2", "conversation.npc_cooldown_s=5"});
+  addressed_first_scenario(d);
+}
+
+TEST_CASE("conversation over fake-letta: the same turn-taking through real HTTP calls") {
+  child_process fake({ORCH_FAKE_LETTA_PATH, "--listen", "127.0.0.1:0", "--latency-ms", "30", "--world",
+                      ORCH_SOURCE_DIR "/etc/world.yaml"});
+  const int fport = fake.wait_for_port();
+  REQUIRE(fport > 0);
+  daemon_under_test d({"letta.backend=http", "letta.base_url=http://127.0.0.1:" + std::to_string(fport),
+                       "conversation.max_responders=2", "conversation.npc_cooldown_s=5"});
+  addressed_first_scenario(d);
+  // Every message call went over HTTP, and fake-letta never saw two at once for one agent.
+  http_conn f(fport);
+  auto stats = f.get("/_fake/stats").body;
+  rapidjson::Document st;
+  st.Parse(stats.c_str());
+  REQUIRE(st.IsObject());
+  REQUIRE(st.HasMember("requests"));
+  CHECK(st["requests"].HasMember("messages"));
+  CHECK(st["concurrency_violations"].GetInt() == 0);
+  CHECK(st["max_concurrent_per_agent"].GetInt() == 1);
 }
 
 TEST_CASE("conversation: a player who walks away shows up as left in the next snapshot and notices follow updates") {
