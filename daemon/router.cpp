@@ -162,6 +162,27 @@ std::string router::turn_key(const workers::chat_turn& t) const {
   return t.game_id + "/@" + t.speaker_name;
 }
 
+// The answer to a submit: `accepted_body` when queued, 429 with Retry-After when the queue is
+// full, 503 while draining.
+router::submit_outcome router::outcome_of(const queues::submit_result& r, std::string accepted_body) {
+  switch (r.status) {
+    case queues::submit_status::accepted:
+      return {202, std::move(accepted_body), {}};
+    case queues::submit_status::rejected:
+      return {429, error_body("overloaded", "queue " + r.queue_name + " is full; retry later"),
+              static_cast<unsigned>(r.retry_after.count())};
+    case queues::submit_status::stopped:
+      break;
+  }
+  return {503, error_body("shutting_down", "the daemon is draining and accepts no new work"), {}};
+}
+
+http_response router::to_response(submit_outcome out, unsigned version, bool keep_alive) {
+  auto res = json_response(out.status, std::move(out.body), version, keep_alive);
+  if (out.retry_after) res.set(http::field::retry_after, std::to_string(*out.retry_after));
+  return res;
+}
+
 router::submit_outcome router::submit_snapshot(workers::snapshot s) {
   queues::message m;
   m.kind = queues::message_kind::snapshot;
@@ -170,16 +191,7 @@ router::submit_outcome router::submit_snapshot(workers::snapshot s) {
   std::string game = s.game_id;
   m.payload = std::make_shared<workers::snapshot>(std::move(s));
   auto r = s_.dispatcher.submit(std::move(m));
-  switch (r.status) {
-    case queues::submit_status::accepted:
-      return {202, "{\"status\":\"success\",\"gameId\":" + json_quote(game) + ",\"queue\":" + json_quote(r.queue_name) + "}", {}};
-    case queues::submit_status::rejected:
-      return {429, error_body("overloaded", "queue " + r.queue_name + " is full; retry later"),
-              static_cast<unsigned>(r.retry_after.count())};
-    case queues::submit_status::stopped:
-      break;
-  }
-  return {503, error_body("shutting_down", "the daemon is draining and accepts no new work"), {}};
+  return outcome_of(r, "{\"status\":\"success\",\"gameId\":" + json_quote(game) + ",\"queue\":" + json_quote(r.queue_name) + "}");
 }
 
 router::submit_outcome router::submit_turn(std::shared_ptr<workers::chat_turn> t) {
@@ -190,16 +202,7 @@ router::submit_outcome router::submit_turn(std::shared_ptr<workers::chat_turn> t
   std::string id = t->turn_id;
   m.payload = std::move(t);
   auto r = s_.dispatcher.submit(std::move(m));
-  switch (r.status) {
-    case queues::submit_status::accepted:
-      return {202, "{\"turnId\":" + json_quote(id) + ",\"queue\":" + json_quote(r.queue_name) + "}", {}};
-    case queues::submit_status::rejected:
-      return {429, error_body("overloaded", "queue " + r.queue_name + " is full; retry later"),
-              static_cast<unsigned>(r.retry_after.count())};
-    case queues::submit_status::stopped:
-      break;
-  }
-  return {503, error_body("shutting_down", "the daemon is draining and accepts no new work"), {}};
+  return outcome_of(r, "{\"turnId\":" + json_quote(id) + ",\"queue\":" + json_quote(r.queue_name) + "}");
 }
 
 std::optional<std::string> router::on_ws_frame(std::string_view text) {
@@ -265,18 +268,13 @@ void router::handle(http_request&& req, const net::any_io_executor& ex, respond_
     case route_id::snapshot: {
       auto p = parse_snapshot(req.body(), req["X-Game-Id"]);
       if (auto* e = std::get_if<codec_error>(&p)) return answer(e->status, error_body(*e));
-      auto out = submit_snapshot(std::move(std::get<workers::snapshot>(p)));
-      auto res = json_response(out.status, std::move(out.body), version, ka);
-      if (out.retry_after) res.set(http::field::retry_after, std::to_string(*out.retry_after));
-      return respond(std::move(res));
+      return respond(to_response(submit_snapshot(std::move(std::get<workers::snapshot>(p))), version, ka));
     }
     case route_id::chat_turn: {
       auto p = parse_chat_turn(req.body());
       if (auto* e = std::get_if<codec_error>(&p)) return answer(e->status, error_body(*e));
-      auto out = submit_turn(std::make_shared<workers::chat_turn>(std::move(std::get<workers::chat_turn>(p))));
-      auto res = json_response(out.status, std::move(out.body), version, ka);
-      if (out.retry_after) res.set(http::field::retry_after, std::to_string(*out.retry_after));
-      return respond(std::move(res));
+      return respond(to_response(
+          submit_turn(std::make_shared<workers::chat_turn>(std::move(std::get<workers::chat_turn>(p)))), version, ka));
     }
     case route_id::chat_v3:
       return handle_chat_v3(std::move(req), ex, std::move(respond));
@@ -446,9 +444,7 @@ void router::handle_chat_v3(http_request&& req, const net::any_io_executor& ex, 
   if (out.status != 202) {
     w->claim();
     w->sub.reset();
-    auto res = json_response(out.status, std::move(out.body), version, ka);
-    if (out.retry_after) res.set(http::field::retry_after, std::to_string(*out.retry_after));
-    return respond(std::move(res));
+    return respond(to_response(std::move(out), version, ka));
   }
   w->timer.expires_after(cfg->conversation.sync_wait);
   w->timer.async_wait([w, finish, shape](boost::system::error_code ec) {

@@ -97,6 +97,8 @@ class router {
  private:
   void handle_events(http_request&& req, const boost::asio::any_io_executor& ex, respond_fn respond);
   void handle_chat_v3(http_request&& req, const boost::asio::any_io_executor& ex, respond_fn respond);
+  static submit_outcome outcome_of(const queues::submit_result& r, std::string accepted_body);
+  static http_response to_response(submit_outcome out, unsigned version, bool keep_alive);
   std::string next_turn_id();
   std::string turn_key(const workers::chat_turn& t) const;
 
