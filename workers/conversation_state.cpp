@@ -36,6 +36,14 @@ std::string names_json(const std::vector<std::string>& names) {
   return out;
 }
 
+// The npc_typing event (DESIGN 3.3): published the moment an NPC's reply call starts.
+std::string typing_body(const std::string& npc, const std::string& cluster, const std::vector<std::string>& audience,
+                        const std::string& turn_id) {
+  return R"("type":"npc_typing","npc":)" + json_quote(npc) + R"(,"clusterId":)" + json_quote(cluster) +
+         R"(,"audience":)" + names_json(audience) + R"(,"inReplyTo":)" +
+         (turn_id.empty() ? std::string("null") : json_quote(turn_id));
+}
+
 }  // namespace
 
 void conversation_effects::append(conversation_effects&& o) {
@@ -169,6 +177,9 @@ conversation_effects conversation_state::on_turn(const chat_turn& turn, time_poi
     return fx;
   }
   const auto addressed = pol::find_addressed(cands, turn.v3_npc_id, turn.target, turn.text);
+  // A player who addresses an NPC is answered as soon as it is free: its cooldown does not count.
+  const bool player_turn = !system && !npc_speaker;
+  if (addressed && player_turn) cands[*addressed].ready_at = time_point::min();
   auto sel = pol::pick_responders(cands, addressed, opts_.max_responders, now);
   cooldown_holds_.inc(sel.cooldown_holds);
   if (sel.responders.empty()) {
@@ -199,6 +210,7 @@ conversation_effects conversation_state::on_turn(const chat_turn& turn, time_poi
     j.system_role = system;
     j.deadline = now + opts_.turn_timeout;
     j.blocked_by = r.addressed ? 0 : addressed_job;
+    j.addressed_player = r.addressed && player_turn;
     j.members = cl->second.members;
     const auto id = add_job(std::move(j), fx);
     if (r.addressed) addressed_job = id;
@@ -240,7 +252,7 @@ bool conversation_state::may_start(const job& j, time_point now, bool& cooling) 
     cooling = true;
     return false;
   }
-  if (!cooldown_.ready(key(j.game, j.npc), now)) {
+  if (!j.addressed_player && !cooldown_.ready(key(j.game, j.npc), now)) {
     cooling = true;
     return false;
   }
@@ -296,6 +308,8 @@ void conversation_state::start_job(job& j, time_point now, conversation_effects&
   conversation_effects::call call;
   call.job = j.id;
   call.agent_id = j.agent;
+  call.cls = j.kind == job_kind::turn && j.priority == pol::turn_priority::player ? letta_call_class::reply
+                                                                                  : letta_call_class::npc;
   // Pending context first (other speakers' recent lines), then any eligible entry notice,
   // then the line this job answers.
   for (auto& line : st.context) call.messages.push_back({line.role, line.text, line.name, {}});
@@ -322,6 +336,10 @@ void conversation_state::start_job(job& j, time_point now, conversation_effects&
   fx.calls.push_back(std::move(call));
   started = true;
   publish_floor(key(j.game, j.cluster), fx);
+  std::vector<std::string> audience;
+  for (const auto& m : cluster_members(j.game, j.cluster, j.members))
+    if (m != j.npc) audience.push_back(m);
+  fx.events.push_back({j.game, typing_body(j.npc, j.cluster, audience, j.turn_id)});
 }
 
 void conversation_state::publish_floor(const std::string& fk, conversation_effects& fx) {

@@ -10,6 +10,7 @@
 // thread, exactly once per call, never inline in the calling function. How it fails: a call
 // that still fails after its retries completes with ok == false and a reason; it is never
 // dropped silently.
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -41,6 +42,10 @@ struct letta_reply {
   std::vector<letta_tool_call> tool_calls;
 };
 
+// What a message call is for (DESIGN 5.4): a reply to a player starts before an NPC's other
+// speech, which starts before block syncs.
+enum class letta_call_class : std::uint8_t { reply = 0, npc = 1 };
+
 class letta_client {
  public:
   virtual ~letta_client() = default;
@@ -52,6 +57,12 @@ class letta_client {
   // POST /v1/agents/{agent_id}/messages (non-streaming).
   virtual void send_messages(const std::string& agent_id, std::vector<letta_message> messages,
                              reply_fn cb) = 0;
+  // The same, with its class (send_messages is class npc).
+  virtual void send_messages_as(letta_call_class cls, const std::string& agent_id,
+                                std::vector<letta_message> messages, reply_fn cb) {
+    (void)cls;
+    send_messages(agent_id, std::move(messages), std::move(cb));
+  }
   // GET /v1/agents/{agent_id}/core-memory/blocks/{label}.
   virtual void get_block(const std::string& agent_id, const std::string& label, block_fn cb) = 0;
   // PATCH the same path with {"value": value}.
