@@ -17,7 +17,8 @@ struct letta_options {
   std::uint32_t max_in_flight = 16;
   double global_per_s = 20;
   double global_burst = 40;
-  double per_agent_per_s = 2;
+  double per_agent_per_s = 2;  // message calls only
+  double sync_share = 0.5;     // of global_per_s, for block syncs while replies wait
   std::uint32_t retry_max_attempts = 5;
   std::chrono::milliseconds retry_base{250};
   std::chrono::milliseconds retry_max{8000};
