@@ -71,7 +71,9 @@ conversation_state::conversation_state(const pol::conversation_options& opts, co
       notices_sent_(m.get_counter("npcorch_conversation_notices_total", "Entry notices delivered")),
       notices_folded_(m.get_counter("npcorch_conversation_notices_folded_total", "Joins folded into another notice")),
       chain_steps_(m.get_counter("npcorch_conversation_chain_steps_total", "NPC-to-NPC reply steps")),
-      active_(m.get_gauge("npcorch_conversations_active", "Clusters with replies queued or generating")) {
+      active_(m.get_gauge("npcorch_conversations_active", "Clusters with replies queued or generating")),
+      reply_latency_(m.get_histogram("npcorch_reply_latency_seconds",
+                                     "A player turn's arrival to the first npc_message answering it")) {
 }
 
 std::string conversation_state::key(std::string_view game, std::string_view name) {
@@ -192,7 +194,7 @@ conversation_effects conversation_state::on_turn(const chat_turn& turn, time_poi
   }
 
   const std::string cluster = cl->first;
-  turns_[turn.turn_id] = turn_record{game, 0, false, {}};
+  turns_[turn.turn_id] = turn_record{game, 0, false, player_turn, now, {}};
   std::uint64_t addressed_job = 0;
   std::vector<bool> responding(cands.size(), false);
   for (const auto& r : sel.responders) {
@@ -438,6 +440,10 @@ conversation_effects conversation_state::on_reply(std::uint64_t id, const letta_
                      (j.turn_id.empty() ? std::string("null") : json_quote(j.turn_id));
   fx.events.push_back({j.game, std::move(body)});
   replies_.inc();
+  if (auto t = turns_.find(j.turn_id); t != turns_.end() && t->second.player && !t->second.replied) {
+    reply_latency_.observe(std::chrono::duration<double>(now - t->second.arrived).count());
+    t->second.replied = true;  // the first answer is the one timed
+  }
   cooldown_.start(nk, now);
 
   // A chain step: the reply names another NPC of the cluster (bounded by max_npc_chain).

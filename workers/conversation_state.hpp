@@ -129,6 +129,8 @@ class conversation_state {
     std::string game;
     std::size_t outstanding = 0;
     bool replied = false;
+    bool player = false;                    // a player's turn: its first reply is timed
+    policies::time_point arrived{};         // when arbitration saw it
     std::string reason;  // why the last job ended without a reply
   };
   struct context_line {
@@ -194,6 +196,7 @@ class conversation_state {
   queues::counter& notices_folded_;
   queues::counter& chain_steps_;
   queues::gauge& active_;
+  queues::histogram& reply_latency_;
 };
 
 

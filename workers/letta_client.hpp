@@ -40,6 +40,8 @@ struct letta_result {
 struct letta_reply {
   std::string text;  // the assistant_message contents, joined by "\n"
   std::vector<letta_tool_call> tool_calls;
+  std::uint64_t prompt_tokens = 0;      // from the response's usage (0 when absent)
+  std::uint64_t completion_tokens = 0;
 };
 
 // What a message call is for (DESIGN 5.4): a reply to a player starts before an NPC's other
@@ -72,6 +74,10 @@ class letta_client {
   virtual void get_agent(const std::string& agent_id, done_fn cb) = 0;
   // GET /v1/health/ (readiness).
   virtual void health(done_fn cb) = 0;
+  // The agents verification found missing (DESIGN 5.4): until a later verification finds
+  // them, their message and block calls fail at once ("agent_missing") without a request.
+  // Replaces the previous set. Clients without call discipline ignore it.
+  virtual void set_missing_agents(std::vector<std::string> agents) { (void)agents; }
 };
 
 }  // namespace orch::workers

@@ -100,14 +100,53 @@ void letta_discipline::send_messages(const std::string& agent_id, std::vector<le
   send_messages_as(letta_call_class::npc, agent_id, std::move(messages), std::move(cb));
 }
 
+void letta_discipline::set_missing_agents(std::vector<std::string> agents) {
+  std::lock_guard lk(otid_mu_);
+  missing_ = std::unordered_set<std::string>(agents.begin(), agents.end());
+}
+
+bool letta_discipline::refuse_missing(const std::string& agent_id) {
+  {
+    std::lock_guard lk(otid_mu_);
+    if (missing_.empty() || !missing_.contains(agent_id)) return false;
+  }
+  metrics_.get_counter("npcorch_letta_calls_refused_total", "Letta calls refused without a request",
+                       {{"reason", "agent_missing"}}).inc();
+  return true;
+}
+
+void letta_discipline::count_tokens(const std::string& agent_id, const letta_reply& reply) {
+  if (reply.prompt_tokens == 0 && reply.completion_tokens == 0) return;
+  const char* help = "Tokens used by Letta replies (from usage)";
+  metrics_.get_counter("npcorch_letta_tokens_total", help, {{"type", "prompt"}}).inc(reply.prompt_tokens);
+  metrics_.get_counter("npcorch_letta_tokens_total", help, {{"type", "completion"}})
+      .inc(reply.completion_tokens);
+  const char* agent_help = "Tokens used by Letta replies per agent (from usage)";
+  metrics_.get_counter("npcorch_letta_agent_tokens_total", agent_help, {{"agent", agent_id}, {"type", "prompt"}})
+      .inc(reply.prompt_tokens);
+  metrics_.get_counter("npcorch_letta_agent_tokens_total", agent_help, {{"agent", agent_id}, {"type", "completion"}})
+      .inc(reply.completion_tokens);
+}
+
+static letta_result agent_missing_result() {
+  letta_result r;
+  r.error = "agent_missing";
+  r.http_status = 404;
+  return r;
+}
+
 void letta_discipline::send_messages_as(letta_call_class cls, const std::string& agent_id,
                                         std::vector<letta_message> messages, reply_fn cb) {
+  if (refuse_missing(agent_id)) {
+    asio::post(io_, [cb = std::move(cb)] { cb(agent_missing_result(), {}); });
+    return;
+  }
   for (auto& m : messages)
     if (m.otid.empty()) m.otid = new_otid();
   transport_request req{letta_endpoint::messages, "POST", messages_target(agent_id),
                         build_messages_body(messages), agent_id, {}};
   submit(std::move(req), cls == letta_call_class::reply ? call_class::reply : call_class::npc,
-         [this, cb = std::move(cb)](letta_result res, transport_response r) {
+         [this, agent_id, cb = std::move(cb)](letta_result res, transport_response r) {
            letta_reply reply;
            if (res.ok && !parse_letta_response(r.body, reply)) {
              res.ok = false;
@@ -115,11 +154,16 @@ void letta_discipline::send_messages_as(letta_call_class cls, const std::string&
              metrics_.get_counter("npcorch_letta_failures_total", "Letta calls that finally failed",
                                   {{"reason", "bad_response"}}).inc();
            }
+           if (res.ok) count_tokens(agent_id, reply);
            asio::post(io_, [cb, res, reply = std::move(reply)]() mutable { cb(res, std::move(reply)); });
          });
 }
 
 void letta_discipline::get_block(const std::string& agent_id, const std::string& label, block_fn cb) {
+  if (refuse_missing(agent_id)) {
+    asio::post(io_, [cb = std::move(cb)] { cb(agent_missing_result(), {}); });
+    return;
+  }
   transport_request req{letta_endpoint::block_get, "GET", block_target(agent_id, label), {}, agent_id, label};
   submit(std::move(req), call_class::sync, [this, cb = std::move(cb)](letta_result res, transport_response r) {
     std::string value;
@@ -137,6 +181,10 @@ void letta_discipline::get_block(const std::string& agent_id, const std::string&
 
 void letta_discipline::update_block(const std::string& agent_id, const std::string& label,
                                     std::string value, done_fn cb) {
+  if (refuse_missing(agent_id)) {
+    asio::post(io_, [cb = std::move(cb)] { cb(agent_missing_result()); });
+    return;
+  }
   transport_request req{letta_endpoint::block_update, "PATCH", block_target(agent_id, label),
                         build_block_update_body(value), agent_id, label};
   submit(std::move(req), call_class::sync, [this, cb = std::move(cb)](letta_result res, transport_response) {

@@ -12,6 +12,9 @@
 // - Retries with exponential backoff and full jitter (Retry-After honoured up to 60 s) on
 //   timeouts, connection errors, 408, 409 (not PENDING_APPROVAL), 429 and 5xx; the same
 //   request body, hence the same otids, is resent.
+// - Agents that verification found missing get no message or block calls until a later
+//   verification finds them: such calls fail at once with "agent_missing" (counted).
+// - Token use from each reply's usage is counted per agent and in total.
 // - A circuit breaker fed by 5xx, timeouts and connection errors. While it is open, calls
 //   wait for the half-open probe; a call held by the breaker for `breaker_wait`
 //   (letta.timeout_ms) fails with "breaker_open".
@@ -27,6 +30,8 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <unordered_set>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 
@@ -80,6 +85,7 @@ class letta_discipline final : public letta_client,
                     done_fn cb) override;
   void get_agent(const std::string& agent_id, done_fn cb) override;
   void health(done_fn cb) override;
+  void set_missing_agents(std::vector<std::string> agents) override;
 
   const std::shared_ptr<letta_transport>& transport() const { return transport_; }
 
@@ -92,6 +98,9 @@ class letta_discipline final : public letta_client,
  private:
   using finish_fn = std::function<void(letta_result, transport_response)>;
   void submit(transport_request req, call_class cls, finish_fn finish);
+  // True (and the call refused, counted) when the agent is known missing.
+  bool refuse_missing(const std::string& agent_id);
+  void count_tokens(const std::string& agent_id, const letta_reply& reply);
   std::string new_otid();
 
   boost::asio::io_context& io_;
@@ -100,7 +109,8 @@ class letta_discipline final : public letta_client,
   queues::registry& metrics_;
   std::unique_ptr<asio_timer_service> own_timers_;
   std::shared_ptr<call_scheduler> scheduler_;
-  std::mutex otid_mu_;
+  std::mutex otid_mu_;  // also guards missing_
+  std::unordered_set<std::string> missing_;
   std::mt19937_64 otid_rng_;
   queues::histogram& latency_;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <string>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -75,11 +76,18 @@ transport_response letta_simulated::answer(const transport_request& req) {
       }
       const std::string& last = ms->back().content;
       std::string text = req.agent_id + " hears you: " + last.substr(0, std::min<std::size_t>(40, last.size()));
+      // Token use estimated at ~4 bytes a token: the request's text as the prompt's new part,
+      // the answer as the completion.
+      std::size_t in_bytes = 0;
+      for (const auto& m : *ms) in_bytes += m.content.size() + m.name.size();
+      const std::size_t prompt = in_bytes / 4 + 1, completion = text.size() / 4 + 1;
       r.status = 200;
       r.body = "{\"messages\":[{\"id\":\"message-sim\",\"message_type\":\"assistant_message\",\"content\":" +
                json_quote(text) +
                "}],\"stop_reason\":{\"message_type\":\"stop_reason\",\"stop_reason\":\"end_turn\"},"
-               "\"usage\":{\"message_type\":\"usage_statistics\",\"completion_tokens\":0,\"prompt_tokens\":0,\"total_tokens\":0,\"step_count\":1}}";
+               "\"usage\":{\"message_type\":\"usage_statistics\",\"completion_tokens\":" + std::to_string(completion) +
+               ",\"prompt_tokens\":" + std::to_string(prompt) + ",\"total_tokens\":" +
+               std::to_string(prompt + completion) + ",\"step_count\":1}}";
       break;
     }
   }

@@ -106,6 +106,23 @@ TEST_CASE("conversation_state: npc_typing goes out the moment the reply call sta
   CHECK(has_event(f2, R"("type":"npc_typing","npc":"Goldie")"));
 }
 
+TEST_CASE("conversation_state: reply latency is a player turn's arrival to its first npc_message") {
+  harness h;
+  auto& hist = h.metrics.get_histogram("npcorch_reply_latency_seconds", "");
+  auto fx = h.st->on_turn(h.turn("Hello Pete"), h.clk.now());
+  REQUIRE(fx.submits.size() == 2);
+  h.clk.advance(100ms);
+  h.start(fx.submits[0].job);
+  h.clk.advance(500ms);
+  h.reply(fx.submits[0].job, "Hi Ann!");
+  CHECK(hist.count() == 1);
+  CHECK(hist.sum() == doctest::Approx(0.6));
+  h.start(fx.submits[1].job);
+  h.clk.advance(500ms);
+  h.reply(fx.submits[1].job, "Hello.");
+  CHECK(hist.count() == 1);  // only the first answer of a turn is timed
+}
+
 TEST_CASE("conversation_state: the floor lets max_concurrent_speakers generate - others wait in order") {
   harness h;
   auto fx = h.st->on_turn(h.turn("Hello Pete"), h.clk.now());

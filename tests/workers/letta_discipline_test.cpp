@@ -81,6 +81,8 @@ TEST_CASE("discipline: one in flight per agent, FIFO per agent, global cap") {
   CHECK(r.client->in_flight() == 0);
   CHECK(r.metric("npcorch_letta_calls_total", {{"endpoint", "messages"}, {"status", "200"}}) == 30);
   CHECK(r.metric("npcorch_letta_in_flight") == 0);
+  CHECK(r.metric("npcorch_letta_tokens_total", {{"type", "prompt"}}) > 0);  // the simulated usage
+  CHECK(r.metric("npcorch_letta_tokens_total", {{"type", "completion"}}) > 0);
   // Callbacks ran exactly once: nothing more arrives later.
   r.io.restart();
   r.io.run_for(20ms);
@@ -234,4 +236,59 @@ TEST_CASE("discipline: blocks round-trip through the simulated backend - otids a
   r.sim->npc_edit("agent-a", "group_members", "edited");
   CHECK(r.sim->block("agent-a", "group_members") == std::optional<std::string>("edited"));
   CHECK_FALSE(r.sim->block("agent-b", "group_members").has_value());
+}
+
+TEST_CASE("discipline: missing agents get no message or block calls until verification finds them") {
+  boost::asio::io_context io;
+  policies::manual_clock clk;
+  manual_timer_service timers;
+  queues::registry metrics;
+  auto t = std::make_shared<held_transport>();
+  auto d = std::make_shared<letta_discipline>(io, t, fast(), clk, timers, metrics);
+  d->set_missing_agents({"agent-gone"});
+  std::vector<std::string> errors;
+  d->send_messages_as(letta_call_class::reply, "agent-gone", say("hi"),
+                      [&](letta_result x, letta_reply) { errors.push_back(x.error); });
+  d->get_block("agent-gone", "status", [&](letta_result x, std::string) { errors.push_back(x.error); });
+  d->update_block("agent-gone", "status", "s", [&](letta_result x) { errors.push_back(x.error); });
+  io.poll();
+  CHECK(errors == std::vector<std::string>{"agent_missing", "agent_missing", "agent_missing"});
+  CHECK(t->held.empty());
+  CHECK(metrics.value("npcorch_letta_calls_refused_total", {{"reason", "agent_missing"}}) == 3);
+  // Verification lookups still go out; other agents are untouched.
+  d->get_agent("agent-gone", [](letta_result) {});
+  d->update_block("agent-here", "status", "s", [](letta_result) {});
+  REQUIRE(t->held.size() == 2);
+  CHECK(t->held[0].first.endpoint == letta_endpoint::agent_get);
+  CHECK(t->held[1].first.agent_id == "agent-here");
+  // A later verification finds it: calls go out again.
+  d->set_missing_agents({});
+  d->update_block("agent-gone", "status", "s", [](letta_result) {});
+  t->answer(0, 200, "{}");
+  REQUIRE(t->held.size() == 3);
+  CHECK(t->held[2].first.agent_id == "agent-gone");
+  CHECK(t->held[2].first.endpoint == letta_endpoint::block_update);
+}
+
+TEST_CASE("discipline: token use from usage is counted in total and per agent") {
+  boost::asio::io_context io;
+  policies::manual_clock clk;
+  manual_timer_service timers;
+  queues::registry metrics;
+  auto t = std::make_shared<held_transport>();
+  auto d = std::make_shared<letta_discipline>(io, t, fast(), clk, timers, metrics);
+  letta_reply got;
+  d->send_messages("agent-a", say("hi"), [&](letta_result, letta_reply r) { got = r; });
+  d->send_messages("agent-b", say("hi"), [&](letta_result, letta_reply) {});
+  REQUIRE(t->held.size() == 2);
+  t->answer(0, 200, R"({"messages":[{"message_type":"assistant_message","content":"hello"}],"usage":{"message_type":"usage_statistics","prompt_tokens":120,"completion_tokens":30,"total_tokens":150}})");
+  t->answer(1, 200, R"({"messages":[],"usage":{"prompt_tokens":80,"completion_tokens":5}})");
+  io.poll();
+  CHECK(got.text == "hello");
+  CHECK(got.prompt_tokens == 120);
+  CHECK(got.completion_tokens == 30);
+  CHECK(metrics.value("npcorch_letta_tokens_total", {{"type", "prompt"}}) == 200);
+  CHECK(metrics.value("npcorch_letta_tokens_total", {{"type", "completion"}}) == 35);
+  CHECK(metrics.value("npcorch_letta_agent_tokens_total", {{"agent", "agent-a"}, {"type", "prompt"}}) == 120);
+  CHECK(metrics.value("npcorch_letta_agent_tokens_total", {{"agent", "agent-b"}, {"type", "completion"}}) == 5);
 }
