@@ -335,7 +335,9 @@ void read_letta(yaml_reader& r, const yaml_entry& sec, workers::letta_options& l
         }},
        {"simulated", [&](const yaml_entry& sub) {
           r.walk(sub.value, sub.path, sub.mark,
-                 {{"latency_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, 600'000, l.simulated_latency); }}});
+                 {{"latency_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, 600'000, l.simulated_latency); }},
+                  {"block_latency_ms",
+                   [&](const yaml_entry& e) { r.read_duration(e, 0, 600'000, l.simulated_block_latency); }}});
         }}});
 }
 

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,14 @@ class letta_client {
   // them, their message and block calls fail at once ("agent_missing") without a request.
   // Replaces the previous set. Clients without call discipline ignore it.
   virtual void set_missing_agents(std::vector<std::string> agents) { (void)agents; }
+  // How many message calls to the agent have ended (any outcome) since this client started,
+  // or nullopt when the client does not count them. An agent changes its own blocks only
+  // while it runs a step, so a block is unchanged since the daemon wrote it when this count
+  // has not moved since (DESIGN 5.4, cheap syncs).
+  virtual std::optional<std::uint64_t> message_steps(const std::string& agent_id) const {
+    (void)agent_id;
+    return std::nullopt;
+  }
 };
 
 }  // namespace orch::workers

@@ -105,6 +105,12 @@ void letta_discipline::set_missing_agents(std::vector<std::string> agents) {
   missing_ = std::unordered_set<std::string>(agents.begin(), agents.end());
 }
 
+std::optional<std::uint64_t> letta_discipline::message_steps(const std::string& agent_id) const {
+  std::lock_guard lk(otid_mu_);
+  auto it = steps_.find(agent_id);
+  return it == steps_.end() ? 0 : it->second;
+}
+
 bool letta_discipline::refuse_missing(const std::string& agent_id) {
   {
     std::lock_guard lk(otid_mu_);
@@ -155,6 +161,10 @@ void letta_discipline::send_messages_as(letta_call_class cls, const std::string&
                                   {{"reason", "bad_response"}}).inc();
            }
            if (res.ok) count_tokens(agent_id, reply);
+           if (res.attempts > 0) {  // it may have run a step, even when it failed
+             std::lock_guard lk(otid_mu_);
+             ++steps_[agent_id];
+           }
            asio::post(io_, [cb, res, reply = std::move(reply)]() mutable { cb(res, std::move(reply)); });
          });
 }

@@ -30,6 +30,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -86,6 +87,7 @@ class letta_discipline final : public letta_client,
   void get_agent(const std::string& agent_id, done_fn cb) override;
   void health(done_fn cb) override;
   void set_missing_agents(std::vector<std::string> agents) override;
+  std::optional<std::uint64_t> message_steps(const std::string& agent_id) const override;
 
   const std::shared_ptr<letta_transport>& transport() const { return transport_; }
 
@@ -109,8 +111,9 @@ class letta_discipline final : public letta_client,
   queues::registry& metrics_;
   std::unique_ptr<asio_timer_service> own_timers_;
   std::shared_ptr<call_scheduler> scheduler_;
-  std::mutex otid_mu_;  // also guards missing_
+  mutable std::mutex otid_mu_;  // also guards missing_ and steps_
   std::unordered_set<std::string> missing_;
+  std::unordered_map<std::string, std::uint64_t> steps_;  // ended message calls per agent
   std::mt19937_64 otid_rng_;
   queues::histogram& latency_;
 };

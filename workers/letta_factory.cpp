@@ -11,7 +11,7 @@ std::shared_ptr<letta_client> make_letta_client(boost::asio::io_context& io, con
                                                 const policies::clock& clock, queues::registry& metrics) {
   std::shared_ptr<letta_transport> transport;
   if (opts.backend == letta_backend::simulated)
-    transport = std::make_shared<letta_simulated>(io, opts.simulated_latency);
+    transport = std::make_shared<letta_simulated>(io, opts.simulated_latency, opts.simulated_block_latency);
   else
     transport = std::make_shared<letta_http>(io, opts);
   return std::make_shared<letta_discipline>(io, std::move(transport), discipline_options::from(opts), clock,

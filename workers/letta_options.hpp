@@ -24,7 +24,8 @@ struct letta_options {
   std::chrono::milliseconds retry_max{8000};
   std::uint32_t breaker_failure_threshold = 10;
   std::chrono::milliseconds breaker_open{5000};
-  std::chrono::milliseconds simulated_latency{300};
+  std::chrono::milliseconds simulated_latency{300};        // message calls
+  std::chrono::milliseconds simulated_block_latency{20};   // block calls, lookups, health
 };
 
 }  // namespace orch::workers

@@ -11,8 +11,9 @@
 
 namespace orch::workers {
 
-letta_simulated::letta_simulated(boost::asio::io_context& io, std::chrono::milliseconds latency)
-    : io_(io), latency_(latency) {}
+letta_simulated::letta_simulated(boost::asio::io_context& io, std::chrono::milliseconds latency,
+                                 std::optional<std::chrono::milliseconds> block_latency)
+    : io_(io), latency_(latency), block_latency_(block_latency.value_or(latency)) {}
 
 static std::string detail_body(std::string_view text) {
   return "{\"detail\":" + json_quote(text) + "}";
@@ -100,7 +101,8 @@ void letta_simulated::execute(transport_request req, response_fn cb) {
     ++requests_;
     if (!req.agent_id.empty()) max_concurrent_ = std::max(max_concurrent_, ++busy_[req.agent_id]);
   }
-  auto timer = std::make_shared<boost::asio::steady_timer>(io_, latency_);
+  auto timer = std::make_shared<boost::asio::steady_timer>(
+      io_, req.endpoint == letta_endpoint::messages ? latency_ : block_latency_);
   timer->async_wait([this, self = shared_from_this(), timer, req = std::move(req), cb = std::move(cb)](const boost::system::error_code&) {
     transport_response r;
     {
