@@ -17,6 +17,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace orch::tools {
@@ -44,6 +45,16 @@ struct scenario {
   std::uint64_t seed = 1;             // for the random walk and chat mix
   int request_timeout_ms = 5000;      // per request (connect, write, read)
   bool listen_events = true;          // long-poll /letta/v1/events per game for replies
+  // Stalls (town-12): people stand at the first `stalls` registry locations instead of
+  // walking; every swap_period_s two players at different stalls swap places, then two NPCs.
+  int stalls = 0;                     // 0 = people walk between waypoints
+  double swap_period_s = 0;           // 0 = nobody swaps (stalls only)
+  // > 0: every NPC of every game is addressed by name (text and `target`) by a player of its
+  // group once per period, round robin; replaces chat_turns_per_s and chat_mix.
+  double address_period_s = 0;
+  // `--set` flags the scenario was written for (e.g. the simulated Letta's latencies), in
+  // file order; npc-flood --daemon-settings prints them for scripts/demo.sh.
+  std::vector<std::pair<std::string, std::string>> daemon_settings;
 };
 
 namespace detail {
@@ -76,6 +87,7 @@ inline scenario parse_scenario(const YAML::Node& root, const std::filesystem::pa
   scenario s;
   s.name = std::move(name);
   std::set<std::string> seen;
+  std::string address_where;  // where address_period_s was given, for errors
   for (const auto& kv : root) {
     const auto key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
@@ -95,7 +107,21 @@ inline scenario parse_scenario(const YAML::Node& root, const std::filesystem::pa
     else if (key == "world_size") s.world_size = yaml_number<double>(v, key, 1.0, 1e6);
     else if (key == "seed") s.seed = yaml_number<std::uint64_t>(v, key, 0, UINT64_MAX);
     else if (key == "request_timeout_ms") s.request_timeout_ms = yaml_number<int>(v, key, 10, 600000);
-    else if (key == "listen_events") {
+    else if (key == "stalls") s.stalls = yaml_number<int>(v, key, 1, 1000);
+    else if (key == "swap_period_s") s.swap_period_s = yaml_number<double>(v, key, 0.1, 86400.0);
+    else if (key == "address_period_s") {
+      s.address_period_s = yaml_number<double>(v, key, 0.1, 86400.0);
+      address_where = detail::yaml_where(kv.first);
+    } else if (key == "daemon_settings") {
+      if (!v.IsMap()) throw std::runtime_error(key + ": expected a mapping of config keys to values" + detail::yaml_where(v));
+      for (const auto& e : v) {
+        const auto k = e.first.as<std::string>();
+        const bool ok_key = !k.empty() && k.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_.") == std::string::npos;
+        if (!ok_key) throw std::runtime_error(key + "." + k + ": not a config key (a.b.c)" + detail::yaml_where(e.first));
+        if (!e.second.IsScalar()) throw std::runtime_error(key + "." + k + ": expected a scalar value" + detail::yaml_where(e.second));
+        s.daemon_settings.emplace_back(k, e.second.as<std::string>());
+      }
+    } else if (key == "listen_events") {
       try {
         s.listen_events = v.as<bool>();
       } catch (const YAML::Exception&) {
@@ -124,6 +150,19 @@ inline scenario parse_scenario(const YAML::Node& root, const std::filesystem::pa
       throw std::runtime_error(key + ": unknown key" + detail::yaml_where(kv.first));
     }
   }
+  if (s.swap_period_s > 0 && s.stalls == 0) {
+    throw std::runtime_error("swap_period_s: needs stalls (people swap stalls)");
+  }
+  if (!address_where.empty()) {
+    if (seen.count("chat_turns_per_s") || seen.count("chat_mix")) {
+      throw std::runtime_error("address_period_s: replaces chat_turns_per_s and chat_mix; give one or the other" +
+                               address_where);
+    }
+    if (s.npcs_per_game == 0 || s.players_per_game == 0) {
+      throw std::runtime_error("address_period_s: needs npcs_per_game and players_per_game > 0" +
+                               address_where);
+    }
+  }
   return s;
 }
 
@@ -142,6 +181,14 @@ inline scenario load_scenario(const std::string& path) {
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(path + ": " + e.what());
   }
+}
+
+// address_period_s: the chat rate that addresses each NPC of each game once per period. Call
+// after --games overrides and before apply_rate.
+inline void resolve_address_rate(scenario& sc) {
+  if (sc.address_period_s <= 0) return;
+  sc.chat_turns_per_s = sc.games * static_cast<double>(sc.npcs_per_game) / sc.address_period_s;
+  sc.mix = {1.0, 0.0, 0.0};
 }
 
 // --rate: scales the snapshot interval and the chat rate so that together they offer `rate`
