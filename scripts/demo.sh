@@ -58,7 +58,7 @@ fi
 scenario_sets=()
 while IFS= read -r kv; do
   [ -n "$kv" ] || continue
-  case "$kv" in letta.backend=*|letta.simulated.*) [ $use_fake = 1 ] && continue ;; esac
+  case "$kv" in letta.backend=*) continue ;; letta.simulated.*) [ $use_fake = 1 ] && continue ;; esac  # demo.sh picks the backend
   if "$build"/npc-orchestratord --config "$config" --check-config --set "$kv" >/dev/null 2>&1; then
     scenario_sets+=(--set "$kv")
   else

@@ -121,14 +121,17 @@ TEST_CASE("flood scenario: --rate scales snapshots and chat in proportion") {
   CHECK(quiet.chat_turns_per_s == doctest::Approx(7));
 }
 
-TEST_CASE("flood registry: registry NPCs first, then NPC-k - missing file falls back to a grid") {
+TEST_CASE("flood registry: the daemon's loader; registry NPCs first, then NPC-k; a bad file falls back to a grid") {
   const std::string file = (std::filesystem::temp_directory_path() / "flood_test_world.yaml").string();
+  const std::string bad_file = (std::filesystem::temp_directory_path() / "flood_test_world_bad.yaml").string();
   {
     std::ofstream f(file);
     f << "npcs:\n  - {id: npc-pete, display_name: Pete}\n  - {id: npc-ivy, display_name: Ivy}\n"
          "locations:\n  - {slug: cafe, name: Cafe, coordinates: [12.0, 3.0, -40.5]}\n"
-         "  - {slug: a, name: A, coordinates: [1, 2, 3]}\n  - {slug: b, name: B, coordinates: [4, 5, 6]}\n"
-         "  - {slug: broken, name: Broken, coordinates: [1, 2]}\n";
+         "  - {slug: a, name: A, coordinates: [1, 2, 3]}\n  - {slug: b, name: B, coordinates: [4, 5, 6]}\n";
+    std::ofstream b(bad_file);
+    b << "npcs:\n  - {id: npc-pete, display_name: Pete}\n"
+         "locations:\n  - {slug: broken, name: Broken, coordinates: [1, 2]}\n";
   }
   const auto r = load_flood_registry(file, 4, 100);
   REQUIRE(r.npcs.size() == 4);
@@ -137,12 +140,19 @@ TEST_CASE("flood registry: registry NPCs first, then NPC-k - missing file falls 
   CHECK(r.npcs[1].name == "Ivy");
   CHECK(r.npcs[2].name == "NPC-1");
   CHECK(r.npcs[3].id == "npc-gen-2");
-  REQUIRE(r.waypoints.size() == 3);  // the one without three coordinates is skipped
+  REQUIRE(r.waypoints.size() == 3);
   CHECK(r.waypoints[0].name == "Cafe");
   CHECK(r.waypoints[0].pos[2] == doctest::Approx(-40.5));
 
   const auto few = load_flood_registry(file, 1, 100);
   CHECK(few.npcs.size() == 1);
+
+  // Validated as the daemon validates it: a location without three coordinates rejects the
+  // file, and the note carries the loader's error.
+  const auto bad = load_flood_registry(bad_file, 2, 100);
+  CHECK(bad.note.find("generated (") == 0);
+  CHECK(bad.note.find("coordinates") != std::string::npos);
+  CHECK(bad.npcs[0].name == "NPC-1");
 
   const auto gen = load_flood_registry("/nonexistent/world.yaml", 3, 100);
   CHECK(gen.npcs.size() == 3);
@@ -154,6 +164,7 @@ TEST_CASE("flood registry: registry NPCs first, then NPC-k - missing file falls 
     CHECK(std::abs(w.pos[2]) < 50);
   }
   std::filesystem::remove(file);
+  std::filesystem::remove(bad_file);
 }
 
 TEST_CASE("flood world: naive game clusters are single-link, transitive, singletons included") {

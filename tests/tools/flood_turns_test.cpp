@@ -133,6 +133,11 @@ TEST_CASE("flood report: the transcript picks exchanges evenly and prints who sa
   CHECK(three[2].text == "q9");
   CHECK(pick_exchanges(all, 20).size() == 10);
   CHECK(pick_exchanges(all, 0).empty());
+  // Addressed turns are preferred; unaddressed ones only when nothing else was answered.
+  std::vector<exchange> mixed = {{"flood-1", "P", "", "lol", "Rex", "Ha.", 0.1}, all[3]};
+  REQUIRE(pick_exchanges(mixed, 2).size() == 1);
+  CHECK(pick_exchanges(mixed, 2)[0].text == "q3");
+  CHECK(pick_exchanges({mixed[0]}, 2).size() == 1);
 
   run_report r;
   r.transcript = 2;

@@ -90,7 +90,13 @@ letta_figures letta_table(const prom_text& m, const turn_stats& t) {
   return f;
 }
 
-std::vector<exchange> pick_exchanges(const std::vector<exchange>& all, std::size_t n) {
+std::vector<exchange> pick_exchanges(const std::vector<exchange>& answered, std::size_t n) {
+  // Turns addressed to an NPC show best who said what to whom: take those when there are any.
+  std::vector<exchange> all;
+  for (const auto& x : answered) {
+    if (!x.target.empty()) all.push_back(x);
+  }
+  if (all.empty()) all = answered;
   if (n == 0 || all.empty()) return {};
   if (n >= all.size()) return all;
   std::vector<exchange> out;

@@ -47,8 +47,9 @@ struct letta_figures {
 };
 letta_figures letta_table(const prom_text& m, const turn_stats& t);
 
-// Up to n exchanges spread evenly over the transcript (first and last included).
-std::vector<exchange> pick_exchanges(const std::vector<exchange>& all, std::size_t n);
+// Up to n exchanges spread evenly over the transcript (first and last included), from the
+// turns addressed to an NPC when there are any.
+std::vector<exchange> pick_exchanges(const std::vector<exchange>& answered, std::size_t n);
 
 // Figures derived from the daemon's metrics, shared by both printers.
 struct queue_figures {

@@ -1,13 +1,16 @@
 #pragma once
 // A flood scenario (etc/scenarios/*.yaml) and the world registry it points at, loaded into
-// plain structs. Pure code, header-only so tests/integration/flood_test.cpp can link it
-// without the npc-flood executable.
+// plain structs. Header-only so the tests use it without the npc-flood executable; the
+// world registry is read with the daemon's loader (daemon/config_loader.hpp).
 //
 // Thread-safety: plain values; load once, then share read-only.
 // Failure: load_scenario throws std::runtime_error naming the key and line (1-based);
-// load_flood_registry never throws: a missing or bad registry file falls back to generated
-// names (NPC-1..) and a generated grid of waypoints, and says so in `note`.
+// load_flood_registry never throws: a missing or invalid registry file falls back to generated
+// names (NPC-1..) and a generated grid of waypoints, and says so in `note` (with the loader's
+// error, naming file, key and line).
 #include <yaml-cpp/yaml.h>
+
+#include "daemon/config_loader.hpp"
 
 #include <algorithm>
 #include <array>
@@ -243,37 +246,22 @@ inline void complete_registry(flood_registry& r, int npc_count, double world_siz
   }
 }
 
+// The daemon's own registry loader (validated the same way), so the flood and the daemon
+// agree on names and places.
 inline flood_registry load_flood_registry(const std::string& file, int npc_count, double world_size) {
   flood_registry r;
   if (file.empty()) {
     r.note = "generated (no registry_file)";
   } else {
     try {
-      const YAML::Node root = YAML::LoadFile(file);
-      if (const auto npcs = root["npcs"]; npcs && npcs.IsSequence()) {
-        for (const auto& n : npcs) {
-          if (!n["display_name"]) continue;
-          flood_npc f{n["display_name"].as<std::string>(),
-                      n["id"] ? n["id"].as<std::string>() : n["display_name"].as<std::string>()};
-          r.npcs.push_back(std::move(f));
-        }
-      }
-      if (const auto locs = root["locations"]; locs && locs.IsSequence()) {
-        for (const auto& l : locs) {
-          const auto c = l["coordinates"];
-          if (!c || !c.IsSequence() || c.size() != 3) continue;
-          waypoint w;
-          w.name = l["name"] ? l["name"].as<std::string>()
-                             : (l["slug"] ? l["slug"].as<std::string>() : "Unknown Area");
-          for (std::size_t i = 0; i < 3; ++i) w.pos[i] = c[i].as<double>();
-          r.waypoints.push_back(std::move(w));
-        }
-      }
+      const auto reg = orch::daemon::load_world_registry(file);
+      for (const auto& n : reg.npcs()) r.npcs.push_back({n.display_name, n.id});
+      for (const auto& l : reg.locations()) r.waypoints.push_back({l.name, l.coordinates});
       r.note = file + ": " + std::to_string(r.npcs.size()) + " NPCs, " +
                std::to_string(r.waypoints.size()) + " locations";
-    } catch (const YAML::Exception& e) {
+    } catch (const std::exception& e) {
       r = {};
-      r.note = "generated (" + file + ": " + e.what() + ")";
+      r.note = "generated (" + std::string(e.what()) + ")";
     }
   }
   if (static_cast<int>(r.npcs.size()) > npc_count) r.npcs.resize(static_cast<std::size_t>(npc_count));
