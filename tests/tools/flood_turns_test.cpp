@@ -84,6 +84,21 @@ TEST_CASE("flood turns: events read before the 202 count from the 202, drops set
   CHECK(tr.open() == 0);
 }
 
+TEST_CASE("flood turns: events for turns never acked here are held up to a cap, then counted") {
+  turn_tracker tr(4, 2);
+  tr.on_message("a", "Pete", "x", at_ms(1));
+  tr.on_typing("a", "Pete", at_ms(1));  // same turn: held with the first
+  tr.on_message("b", "Pete", "y", at_ms(2));
+  tr.on_message("c", "Pete", "z", at_ms(3));  // a third unknown turn: over the cap
+  tr.on_dropped("d", "shed", at_ms(4));
+  CHECK(tr.stats().events_unmatched == 2);
+  tr.on_ack("b", {"flood-1", "P", "Pete", "Pete?"}, at_ms(5));
+  CHECK(tr.stats().replied == 1);
+  tr.on_ack("c", {"flood-1", "P", "Pete", "Pete!"}, at_ms(6));  // its answer was not held
+  CHECK(tr.stats().replied == 1);
+  CHECK(tr.open() == 1);
+}
+
 TEST_CASE("flood report: Letta figures from the daemon's metrics, n/a when absent") {
   turn_stats t;
   t.events_by_type["npc_message"] = 10;

@@ -134,6 +134,7 @@ struct turn_stats {
   std::map<std::string, std::uint64_t> events_by_type;
   bool events_available = true;  // false when the long-poll route answered an error
   std::uint64_t event_resets = 0;
+  std::uint64_t events_unmatched = 0;  // about turns never acked here, not held (cap reached)
   std::vector<exchange> transcript;  // the first answers of the run, in arrival order
 
   std::uint64_t dropped_total() const {
@@ -157,6 +158,7 @@ struct turn_stats {
     for (const auto& [k, v] : o.events_by_type) events_by_type[k] += v;
     events_available = events_available && o.events_available;
     event_resets += o.event_resets;
+    events_unmatched += o.events_unmatched;
     transcript.insert(transcript.end(), o.transcript.begin(), o.transcript.end());
   }
 };

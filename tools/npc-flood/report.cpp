@@ -327,6 +327,8 @@ void print_json(const run_report& r, std::ostream& out) {
   w.Bool(t.events_available);
   w.Key("event_resets");
   w.Uint64(t.event_resets);
+  w.Key("events_unmatched");
+  w.Uint64(t.events_unmatched);
   w.Key("events");
   w.StartObject();
   for (const auto& [ty, n] : t.events_by_type) {

@@ -7,8 +7,8 @@
 // (latency 0 then). Pure code: times come in as arguments, so tests run on a manual clock.
 //
 // Ownership: owns its maps and the turn_stats it fills. Thread-safety: none (one shard).
-// Failure: never throws except std::bad_alloc; events for unknown turns beyond
-// `max_early` are counted in stats().events_by_type only, not held.
+// Failure: never throws except std::bad_alloc; an event for an unknown turn that would grow
+// the held set past `max_early` is not held and counts in stats().events_unmatched.
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -28,9 +28,10 @@ struct turn_info {
 class turn_tracker {
  public:
   using clock = std::chrono::steady_clock;
-  static constexpr std::size_t max_early = 100000;
-
-  explicit turn_tracker(std::size_t transcript_cap = 64) : transcript_cap_(transcript_cap) {}
+  // transcript_cap: exchanges kept for --transcript; max_early: unknown turns whose events
+  // are held waiting for their 202.
+  explicit turn_tracker(std::size_t transcript_cap = 64, std::size_t max_early = 100000)
+      : transcript_cap_(transcript_cap), max_early_(max_early) {}
 
   void on_ack(const std::string& id, turn_info info, clock::time_point at) {
     ++stats_.accepted;
@@ -80,7 +81,10 @@ class turn_tracker {
     auto it = turns_.find(id);
     if (it != turns_.end()) return apply(it->second, ev);
     auto e = early_.find(id);
-    if (e == early_.end() && early_.size() >= max_early) return;
+    if (e == early_.end() && early_.size() >= max_early_) {
+      ++stats_.events_unmatched;
+      return;
+    }
     early_[id].push_back(std::move(ev));
   }
 
@@ -122,6 +126,7 @@ class turn_tracker {
   }
 
   std::size_t transcript_cap_;
+  std::size_t max_early_;
   std::unordered_map<std::string, turn_rec> turns_;
   std::unordered_map<std::string, std::vector<event>> early_;
   std::uint64_t open_ = 0;
