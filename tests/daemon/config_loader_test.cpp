@@ -139,6 +139,7 @@ void check_defaults(const daemon::config& c) {
   CHECK(cl.simulated_block_latency == dl.simulated_block_latency);
   CHECK(cl.sync_share == dl.sync_share);
   CHECK(c.events.replay_capacity == d.events.replay_capacity);
+  CHECK(c.events.replay_bytes == d.events.replay_bytes);
   CHECK(c.events.max_games == d.events.max_games);
   CHECK(c.events.max_wait == d.events.max_wait);
 }
