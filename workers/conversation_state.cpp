@@ -26,16 +26,6 @@ double distance(const entity_view* a, const entity_view* b) {
 
 std::string conversation_id(std::string_view cluster) { return "conv-" + std::string(cluster); }
 
-std::string names_json(const std::vector<std::string>& names) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (i) out += ',';
-    out += json_quote(names[i]);
-  }
-  out += ']';
-  return out;
-}
-
 }  // namespace
 
 void conversation_effects::append(conversation_effects&& o) {
@@ -91,8 +81,7 @@ void conversation_state::emit_dropped(const std::string& game, const std::string
                                       conversation_effects& fx) {
   metrics_.get_counter("npcorch_turns_dropped_total", "Accepted turns that got no reply", {{"reason", std::string(reason)}})
       .inc();
-  fx.events.push_back({game, R"("type":"turn_dropped","turnId":)" + json_quote(turn_id) +
-                                 R"(,"reason":)" + json_quote(reason)});
+  fx.events.push_back({game, queues::turn_dropped{turn_id, std::string(reason)}});
 }
 
 conversation_effects conversation_state::on_turn_dropped(const chat_turn& turn, std::string_view reason) {
@@ -344,10 +333,8 @@ void conversation_state::publish_floor(const std::string& fk, conversation_effec
   cluster = fk.substr(sep + 1);
   f.shown = now_floor;
   f.published = true;
-  fx.events.push_back({game, R"("type":"conversation_state","conversationId":)" + json_quote(conversation_id(cluster)) +
-                                 R"(,"clusterId":)" + json_quote(cluster) + R"(,"participants":)" +
-                                 names_json(cluster_members(game, cluster, f.members)) + R"(,"floor":)" +
-                                 (now_floor ? json_quote(*now_floor) : std::string("null"))});
+  fx.events.push_back({game, queues::conversation_state{conversation_id(cluster), cluster,
+                                                        cluster_members(game, cluster, f.members), now_floor}});
 }
 
 void conversation_state::finish_job(std::uint64_t id, bool replied, std::string_view reason, conversation_effects& fx) {
@@ -414,11 +401,10 @@ conversation_effects conversation_state::on_reply(std::uint64_t id, const letta_
   std::vector<std::string> audience;
   for (const auto& m : members)
     if (m != j.npc) audience.push_back(m);
-  std::string body = R"("type":"npc_message","npc":)" + json_quote(j.npc) + R"(,"text":)" + json_quote(reply.text) +
-                     R"(,"conversationId":)" + json_quote(conversation_id(j.cluster)) + R"(,"clusterId":)" +
-                     json_quote(j.cluster) + R"(,"audience":)" + names_json(audience) + R"(,"inReplyTo":)" +
-                     (j.turn_id.empty() ? std::string("null") : json_quote(j.turn_id));
-  fx.events.push_back({j.game, std::move(body)});
+  queues::npc_message msg{j.npc, reply.text, conversation_id(j.cluster), j.cluster, audience,
+                          std::nullopt, std::nullopt};
+  if (!j.turn_id.empty()) msg.in_reply_to = j.turn_id;
+  fx.events.push_back({j.game, std::move(msg)});
   replies_.inc();
   cooldown_.start(nk, now);
 
