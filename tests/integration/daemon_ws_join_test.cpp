@@ -75,7 +75,8 @@ std::uint64_t read_join(ws_client& ws, std::uint64_t until) {
 }  // namespace
 
 TEST_CASE("websocket: clients joining a busy game get a reset, then the live events, and the daemon stays up") {
-  daemon_under_test d;
+  // A replay buffer that holds its 4 096 events (the default byte cap keeps fewer of these).
+  daemon_under_test d({"events.replay_bytes=1048576"});
   REQUIRE(d.port() > 0);
   http_conn c(d.port());
   int seq = 0;
