@@ -26,19 +26,19 @@ TEST_CASE("flood integration: malformed scenario against the daemon, every bad r
   const auto flood = std::filesystem::path(ORCH_DAEMON_PATH).parent_path() / "npc-flood";
   // tests_integration depends on the npc-flood target, so it is always built beside the daemon.
   REQUIRE(std::filesystem::exists(flood));
-  orch::testing::child_process daemon({ORCH_DAEMON_PATH, "--config", std::string(ORCH_SOURCE_DIR) + "/etc/npc-orchestrator.yaml",
-                                       "--set", "server.listen=127.0.0.1:0", "--set", "letta.backend=simulated"});
+  orch::testing::child_process daemon({ORCH_DAEMON_PATH, "--config",
+                                       std::string(ORCH_SOURCE_DIR) + "/etc/npc-orchestrator.yaml", "--set",
+                                       "server.listen=127.0.0.1:0", "--set", "letta.backend=simulated"});
   const int port = daemon.wait_for_port();
   REQUIRE(port > 0);
   orch::testing::child_process run({flood.string(), "--target", "http://127.0.0.1:" + std::to_string(port),
-                                    "--scenario", scenarios_dir + "malformed.yaml", "--duration", "3",
-                                    "--json"});
+                                    "--scenario", scenarios_dir + "malformed.yaml", "--duration", "3", "--json"});
   const auto line = run.wait_for_line("{", std::chrono::seconds(60));
   REQUIRE(line.has_value());
   const auto report = parse("{" + *line);
   REQUIRE_FALSE(report.HasParseError());
   run.wait_for_line("\x01never", std::chrono::seconds(30));  // returns at EOF: the flood exited
-  CHECK(run.stop() == 0);  // exit status 0, reached by itself
+  CHECK(run.stop() == 0);                                    // exit status 0, reached by itself
   // A failed expectation must report, not crash: look members up before reading them.
   auto member = [](const rapidjson::Value& v, const char* k) -> const rapidjson::Value* {
     return v.IsObject() && v.HasMember(k) ? &v[k] : nullptr;
@@ -64,14 +64,14 @@ TEST_CASE("flood integration: malformed scenario against the daemon, every bad r
 TEST_CASE("flood integration: town-12 against the daemon, turns matched to answers, transcript in the JSON") {
   const auto flood = std::filesystem::path(ORCH_DAEMON_PATH).parent_path() / "npc-flood";
   REQUIRE(std::filesystem::exists(flood));
-  orch::testing::child_process daemon({ORCH_DAEMON_PATH, "--config", std::string(ORCH_SOURCE_DIR) + "/etc/npc-orchestrator.yaml",
-                                       "--set", "server.listen=127.0.0.1:0", "--set", "letta.backend=simulated",
-                                       "--set", "letta.simulated.latency_ms=50"});
+  orch::testing::child_process daemon(
+      {ORCH_DAEMON_PATH, "--config", std::string(ORCH_SOURCE_DIR) + "/etc/npc-orchestrator.yaml", "--set",
+       "server.listen=127.0.0.1:0", "--set", "letta.backend=simulated", "--set", "letta.simulated.latency_ms=50"});
   const int port = daemon.wait_for_port();
   REQUIRE(port > 0);
   orch::testing::child_process run({flood.string(), "--target", "http://127.0.0.1:" + std::to_string(port),
-                                    "--scenario", scenarios_dir + "town-12.yaml", "--duration", "4",
-                                    "--transcript", "2", "--json"});
+                                    "--scenario", scenarios_dir + "town-12.yaml", "--duration", "4", "--transcript",
+                                    "2", "--json"});
   const auto line = run.wait_for_line("{", std::chrono::seconds(60));
   REQUIRE(line.has_value());
   const auto report = parse("{" + *line);
