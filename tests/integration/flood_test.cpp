@@ -2,11 +2,13 @@
 // The tool's pure parts are tested in tests/tools/.
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "tests/integration/process.hpp"
 
@@ -104,4 +106,28 @@ TEST_CASE("flood integration: town-12 against the daemon, turns matched to answe
   REQUIRE(report.HasMember("daemon"));
   CHECK(report["daemon"].HasMember("block_lag_p95_s"));
   CHECK(report["daemon"].HasMember("letta_requests"));
+}
+
+TEST_CASE("flood command line: the scenario's daemon settings as --set lines, bad options exit 2") {
+  const auto flood = (std::filesystem::path(ORCH_DAEMON_PATH).parent_path() / "npc-flood").string();
+  REQUIRE(std::filesystem::exists(flood));
+  {
+    orch::testing::child_process run({flood, "--scenario", scenarios_dir + "town-12.yaml", "--daemon-settings"});
+    const int status = run.wait_exit(std::chrono::seconds(20));
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    const auto lines = run.lines();
+    CHECK(std::find(lines.begin(), lines.end(), "letta.simulated.latency_ms=500") != lines.end());
+    CHECK(std::find(lines.begin(), lines.end(), "letta.simulated.block_latency_ms=20") != lines.end());
+  }
+  for (const auto& bad : std::vector<std::vector<std::string>>{
+           {flood, "--games", "0", "--target", "http://127.0.0.1:1"},
+           {flood, "--no-such-option"},
+           {flood, "--target", "http://127.0.0.1:1"},  // no --scenario
+           {flood, "--scenario", scenarios_dir + "no-such.yaml", "--daemon-settings"}}) {
+    orch::testing::child_process run(bad);
+    const int status = run.wait_exit(std::chrono::seconds(20));
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 2);
+  }
 }

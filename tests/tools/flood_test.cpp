@@ -120,7 +120,7 @@ TEST_CASE("flood scenario: --rate scales snapshots and chat in proportion") {
   CHECK(quiet.chat_turns_per_s == doctest::Approx(7));
 }
 
-TEST_CASE("flood registry: the daemon's loader; registry NPCs first, then NPC-k; a bad file falls back to a grid") {
+TEST_CASE("flood registry: the daemon's loader, registry NPCs first, then NPC-k, a bad file falls back to a grid") {
   const std::string file = (std::filesystem::temp_directory_path() / "flood_test_world.yaml").string();
   const std::string bad_file = (std::filesystem::temp_directory_path() / "flood_test_world_bad.yaml").string();
   {
