@@ -341,6 +341,7 @@ void read_letta(yaml_reader& r, const yaml_entry& sec, workers::letta_options& l
 void read_events(yaml_reader& r, const yaml_entry& sec, events_options& ev) {
   r.walk(sec.value, sec.path, sec.mark,
          {{"replay_capacity", [&](const yaml_entry& e) { r.read_uint(e, 1, 10'000'000, ev.replay_capacity); }},
+          {"replay_bytes", [&](const yaml_entry& e) { r.read_uint(e, 1024, 1'073'741'824, ev.replay_bytes); }},
           {"max_games", [&](const yaml_entry& e) { r.read_uint(e, 1, 10'000'000, ev.max_games); }},
           {"max_wait_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, hour_ms, ev.max_wait); }}});
 }
