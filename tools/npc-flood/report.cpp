@@ -61,6 +61,13 @@ void opt(json_writer& w, const char* key, std::optional<double> v) {
 
 letta_figures letta_table(const prom_text& m, const turn_stats& t) {
   letta_figures f;
+  for (const auto& sample : m.samples()) {
+    for (const char* name :
+         {"npcorch_reply_latency_seconds", "npcorch_block_lag_seconds", "npcorch_letta_requests_total",
+          "npcorch_letta_block_reads_skipped_total", "npcorch_letta_tokens_total"}) {
+      if (sample.name.rfind(name, 0) == 0) f.exported = true;
+    }
+  }
   f.reply_p50_s = m.quantile_bound("npcorch_reply_latency_seconds", 0.50);
   f.reply_p95_s = m.quantile_bound("npcorch_reply_latency_seconds", 0.95);
   f.block_lag_p95_s = m.quantile_bound("npcorch_block_lag_seconds", 0.95);
@@ -211,15 +218,21 @@ void print_table(const run_report& r, std::ostream& out) {
     out << "  letta calls " << fmt(d.letta_calls) << ", retries " << fmt(d.letta_retries) << ", snapshots applied "
         << fmt(d.snapshots_applied) << "\n";
     const auto l = letta_table(r.metrics, t);
-    out << "  daemon reply latency p50 " << fmt_ms(l.reply_p50_s, "%g") << ", p95 " << fmt_ms(l.reply_p95_s, "%g")
-        << "; block lag p95 " << fmt_ms(l.block_lag_p95_s, "%g") << " (bucket bounds)\n";
-    out << "  letta requests " << fmt(l.requests_total) << ": message " << fmt(l.message) << ", block_read "
-        << fmt(l.block_read) << ", block_write " << fmt(l.block_write) << ", conversation " << fmt(l.conversation)
-        << "; block reads skipped " << fmt(l.reads_skipped) << "\n";
-    out << "  message requests per npc_message " << fmt(l.requests_per_reply, "%.2f")
-        << ", block/conversation requests per snapshot " << fmt(l.requests_per_snapshot, "%.2f") << "\n";
-    out << "  tokens prompt " << fmt(l.prompt_tokens) << ", completion " << fmt(l.completion_tokens)
-        << " (per npc_message " << fmt(l.tokens_per_reply, "%.1f") << ")\n";
+    if (!l.exported) {
+      out << "  reply latency, block lag, Letta requests, tokens: n/a (this daemon does not export\n"
+             "  npcorch_reply_latency_seconds, npcorch_block_lag_seconds, npcorch_letta_requests_total,\n"
+             "  npcorch_letta_tokens_total)\n";
+    } else {
+      out << "  daemon reply latency p50 " << fmt_ms(l.reply_p50_s, "%g") << ", p95 " << fmt_ms(l.reply_p95_s, "%g")
+          << "; block lag p95 " << fmt_ms(l.block_lag_p95_s, "%g") << " (bucket bounds)\n";
+      out << "  letta requests " << fmt(l.requests_total) << ": message " << fmt(l.message) << ", block_read "
+          << fmt(l.block_read) << ", block_write " << fmt(l.block_write) << ", conversation " << fmt(l.conversation)
+          << "; block reads skipped " << fmt(l.reads_skipped) << "\n";
+      out << "  message requests per npc_message " << fmt(l.requests_per_reply, "%.2f")
+          << ", block/conversation requests per snapshot " << fmt(l.requests_per_snapshot, "%.2f") << "\n";
+      out << "  tokens prompt " << fmt(l.prompt_tokens) << ", completion " << fmt(l.completion_tokens)
+          << " (per npc_message " << fmt(l.tokens_per_reply, "%.1f") << ")\n";
+    }
   }
   out << "healthz at end: " << (r.healthz_at_end ? std::to_string(r.healthz_at_end) : "no answer") << "\n";
   if (r.transcript > 0) {

@@ -37,6 +37,7 @@ struct run_report {
 // The Letta-path figures of DESIGN 8 over the run; each is nullopt (n/a) when the daemon
 // does not export the metric (an older daemon) or there is nothing to divide by.
 struct letta_figures {
+  bool exported = false;                           // the daemon exports any of these metrics at all
   std::optional<double> reply_p50_s, reply_p95_s;  // the daemon's own histogram (bucket bounds)
   std::optional<double> block_lag_p95_s;           // bucket upper bound
   std::optional<double> message, block_read, block_write, conversation, requests_total;
