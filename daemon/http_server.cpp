@@ -112,9 +112,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
       auto refusal = state_->rt.check_ws_upgrade(req, game, since);
       if (refusal) return send(std::move(*refusal));
       upgraded_ = true;  // the ws_session takes over the connection's accounting
-      state_->give(addr_);  // per-address accounting covers HTTP connections only
       stream_.expires_never();
-      auto ws = std::make_shared<ws_session>(stream_.release_socket(), state_, std::move(game), since);
+      auto ws = std::make_shared<ws_session>(stream_.release_socket(), addr_, state_, std::move(game), since);
       state_->add_ws(ws);
       ws->run(std::move(req));
       return;
@@ -218,7 +217,7 @@ void http_server::start() {
 }
 
 void http_server::close_websockets() {
-  for (auto& ws : state_->live_ws()) (void)ws;  // HARDEN-PENDING: close frames once ws_session is merged
+  for (auto& ws : state_->live_ws()) ws->close_going_away();
 }
 
 std::uint32_t http_server::open_connections() const {

@@ -1,5 +1,7 @@
 #include "daemon/ws_session.hpp"
 
+#include <limits>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
@@ -11,9 +13,15 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 namespace net = boost::asio;
 
-ws_session::ws_session(net::ip::tcp::socket&& socket, std::shared_ptr<http_server::shared_state> state,
-                       std::string game, std::uint64_t since)
-    : ws_(std::move(socket)), state_(std::move(state)), game_(std::move(game)), since_(since), last_sent_(since) {
+ws_session::ws_session(net::ip::tcp::socket&& socket, net::ip::address addr,
+                       std::shared_ptr<http_server::shared_state> state, std::string game, std::uint64_t since)
+    : ws_(std::move(socket)),
+      state_(std::move(state)),
+      game_(std::move(game)),
+      since_(since),
+      last_sent_(since),
+      addr_(addr),
+      outbox_(state_->opts.ws_outbound_max) {
   state_->ws_clients.add(1);
 }
 
@@ -21,6 +29,7 @@ ws_session::~ws_session() {
   state_->ws_clients.add(-1);
   state_->connections.add(-1);
   state_->open.fetch_sub(1);
+  state_->give(addr_);
 }
 
 void ws_session::run(http_request req) {
@@ -56,44 +65,59 @@ void ws_session::on_accept(beast::error_code ec) {
 }
 
 void ws_session::send_backlog() {
-  auto& hub = state_->rt.events();
-  bool first = true;
-  for (;;) {
-    auto r = hub.read(game_, last_sent_, 512);
-    if (first && r.reset) {
-      enqueue(std::make_shared<const std::string>("{\"type\":\"reset\",\"reset\":true,\"since\":" +
-                                                  std::to_string(since_) + "}"));
-    }
-    first = false;
-    if (r.events.empty()) break;
-    for (auto& ev : r.events) {
-      if (closing_) return;
-      enqueue(std::shared_ptr<const std::string>(ev, &ev->json));
-      last_sent_ = ev->seq;
-    }
+  // The backlog may take half the outbound bound (minus the reset frame); the other half is
+  // room for the live events that arrive while it drains. A client is never cut off for the
+  // backlog it asked for: what does not fit is skipped with a reset (DESIGN 3.3).
+  const std::size_t room = (outbox_.max_frames() - 1) / 2;
+  auto r = state_->rt.events().read(game_, last_sent_, std::numeric_limits<std::size_t>::max());
+  bool reset = r.reset;
+  // The seq after which the client will have everything: on a reset, what precedes the
+  // oldest event kept (or the log's last seq when nothing is kept, as after a restart).
+  std::uint64_t next = reset ? (r.events.empty() ? r.next : r.events.front()->seq - 1) : last_sent_;
+  std::size_t first = 0;
+  if (r.events.size() > room) {
+    first = r.events.size() - room;
+    next = r.events[first - 1]->seq;
+    reset = true;
+    state_->ws_backlog_skips.inc();
+  }
+  if (reset)
+    enqueue(std::make_shared<const std::string>("{\"type\":\"reset\",\"next\":" + std::to_string(next) + "}"));
+  last_sent_ = next;
+  for (std::size_t i = first; i < r.events.size(); ++i) {
+    const auto& ev = r.events[i];
+    enqueue(std::shared_ptr<const std::string>(ev, &ev->json));
+    last_sent_ = ev->seq;
   }
   backlog_done_ = true;
 }
 
 void ws_session::on_event(const queues::event_ptr& ev) {
-  if (closing_ || !backlog_done_ || ev->seq <= last_sent_) return;
+  if (outbox_.closed() || !backlog_done_ || ev->seq <= last_sent_) return;
   last_sent_ = ev->seq;
   enqueue(std::shared_ptr<const std::string>(ev, &ev->json));
 }
 
 void ws_session::enqueue(std::shared_ptr<const std::string> frame) {
-  if (closing_) return;
-  if (outq_.size() >= state_->opts.ws_outbound_max) return close_overflowed();
-  outq_.push_back(std::move(frame));
-  if (!writing_) do_write();
+  switch (outbox_.push(std::move(frame))) {
+    case ws_outbox::push_result::start_write: return do_write();
+    case ws_outbox::push_result::overflow: return close_overflowed();
+    case ws_outbox::push_result::queued:
+    case ws_outbox::push_result::closed: return;
+  }
 }
 
 void ws_session::close_overflowed() {
   // The client reads slower than its game produces events: cut it off rather than buffer
   // without bound. It resumes with `since` and misses nothing still in the replay buffer.
   state_->ws_overflows.inc();
-  closing_ = true;
-  outq_.clear();
+  cut_off();
+}
+
+void ws_session::cut_off() {
+  // The outbox keeps the frame a write in flight refers to until on_write: cancelling makes
+  // that write complete (with an error, or already done) and its handler releases it.
+  outbox_.close();
   sub_.reset();
   beast::get_lowest_layer(ws_).cancel();
   beast::error_code ignored;
@@ -101,29 +125,34 @@ void ws_session::close_overflowed() {
   beast::get_lowest_layer(ws_).close();
 }
 
+void ws_session::close_going_away() {
+  net::post(ws_.get_executor(), [self = shared_from_this()] {
+    self->going_away_ = true;
+    if (!self->outbox_.writing()) self->send_close();
+  });
+}
+
+// Runs on the strand with no write in flight (a close frame is a write).
+void ws_session::send_close() {
+  if (close_sent_ || outbox_.closed()) return;
+  close_sent_ = true;
+  outbox_.close();  // nothing more is queued; nothing is left to write
+  sub_.reset();
+  ws_.async_close(websocket::close_code::going_away, [self = shared_from_this()](beast::error_code) {});
+}
+
 void ws_session::do_write() {
-  if (outq_.empty() || closing_) {
-    writing_ = false;
-    return;
-  }
-  writing_ = true;
   ws_.text(true);
-  ws_.async_write(net::buffer(*outq_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+  ws_.async_write(net::buffer(outbox_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
     self->on_write(ec);
   });
 }
 
 void ws_session::on_write(beast::error_code ec) {
-  if (ec) {
-    closing_ = true;
-    sub_.reset();
-    outq_.clear();
-    writing_ = false;
-    return;
-  }
-  state_->ws_events_sent.inc();
-  outq_.pop_front();
-  do_write();
+  if (!ec) state_->ws_events_sent.inc();
+  if (outbox_.write_done(!ec)) return do_write();
+  if (outbox_.closed()) sub_.reset();
+  else if (going_away_) send_close();
 }
 
 void ws_session::do_read() {
@@ -133,7 +162,7 @@ void ws_session::do_read() {
 void ws_session::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
     // Closed by the peer, a timeout, an oversized message or our own cut-off.
-    closing_ = true;
+    outbox_.close();
     sub_.reset();
     return;
   }
@@ -146,7 +175,7 @@ void ws_session::on_read(beast::error_code ec, std::size_t) {
   } else if (auto reply = state_->rt.on_ws_frame(text)) {
     enqueue(std::make_shared<const std::string>(std::move(*reply)));
   }
-  if (!closing_) do_read();
+  if (!outbox_.closed()) do_read();
 }
 
 }  // namespace orch::daemon

@@ -4,10 +4,13 @@
 // duplicates), and accepts `snapshot` and `chat` frames, answering each with an `ack` or an
 // `error` frame. permessage-deflate when the client offers it; ping/pong keep-alive.
 //
-// Bounded: exactly one async_write outstanding; at most server.ws_outbound_max frames
-// queued — a client that cannot keep up is disconnected (counted) and resumes with `since`.
+// Joining: the backlog after `since` is sent up to half the outbound bound; what does not fit
+// (or what the replay buffer no longer holds, or a `since` ahead of the log) is skipped with a
+// `{"type":"reset","next":N}` frame, and every event after N follows (DESIGN 3.3).
+// Bounded: exactly one async_write outstanding (ws_outbox); at most server.ws_outbound_max
+// frames queued — a client that falls behind the live stream is disconnected (counted) and
+// resumes with `since`.
 // Thread-safety: everything runs on the connection's strand; hub callbacks post onto it.
-#include <deque>
 #include <memory>
 #include <string>
 
@@ -17,15 +20,20 @@
 
 #include "daemon/http_server.hpp"
 #include "daemon/router.hpp"
+#include "daemon/ws_outbox.hpp"
 
 namespace orch::daemon {
 
 class ws_session : public std::enable_shared_from_this<ws_session> {
  public:
-  ws_session(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<http_server::shared_state> state,
-             std::string game, std::uint64_t since);
+  // `addr` is the client's address: its per-address connection slot is the session's now.
+  ws_session(boost::asio::ip::tcp::socket&& socket, boost::asio::ip::address addr,
+             std::shared_ptr<http_server::shared_state> state, std::string game, std::uint64_t since);
   ~ws_session();
   void run(http_request req);
+  // Shutdown (any thread): sends what is queued, then a close frame (going away); the peer's
+  // answer or the idle timeout ends the session.
+  void close_going_away();
 
  private:
   void on_accept(boost::beast::error_code ec);
@@ -37,6 +45,8 @@ class ws_session : public std::enable_shared_from_this<ws_session> {
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t n);
   void close_overflowed();
+  void cut_off();
+  void send_close();
 
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   boost::beast::flat_buffer buffer_;
@@ -45,9 +55,10 @@ class ws_session : public std::enable_shared_from_this<ws_session> {
   std::uint64_t since_;
   std::uint64_t last_sent_ = 0;
   bool backlog_done_ = false;
-  bool writing_ = false;
-  bool closing_ = false;
-  std::deque<std::shared_ptr<const std::string>> outq_;
+  bool going_away_ = false;  // shutdown: close once the outbox has drained
+  bool close_sent_ = false;
+  boost::asio::ip::address addr_;
+  ws_outbox outbox_;
   std::unique_ptr<queues::event_hub::subscription> sub_;
 };
 
