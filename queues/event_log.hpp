@@ -76,8 +76,9 @@ class event_hub {
   // Live subscriptions of `game` (0 for an unknown game).
   std::size_t subscribers(std::string_view game) const;
 
-  // Appends an event to `game`'s log. `body` is the event's JSON members after seq, e.g.
-  // R"("type":"cluster_update","clusterId":"c1",...)" (no braces). Returns its seq.
+  // Appends an untyped event to `game`'s log: `body` is its JSON members after seq, e.g.
+  // R"("type":"x","a":1)" (no braces); its meta stays empty. The daemon's workers publish
+  // typed events (below); this form remains for tests and tools. Returns its seq.
   std::uint64_t publish(std::string_view game, std::string_view body);
   // Appends a typed event: rendered once (queues/events.hpp) into the shared event, with its
   // meta filled in. Returns its seq.
