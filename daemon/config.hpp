@@ -31,7 +31,7 @@ struct server_options {
 
 struct events_options {
   std::size_t replay_capacity = 4096;  // events kept per game for resumption
-  std::size_t replay_bytes = 128 * 1024;  // ...and at most this many bytes of their JSON
+  std::size_t replay_bytes = 64 * 1024;  // ...and at most this many bytes of their JSON
   std::size_t max_games = 1024;
   std::chrono::milliseconds max_wait{30000};  // cap on a long-poll's wait_ms
 };

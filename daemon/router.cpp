@@ -4,7 +4,6 @@
 #include <random>
 
 #include <boost/asio/steady_timer.hpp>
-#include <rapidjson/document.h>
 
 namespace orch::daemon {
 namespace {
@@ -425,19 +424,13 @@ void router::handle_chat_v3(http_request&& req, const net::any_io_executor& ex, 
       net::post(self->strand_ex, [self, finish, body = std::move(body)]() mutable { finish(self, std::move(body)); });
   };
   w->sub = s_.events.subscribe(game, [finish_later, shape, turn_id, npc_name](const queues::event_ptr& ev) {
-    if (ev->json.find(turn_id) == std::string::npos) return;  // cheap filter before parsing
-    rapidjson::Document d;
-    d.Parse(ev->json.data(), ev->json.size());
-    if (d.HasParseError() || !d.IsObject() || !d.HasMember("type") || !d["type"].IsString()) return;
-    std::string_view type = d["type"].GetString();
-    auto str = [&](const char* k) -> std::string {
-      return d.HasMember(k) && d[k].IsString() ? d[k].GetString() : std::string();
-    };
-    if (type == "npc_message" && str("inReplyTo") == turn_id && str("npc") == npc_name) {
-      std::string text = str("text");
-      finish_later(shape(&text, str("conversationId"), ",\"cluster_id\":" + json_quote(str("clusterId"))));
-    } else if (type == "turn_dropped" && str("turnId") == turn_id) {
-      finish_later(shape(nullptr, "", ",\"dropped\":" + json_quote(str("reason"))));
+    // Typed fields, filled when the event was published: no JSON is parsed here.
+    const auto& m = ev->meta;
+    const std::string_view type = m.type;
+    if (type == "npc_message" && m.in_reply_to == turn_id && m.npc == npc_name) {
+      finish_later(shape(&m.text, m.conversation_id, ",\"cluster_id\":" + json_quote(m.cluster_id)));
+    } else if (type == "turn_dropped" && m.turn_id == turn_id) {
+      finish_later(shape(nullptr, "", ",\"dropped\":" + json_quote(m.reason)));
     }
   });
   auto out = submit_turn(turn);

@@ -124,7 +124,9 @@ struct event_hub::impl {
 
   // What an event counts against replay_bytes: its JSON and the strings of its meta.
   static std::size_t event_bytes(const event& e) {
-    return e.json.size() + e.meta.npc.size() + e.meta.in_reply_to.size() + e.meta.turn_id.size();
+    const auto& m = e.meta;
+    return e.json.size() + m.npc.size() + m.in_reply_to.size() + m.text.size() + m.conversation_id.size() +
+           m.cluster_id.size() + m.turn_id.size() + m.reason.size();
   }
 
   // Drops the oldest events while over either cap; the newest event always stays.
@@ -198,11 +200,16 @@ std::uint64_t event_hub::publish(std::string_view game, const event_body& body) 
     if (const auto* m = std::get_if<npc_message>(&body)) {
       ev.meta.npc = m->npc;
       ev.meta.in_reply_to = m->in_reply_to.value_or(std::string());
+      ev.meta.text = m->text;
+      ev.meta.conversation_id = m->conversation_id;
+      ev.meta.cluster_id = m->cluster_id;
     } else if (const auto* t = std::get_if<npc_typing>(&body)) {
       ev.meta.npc = t->npc;
       ev.meta.in_reply_to = t->in_reply_to.value_or(std::string());
+      ev.meta.cluster_id = t->cluster_id;
     } else if (const auto* d = std::get_if<turn_dropped>(&body)) {
       ev.meta.turn_id = d->turn_id;
+      ev.meta.reason = d->reason;
     }
   });
 }

@@ -26,24 +26,6 @@ double distance(const entity_view* a, const entity_view* b) {
 
 std::string conversation_id(std::string_view cluster) { return "conv-" + std::string(cluster); }
 
-std::string names_json(const std::vector<std::string>& names) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (i) out += ',';
-    out += json_quote(names[i]);
-  }
-  out += ']';
-  return out;
-}
-
-// The npc_typing event (DESIGN 3.3): published the moment an NPC's reply call starts.
-std::string typing_body(const std::string& npc, const std::string& cluster, const std::vector<std::string>& audience,
-                        const std::string& turn_id) {
-  return R"("type":"npc_typing","npc":)" + json_quote(npc) + R"(,"clusterId":)" + json_quote(cluster) +
-         R"(,"audience":)" + names_json(audience) + R"(,"inReplyTo":)" +
-         (turn_id.empty() ? std::string("null") : json_quote(turn_id));
-}
-
 }  // namespace
 
 void conversation_effects::append(conversation_effects&& o) {
@@ -103,8 +85,7 @@ void conversation_state::emit_dropped(const std::string& game, const std::string
                                       conversation_effects& fx) {
   metrics_.get_counter("npcorch_turns_dropped_total", "Accepted turns that got no reply", {{"reason", std::string(reason)}})
       .inc();
-  fx.events.push_back({game, R"("type":"turn_dropped","turnId":)" + json_quote(turn_id) +
-                                 R"(,"reason":)" + json_quote(reason)});
+  fx.events.push_back({game, queues::turn_dropped{turn_id, std::string(reason)}});
 }
 
 conversation_effects conversation_state::on_turn_dropped(const chat_turn& turn, std::string_view reason) {
@@ -363,7 +344,10 @@ void conversation_state::start_job(job& j, time_point now, conversation_effects&
   std::vector<std::string> audience;
   for (const auto& m : cluster_members(j.game, j.cluster, j.members))
     if (m != j.npc) audience.push_back(m);
-  fx.events.push_back({j.game, typing_body(j.npc, j.cluster, audience, j.turn_id)});
+  // npc_typing (DESIGN 3.3): the moment the NPC's reply call starts.
+  queues::npc_typing typing{j.npc, j.cluster, std::move(audience), std::nullopt};
+  if (!j.turn_id.empty()) typing.in_reply_to = j.turn_id;
+  fx.events.push_back({j.game, std::move(typing)});
 }
 
 void conversation_state::publish_floor(const std::string& fk, conversation_effects& fx) {
@@ -386,10 +370,8 @@ void conversation_state::publish_floor(const std::string& fk, conversation_effec
   cluster = fk.substr(sep + 1);
   f.shown = now_floor;
   f.published = true;
-  fx.events.push_back({game, R"("type":"conversation_state","conversationId":)" + json_quote(conversation_id(cluster)) +
-                                 R"(,"clusterId":)" + json_quote(cluster) + R"(,"participants":)" +
-                                 names_json(cluster_members(game, cluster, f.members)) + R"(,"floor":)" +
-                                 (now_floor ? json_quote(*now_floor) : std::string("null"))});
+  fx.events.push_back({game, queues::conversation_state{conversation_id(cluster), cluster,
+                                                        cluster_members(game, cluster, f.members), now_floor}});
 }
 
 void conversation_state::finish_job(std::uint64_t id, bool replied, std::string_view reason, conversation_effects& fx) {
@@ -456,11 +438,10 @@ conversation_effects conversation_state::on_reply(std::uint64_t id, const letta_
   std::vector<std::string> audience;
   for (const auto& m : members)
     if (m != j.npc) audience.push_back(m);
-  std::string body = R"("type":"npc_message","npc":)" + json_quote(j.npc) + R"(,"text":)" + json_quote(reply.text) +
-                     R"(,"conversationId":)" + json_quote(conversation_id(j.cluster)) + R"(,"clusterId":)" +
-                     json_quote(j.cluster) + R"(,"audience":)" + names_json(audience) + R"(,"inReplyTo":)" +
-                     (j.turn_id.empty() ? std::string("null") : json_quote(j.turn_id));
-  fx.events.push_back({j.game, std::move(body)});
+  queues::npc_message msg{j.npc, reply.text, conversation_id(j.cluster), j.cluster, audience,
+                          std::nullopt, std::nullopt};
+  if (!j.turn_id.empty()) msg.in_reply_to = j.turn_id;
+  fx.events.push_back({j.game, std::move(msg)});
   replies_.inc();
   if (auto t = turns_.find(j.turn_id); t != turns_.end() && t->second.player && !t->second.replied) {
     reply_latency_.observe(std::chrono::duration<double>(now - t->second.arrived).count());

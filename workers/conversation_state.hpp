@@ -36,6 +36,7 @@
 #include "policies/notice_folding.hpp"
 #include "policies/rate_window.hpp"
 #include "policies/turn_taking.hpp"
+#include "queues/events.hpp"
 #include "queues/metrics.hpp"
 #include "queues/queue_config.hpp"
 #include "workers/chat_turn.hpp"
@@ -64,7 +65,7 @@ struct conversation_effects {
   };
   struct publish {
     std::string game;
-    std::string body;  // event members without braces, for event_hub::publish
+    queues::event_body body;  // typed; the event hub renders it once
   };
   std::vector<submit> submits;
   std::vector<call> calls;

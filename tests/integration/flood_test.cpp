@@ -2,11 +2,13 @@
 // The tool's pure parts are tested in tests/tools/.
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "tests/integration/process.hpp"
 
@@ -26,19 +28,19 @@ TEST_CASE("flood integration: malformed scenario against the daemon, every bad r
   const auto flood = std::filesystem::path(ORCH_DAEMON_PATH).parent_path() / "npc-flood";
   // tests_integration depends on the npc-flood target, so it is always built beside the daemon.
   REQUIRE(std::filesystem::exists(flood));
-  orch::testing::child_process daemon({ORCH_DAEMON_PATH, "--config", std::string(ORCH_SOURCE_DIR) + "/etc/npc-orchestrator.yaml",
-                                       "--set", "server.listen=127.0.0.1:0", "--set", "letta.backend=simulated"});
+  orch::testing::child_process daemon({ORCH_DAEMON_PATH, "--config",
+                                       std::string(ORCH_SOURCE_DIR) + "/etc/npc-orchestrator.yaml", "--set",
+                                       "server.listen=127.0.0.1:0", "--set", "letta.backend=simulated"});
   const int port = daemon.wait_for_port();
   REQUIRE(port > 0);
   orch::testing::child_process run({flood.string(), "--target", "http://127.0.0.1:" + std::to_string(port),
-                                    "--scenario", scenarios_dir + "malformed.yaml", "--duration", "3",
-                                    "--json"});
+                                    "--scenario", scenarios_dir + "malformed.yaml", "--duration", "3", "--json"});
   const auto line = run.wait_for_line("{", std::chrono::seconds(60));
   REQUIRE(line.has_value());
   const auto report = parse("{" + *line);
   REQUIRE_FALSE(report.HasParseError());
   run.wait_for_line("\x01never", std::chrono::seconds(30));  // returns at EOF: the flood exited
-  CHECK(run.stop() == 0);  // exit status 0, reached by itself
+  CHECK(run.stop() == 0);                                    // exit status 0, reached by itself
   // A failed expectation must report, not crash: look members up before reading them.
   auto member = [](const rapidjson::Value& v, const char* k) -> const rapidjson::Value* {
     return v.IsObject() && v.HasMember(k) ? &v[k] : nullptr;
@@ -64,14 +66,14 @@ TEST_CASE("flood integration: malformed scenario against the daemon, every bad r
 TEST_CASE("flood integration: town-12 against the daemon, turns matched to answers, transcript in the JSON") {
   const auto flood = std::filesystem::path(ORCH_DAEMON_PATH).parent_path() / "npc-flood";
   REQUIRE(std::filesystem::exists(flood));
-  orch::testing::child_process daemon({ORCH_DAEMON_PATH, "--config", std::string(ORCH_SOURCE_DIR) + "/etc/npc-orchestrator.yaml",
-                                       "--set", "server.listen=127.0.0.1:0", "--set", "letta.backend=simulated",
-                                       "--set", "letta.simulated.latency_ms=50"});
+  orch::testing::child_process daemon(
+      {ORCH_DAEMON_PATH, "--config", std::string(ORCH_SOURCE_DIR) + "/etc/npc-orchestrator.yaml", "--set",
+       "server.listen=127.0.0.1:0", "--set", "letta.backend=simulated", "--set", "letta.simulated.latency_ms=50"});
   const int port = daemon.wait_for_port();
   REQUIRE(port > 0);
   orch::testing::child_process run({flood.string(), "--target", "http://127.0.0.1:" + std::to_string(port),
-                                    "--scenario", scenarios_dir + "town-12.yaml", "--duration", "4",
-                                    "--transcript", "2", "--json"});
+                                    "--scenario", scenarios_dir + "town-12.yaml", "--duration", "4", "--transcript",
+                                    "2", "--json"});
   const auto line = run.wait_for_line("{", std::chrono::seconds(60));
   REQUIRE(line.has_value());
   const auto report = parse("{" + *line);
@@ -104,4 +106,28 @@ TEST_CASE("flood integration: town-12 against the daemon, turns matched to answe
   REQUIRE(report.HasMember("daemon"));
   CHECK(report["daemon"].HasMember("block_lag_p95_s"));
   CHECK(report["daemon"].HasMember("letta_requests"));
+}
+
+TEST_CASE("flood command line: the scenario's daemon settings as --set lines, bad options exit 2") {
+  const auto flood = (std::filesystem::path(ORCH_DAEMON_PATH).parent_path() / "npc-flood").string();
+  REQUIRE(std::filesystem::exists(flood));
+  {
+    orch::testing::child_process run({flood, "--scenario", scenarios_dir + "town-12.yaml", "--daemon-settings"});
+    const int status = run.wait_exit(std::chrono::seconds(20));
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    const auto lines = run.lines();
+    CHECK(std::find(lines.begin(), lines.end(), "letta.simulated.latency_ms=500") != lines.end());
+    CHECK(std::find(lines.begin(), lines.end(), "letta.simulated.block_latency_ms=20") != lines.end());
+  }
+  for (const auto& bad : std::vector<std::vector<std::string>>{
+           {flood, "--games", "0", "--target", "http://127.0.0.1:1"},
+           {flood, "--no-such-option"},
+           {flood, "--target", "http://127.0.0.1:1"},  // no --scenario
+           {flood, "--scenario", scenarios_dir + "no-such.yaml", "--daemon-settings"}}) {
+    orch::testing::child_process run(bad);
+    const int status = run.wait_exit(std::chrono::seconds(20));
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 2);
+  }
 }

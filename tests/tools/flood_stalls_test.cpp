@@ -72,7 +72,7 @@ TEST_CASE("flood scenario: stall keys are validated with named errors") {
   CHECK(err("stalls: 3\nswap_period_s: 2\naddress_period_s: 4\n") == "no error");
 }
 
-TEST_CASE("flood world: stalls hold two NPCs and two players each; swaps change groups, not their mix") {
+TEST_CASE("flood world: stalls hold two NPCs and two players each, swaps change groups, not their mix") {
   flood_registry reg;
   for (int i = 0; i < 12; ++i) reg.npcs.push_back({"N" + std::to_string(i), "npc-" + std::to_string(i)});
   for (int i = 0; i < 6; ++i) reg.waypoints.push_back({"Stall " + std::to_string(i), {60.0 * i, 3.0, 0.0}});

@@ -75,8 +75,7 @@ TEST_CASE("flood scenario: unknown keys, bad types and ranges are errors naming 
   CHECK(error_of("games: 1\nconnections: 0\n").find("connections: out of range") == 0);
   CHECK(error_of("malformed_share: 1.5\n").find("malformed_share: out of range") == 0);
   CHECK(error_of("chat_mix: {addressed: 1, shouting: 1}\n") == "chat_mix.shouting: unknown key (line 1)");
-  CHECK(error_of("chat_mix: {addressed: 0, unaddressed: 0, system: 0}\n").find("shares sum to 0") !=
-        std::string::npos);
+  CHECK(error_of("chat_mix: {addressed: 0, unaddressed: 0, system: 0}\n").find("shares sum to 0") != std::string::npos);
   CHECK(error_of("games: 1\ngames: 2\n") == "games: duplicate key (line 2)");
   CHECK(error_of("- 1\n") == "scenario: expected a mapping");
 }
@@ -102,8 +101,8 @@ TEST_CASE("flood scenario: the shipped scenarios load with the figures the desig
   const auto bad = load_scenario(scenarios_dir + "malformed.yaml");
   CHECK(bad.malformed_share >= 0.3);
 
-  CHECK_THROWS_WITH_AS(load_scenario(scenarios_dir + "no-such.yaml"),
-                       doctest::Contains("cannot read the file"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(load_scenario(scenarios_dir + "no-such.yaml"), doctest::Contains("cannot read the file"),
+                       std::runtime_error);
 }
 
 TEST_CASE("flood scenario: --rate scales snapshots and chat in proportion") {
@@ -121,7 +120,7 @@ TEST_CASE("flood scenario: --rate scales snapshots and chat in proportion") {
   CHECK(quiet.chat_turns_per_s == doctest::Approx(7));
 }
 
-TEST_CASE("flood registry: the daemon's loader; registry NPCs first, then NPC-k; a bad file falls back to a grid") {
+TEST_CASE("flood registry: the daemon's loader, registry NPCs first, then NPC-k, a bad file falls back to a grid") {
   const std::string file = (std::filesystem::temp_directory_path() / "flood_test_world.yaml").string();
   const std::string bad_file = (std::filesystem::temp_directory_path() / "flood_test_world_bad.yaml").string();
   {

@@ -107,6 +107,7 @@ TEST_CASE("flood report: Letta figures from the daemon's metrics, n/a when absen
   CHECK_FALSE(absent.block_lag_p95_s.has_value());
   CHECK_FALSE(absent.requests_per_reply.has_value());
   CHECK_FALSE(absent.prompt_tokens.has_value());
+  CHECK_FALSE(absent.exported);
 
   const prom_text m(
       "npcorch_snapshots_applied_total 20\n"
@@ -133,6 +134,21 @@ TEST_CASE("flood report: Letta figures from the daemon's metrics, n/a when absen
   CHECK(f.requests_per_snapshot.value() == doctest::Approx(2.0));
   CHECK(f.tokens_per_reply.value() == doctest::Approx(100));
   CHECK(f.reads_skipped.value() == doctest::Approx(25));
+  CHECK(f.exported);
+
+  // The table says once that the figures are missing, or prints them.
+  run_report old_daemon;
+  old_daemon.metrics_available = true;
+  old_daemon.metrics = none;
+  std::ostringstream a;
+  print_table(old_daemon, a);
+  CHECK(a.str().find("n/a (this daemon does not export") != std::string::npos);
+  run_report new_daemon = old_daemon;
+  new_daemon.metrics = m;
+  std::ostringstream b;
+  print_table(new_daemon, b);
+  CHECK(b.str().find("block lag p95 1000ms") != std::string::npos);
+  CHECK(b.str().find("letta requests 52: message 12, block_read 10, block_write 30") != std::string::npos);
 }
 
 TEST_CASE("flood report: the transcript picks exchanges evenly and prints who said what to whom") {

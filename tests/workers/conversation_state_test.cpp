@@ -58,8 +58,11 @@ struct harness {
 };
 
 bool has_event(const conversation_effects& fx, const std::string& needle) {
-  for (const auto& e : fx.events)
-    if (e.body.find(needle) != std::string::npos) return true;
+  for (const auto& e : fx.events) {
+    std::string json;
+    queues::render_event(1, e.body, json);
+    if (json.find(needle) != std::string::npos) return true;
+  }
   return false;
 }
 

@@ -156,8 +156,10 @@ int run_flood(const flood_options& o, std::ostream& out, std::ostream& err) {
   }
   rep.healthz_at_end = fetch(*ep, o.target, "/healthz", probe_timeout).status;
 
-  if (o.json) print_json(rep, out);
-  else print_table(rep, out);
+  if (o.json)
+    print_json(rep, out);
+  else
+    print_table(rep, out);
   return 0;
 }
 

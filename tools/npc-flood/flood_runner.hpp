@@ -20,8 +20,8 @@ struct flood_options {
   std::string target_text;
   std::optional<target_url> metrics;  // default: target + /metrics
   scenario sc;
-  bool ingest = false;      // --mode ingest
-  double rate = 0;          // > 0: total requests/s replacing the scenario's mix rate
+  bool ingest = false;  // --mode ingest
+  double rate = 0;      // > 0: total requests/s replacing the scenario's mix rate
   int threads = 2;
   bool json = false;
   std::size_t transcript = 0;  // exchanges printed at the end (--transcript N)

@@ -13,9 +13,7 @@ using std::chrono::duration;
 using std::chrono::duration_cast;
 
 std::int64_t epoch_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::chrono::steady_clock::duration seconds_f(double s) {
@@ -24,9 +22,8 @@ std::chrono::steady_clock::duration seconds_f(double s) {
 
 std::string string_member(const rapidjson::Value& o, const char* name) {
   auto it = o.FindMember(name);
-  return it != o.MemberEnd() && it->value.IsString()
-             ? std::string(it->value.GetString(), it->value.GetStringLength())
-             : std::string();
+  return it != o.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
+                                                     : std::string();
 }
 
 constexpr int long_poll_wait_ms = 1000;
@@ -43,9 +40,9 @@ flood_shard::flood_shard(shard_plan plan, const flood_registry& reg, int players
       rng_(plan_.seed * 1000003u + static_cast<std::uint64_t>(plan_.index)) {
   // Microseconds since the epoch: newer than any seq an earlier run sent unless it sent more
   // than a million snapshots a second for one game (and still below 2^53, exact as a double).
-  const auto seq_base = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                                       std::chrono::system_clock::now().time_since_epoch())
-                                                       .count());
+  const auto seq_base = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   for (int gi : plan_.games) {
     game_slot g;
     const std::string id = (plan_.ingest ? "ingest-" : "flood-") + std::to_string(gi);
@@ -119,8 +116,10 @@ void flood_shard::send_ingest(std::size_t) {
     record(k_snapshot, res);
     if (closed_loop && !stopped_) send_ingest(0);
   });
-  if (ok) ++ks.sent;
-  else ++ks.not_sent;
+  if (ok)
+    ++ks.sent;
+  else
+    ++ks.not_sent;
 }
 
 void flood_shard::tick() {
@@ -296,8 +295,8 @@ void flood_shard::handle_events(listener& l, const std::string& body) {
   rapidjson::Document d;
   d.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(body.c_str(), body.size());
   if (d.HasParseError() || !d.IsObject()) return;
-  if (auto reset = d.FindMember("reset"); count && reset != d.MemberEnd() && reset->value.IsBool() &&
-                                          reset->value.GetBool()) {
+  if (auto reset = d.FindMember("reset");
+      count && reset != d.MemberEnd() && reset->value.IsBool() && reset->value.GetBool()) {
     ++tracker_.stats().event_resets;
   }
   if (auto next = d.FindMember("next"); next != d.MemberEnd() && next->value.IsUint64()) {
@@ -317,8 +316,10 @@ void flood_shard::handle_events(listener& l, const std::string& body) {
     if (t == "npc_message" || t == "npc_typing") {
       const std::string irt = string_member(e, "inReplyTo");
       if (irt.empty()) continue;  // unprompted speech
-      if (t == "npc_typing") tracker_.on_typing(irt, string_member(e, "npc"), now);
-      else tracker_.on_message(irt, string_member(e, "npc"), string_member(e, "text"), now);
+      if (t == "npc_typing")
+        tracker_.on_typing(irt, string_member(e, "npc"), now);
+      else
+        tracker_.on_message(irt, string_member(e, "npc"), string_member(e, "text"), now);
     } else if (t == "turn_dropped") {
       const std::string id = string_member(e, "turnId");
       if (!id.empty()) tracker_.on_dropped(id, string_member(e, "reason"), now);

@@ -32,11 +32,11 @@ namespace orch::tools {
 struct shard_plan {
   int index = 0;
   boost::asio::ip::tcp::endpoint endpoint;
-  std::string host;                 // Host header
-  std::vector<int> games;           // game indices simulated by this shard
+  std::string host;        // Host header
+  std::vector<int> games;  // game indices simulated by this shard
   int connections = 1;
-  double snapshot_interval_s = 2;   // per game; 0 = none
-  double chat_turns_per_s = 0;      // this shard's share
+  double snapshot_interval_s = 2;  // per game; 0 = none
+  double chat_turns_per_s = 0;     // this shard's share
   double malformed_share = 0;
   double duration_s = 10;
   double drain_s = 3;
@@ -44,7 +44,7 @@ struct shard_plan {
   std::uint64_t seed = 1;
   bool listen_events = true;
   chat_mix mix;
-  stall_layout stalls;            // stall mode (town-12), or walking
+  stall_layout stalls;               // stall mode (town-12), or walking
   bool address_round_robin = false;  // chat turns address each NPC in turn (address_period_s)
   // Ingest mode: closed loop (every connection sends the next snapshot as soon as the last
   // is answered) over many games, or open loop at `ingest_rate` snapshots/s when > 0.

@@ -84,7 +84,9 @@ int main(int argc, char** argv) {
   app.add_option("--connections", connections, "keep-alive connections (overrides the scenario's)")
       ->check(CLI::Range(1, 4096))
       ->option_text("N (1-4096)");
-  app.add_option("--games", games, "simulated games (overrides the scenario's)")->check(CLI::Range(1, 100000))->option_text("N (1-100000)");
+  app.add_option("--games", games, "simulated games (overrides the scenario's)")
+      ->check(CLI::Range(1, 100000))
+      ->option_text("N (1-100000)");
   app.add_option("--threads", threads, "client threads (default 2)")->check(CLI::Range(1, 64))->option_text("N (1-64)");
   app.add_flag("--daemon-settings", daemon_settings,
                "print the scenario's daemon_settings as key=value lines (for --set) and exit");

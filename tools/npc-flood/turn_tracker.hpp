@@ -50,8 +50,7 @@ class turn_tracker {
   void on_typing(const std::string& id, const std::string& npc, clock::time_point at) {
     route(id, {event_kind::typing, npc, {}, at});
   }
-  void on_message(const std::string& id, const std::string& npc, const std::string& text,
-                  clock::time_point at) {
+  void on_message(const std::string& id, const std::string& npc, const std::string& text, clock::time_point at) {
     route(id, {event_kind::message, npc, text, at});
   }
   void on_dropped(const std::string& id, const std::string& reason, clock::time_point at) {

@@ -149,8 +149,10 @@ class game_world {
         }
       }
       // Now and then someone gets hurt, and heals slowly.
-      if (u(rng) < 0.002 * dt) e.health = std::max(0.0, e.health - 20 - 60 * u(rng));
-      else if (e.health < 100) e.health = std::min(100.0, e.health + 2 * dt);
+      if (u(rng) < 0.002 * dt)
+        e.health = std::max(0.0, e.health - 20 - 60 * u(rng));
+      else if (e.health < 100)
+        e.health = std::min(100.0, e.health + 2 * dt);
     }
   }
 
@@ -245,8 +247,8 @@ class game_world {
     bool target_field = false;
     if (roll < mix.system) {
       r.k = chat_request::kind::system;
-      text = "[SYSTEM] " + (speaker ? speaker->name : std::string("Someone")) +
-             " has entered your range near " + (speaker ? location_of(speaker->pos) : "town");
+      text = "[SYSTEM] " + (speaker ? speaker->name : std::string("Someone")) + " has entered your range near " +
+             (speaker ? location_of(speaker->pos) : "town");
     } else if (roll < mix.system + mix.addressed && !npcs.empty()) {
       r.k = chat_request::kind::addressed;
       std::vector<std::size_t> near;
@@ -254,16 +256,15 @@ class game_world {
         if (speaker && distance(entities_[i].pos, speaker->pos) <= cluster_radius) near.push_back(i);
       }
       r.target = entities_[pick(near.empty() ? npcs : near)].name;
-      static constexpr std::array<const char*, 4> asks = {
-          "how are you today?", "what do you sell?", "have you seen anything strange?",
-          "can you help me?"};
+      static constexpr std::array<const char*, 4> asks = {"how are you today?", "what do you sell?",
+                                                          "have you seen anything strange?", "can you help me?"};
       const char* ask = asks[std::uniform_int_distribution<std::size_t>(0, asks.size() - 1)(rng)];
       target_field = u(rng) < 0.5;
       text = target_field ? std::string("Hey, ") + ask : r.target + ", " + ask;
     } else {
       r.k = chat_request::kind::unaddressed;
-      static constexpr std::array<const char*, 4> lines = {
-          "Anyone here?", "What a nice day.", "Where is the market?", "lol"};
+      static constexpr std::array<const char*, 4> lines = {"Anyone here?", "What a nice day.", "Where is the market?",
+                                                           "lol"};
       text = lines[std::uniform_int_distribution<std::size_t>(0, lines.size() - 1)(rng)];
     }
     r.speaker = speaker ? speaker->name : std::string("Someone");
@@ -310,8 +311,8 @@ class game_world {
     const auto& pool = near.empty() ? players : near;
     const sim_entity& speaker = entities_[pool[std::uniform_int_distribution<std::size_t>(0, pool.size() - 1)(rng)]];
     static constexpr std::array<const char*, 6> asks = {
-        "how are you today?", "what do you sell?", "have you seen anything strange?",
-        "can you help me?", "what's new around here?", "who else is at this stall?"};
+        "how are you today?", "what do you sell?",       "have you seen anything strange?",
+        "can you help me?",   "what's new around here?", "who else is at this stall?"};
     r.speaker = speaker.name;
     r.target = npc.name;
     r.text = "Hey " + npc.name + ", " + asks[std::uniform_int_distribution<std::size_t>(0, asks.size() - 1)(rng)];
@@ -379,8 +380,8 @@ class game_world {
   }
 
   int kind_count(bool npc) const {
-    return static_cast<int>(std::count_if(entities_.begin(), entities_.end(),
-                                          [npc](const sim_entity& x) { return x.npc == npc; }));
+    return static_cast<int>(
+        std::count_if(entities_.begin(), entities_.end(), [npc](const sim_entity& x) { return x.npc == npc; }));
   }
 
   // Two people of one kind at different stalls trade places (nothing when all stand at one).
