@@ -81,6 +81,16 @@ struct app::impl {
     dispatcher.set_drop_handler(message_kind::memory_sync, [this](queues::message m, queues::drop_reason r) {
       memory_sync.on_dropped(std::move(m), r);  // a shed sync is redone at the NPC's next snapshot
     });
+    // Games are bounded (DESIGN 9): an idle game evicted from the event hub takes its world
+    // and conversation state with it. Posted, so that no worker lock is taken inside the
+    // publish (or admit) that evicted it.
+    events.set_idle_policy(std::chrono::duration_cast<std::chrono::milliseconds>(cfg->events.game_idle), clock);
+    events.add_evict_listener([this](const std::string& game) {
+      net::post(io, [this, game] {
+        snapshots.forget_game(game);
+        conversations.forget_game(game);
+      });
+    });
     snapshots.add_diff_listener([this](const workers::cluster_diff& d) { conversations.on_cluster_diff(d); });
     memory_sync.add_synced_listener([this](const workers::block_synced& b) { conversations.on_block_synced(b); });
   }
@@ -150,13 +160,26 @@ struct app::impl {
     hup.cancel();
     dispatcher.stop_accepting();
     dispatcher.drain(cfg->server.drain_timeout, [this](bool drained) {
-      log(log_level::info, drained ? "drained; exiting" : "drain timeout; dropped what was left (counted)");
+      log(log_level::info, drained ? "drained; delivering the last events" : "drain timeout; dropped what was left (counted)");
       net::post(io, [this] {
-        conversations.stop();
+        conversations.stop();  // publishes turn_dropped(shutdown) for every turn left
         watchdog.cancel();
-        io.stop();
+        // Keep serving for a bounded flush window: the last events reach WebSocket clients
+        // and waiting long-polls, and WebSocket sessions close with a close frame.
+        server.close_websockets();
+        flush_deadline = std::chrono::steady_clock::now() + cfg->server.shutdown_flush;
+        wait_flushed();
       });
     });
+  }
+
+  void wait_flushed() {
+    if (server.open_connections() == 0 || std::chrono::steady_clock::now() >= flush_deadline) {
+      log(log_level::info, "exiting");
+      return io.stop();
+    }
+    flush_timer.expires_after(std::chrono::milliseconds(20));
+    flush_timer.async_wait([this](boost::system::error_code) { wait_flushed(); });
   }
 
   int run() {
@@ -201,6 +224,8 @@ struct app::impl {
   net::signal_set signals;
   net::signal_set hup;
   net::steady_timer watchdog;
+  net::steady_timer flush_timer{io};
+  std::chrono::steady_clock::time_point flush_deadline{};
   queues::counter& reloads_ok;
   queues::counter& reloads_failed;
 };

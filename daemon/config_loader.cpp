@@ -189,6 +189,10 @@ void read_server(yaml_reader& r, const yaml_entry& sec, server_options& s, std::
           {"max_body_bytes", [&](const yaml_entry& e) { r.read_uint(e, 1, gib, s.max_body_bytes); }},
           {"drain_timeout_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, hour_ms, s.drain_timeout); }},
           {"read_timeout_ms", [&](const yaml_entry& e) { r.read_duration(e, 1, hour_ms, s.read_timeout); }},
+          {"header_timeout_ms", [&](const yaml_entry& e) { r.read_duration(e, 1, hour_ms, s.header_timeout); }},
+          {"shutdown_flush_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, 60'000, s.shutdown_flush); }},
+          {"max_connections_per_ip",
+           [&](const yaml_entry& e) { r.read_uint(e, 1, 1'000'000, s.max_connections_per_ip); }},
           {"threads", [&](const yaml_entry& e) { r.read_uint(e, 1, 256, s.threads); }},
           {"max_connections", [&](const yaml_entry& e) { r.read_uint(e, 1, 1'000'000, s.max_connections); }},
           {"max_pipelined", [&](const yaml_entry& e) { r.read_uint(e, 1, 1024, s.max_pipelined); }},
@@ -346,6 +350,9 @@ void read_events(yaml_reader& r, const yaml_entry& sec, events_options& ev) {
          {{"replay_capacity", [&](const yaml_entry& e) { r.read_uint(e, 1, 10'000'000, ev.replay_capacity); }},
           {"replay_bytes", [&](const yaml_entry& e) { r.read_uint(e, 1024, 1'073'741'824, ev.replay_bytes); }},
           {"max_games", [&](const yaml_entry& e) { r.read_uint(e, 1, 10'000'000, ev.max_games); }},
+          {"game_idle_s", [&](const yaml_entry& e) { r.read_duration(e, 0, 30 * 24 * 3600, ev.game_idle); }},
+          {"max_subscribers_per_game",
+           [&](const yaml_entry& e) { r.read_uint(e, 1, 1'000'000, ev.max_subscribers_per_game); }},
           {"max_wait_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, hour_ms, ev.max_wait); }}});
 }
 

@@ -2,6 +2,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -25,8 +26,8 @@ constexpr std::size_t read_buffer_bytes = 32 * 1024;
 
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
-  http_session(tcp::socket&& socket, std::shared_ptr<http_server::shared_state> state)
-      : stream_(std::move(socket)), state_(std::move(state)) {
+  http_session(tcp::socket&& socket, net::ip::address addr, std::shared_ptr<http_server::shared_state> state)
+      : stream_(std::move(socket)), addr_(addr), state_(std::move(state)) {
     // Room for a ~30 KB snapshot and its headers: Beast reads up to the free capacity
     // per call, so one or two reads per request instead of growing from 512 bytes.
     buffer_.reserve(read_buffer_bytes);
@@ -36,6 +37,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     if (!upgraded_) {
       state_->connections.add(-1);
       state_->open.fetch_sub(1);
+      state_->give(addr_);
     }
   }
 
@@ -44,16 +46,54 @@ class http_session : public std::enable_shared_from_this<http_session> {
   }
 
  private:
+  // Two phases per request: the headers within server.header_timeout_ms, then — only when
+  // the router accepts them (auth, route, method) — the body within server.read_timeout_ms.
   void do_read() {
     parser_.emplace();
     parser_->body_limit(state_->opts.max_body_bytes);
     parser_->header_limit(16 * 1024);
+    // A keep-alive connection waiting for its next request idles on read_timeout; a new
+    // connection's first request, and any request once its first byte is in, must have its
+    // headers complete within header_timeout.
+    const bool idle_wait = served_ && buffer_.size() == 0;
+    stream_.expires_after(idle_wait ? state_->opts.read_timeout : state_->opts.header_timeout);
+    if (idle_wait) {
+      stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+        if (ec) return self->on_read(ec, 0);
+        self->buffer_.commit(n);
+        self->stream_.expires_after(self->state_->opts.header_timeout);
+        self->read_header();
+      });
+      return;
+    }
+    read_header();
+  }
+
+  void read_header() {
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&http_session::on_header, shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec == beast::error::timeout) {
+      state_->header_timeouts.inc();
+      state_->timeouts.inc();
+      return do_close();
+    }
+    if (ec) return on_read(ec, 0);
+    if (auto refusal = state_->rt.check_headers(parser_->get())) {
+      // Answered from the headers alone; a body (if any) is never read, so the connection
+      // is then closed.
+      state_->refused_before_body.inc();
+      if (!parser_->is_done()) refusal->keep_alive(false);
+      return send(std::move(*refusal));
+    }
     stream_.expires_after(state_->opts.read_timeout);
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
-    if (ec == http::error::end_of_stream) return do_close();
+    if (ec == http::error::end_of_stream || ec == net::error::eof) return do_close();
     if (ec == beast::error::timeout) {
       state_->timeouts.inc();
       return do_close();
@@ -73,22 +113,26 @@ class http_session : public std::enable_shared_from_this<http_session> {
       return do_close();
     }
     auto req = parser_->release();
-    if (beast::websocket::is_upgrade(req)) {
+    if (beast::websocket::is_upgrade(req) && router::is_ws_route(req.target())) {
       std::string game;
       std::uint64_t since = 0;
       auto refusal = state_->rt.check_ws_upgrade(req, game, since);
       if (refusal) return send(std::move(*refusal));
       upgraded_ = true;  // the ws_session takes over the connection's accounting
       stream_.expires_never();
-      std::make_shared<ws_session>(stream_.release_socket(), state_, std::move(game), since)->run(std::move(req));
+      auto ws = std::make_shared<ws_session>(stream_.release_socket(), addr_, state_, std::move(game), since);
+      state_->add_ws(ws);
+      ws->run(std::move(req));
       return;
     }
     const bool ka = req.keep_alive() && !state_->stopping.load();
     auto self = shared_from_this();
     stream_.expires_never();  // a long-poll may legitimately take a while
+    state_->in_flight.fetch_add(1);
     state_->rt.handle(std::move(req), stream_.get_executor(), [self, ka](http_response res) {
       // The router may answer from another thread (a timer, a publisher): hop to our strand.
       net::dispatch(self->stream_.get_executor(), [self, ka, res = std::move(res)]() mutable {
+        self->state_->in_flight.fetch_sub(1);
         if (!ka) res.keep_alive(false);
         self->send(std::move(res));
       });
@@ -96,6 +140,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   }
 
   void send(http_response res) {
+    served_ = true;
     state_->requests.inc();
     auto sp = std::make_shared<http_response>(std::move(res));
     stream_.expires_after(state_->opts.read_timeout);
@@ -112,27 +157,45 @@ class http_session : public std::enable_shared_from_this<http_session> {
   }
 
   beast::tcp_stream stream_;
+  net::ip::address addr_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http_server::shared_state> state_;
   bool upgraded_ = false;
+  bool served_ = false;  // a request was answered: the next one may idle on read_timeout
 };
 
 void do_accept(const std::shared_ptr<tcp::acceptor>& acceptor, net::io_context& io,
                const std::shared_ptr<http_server::shared_state>& state) {
   acceptor->async_accept(net::make_strand(io), [acceptor, &io, state](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
-    if (!ec) {
-      if (state->open.load() >= state->opts.max_connections) {
-        state->connections_refused.inc();
-        beast::error_code ignored;
-        socket.close(ignored);
-      } else {
-        state->open.fetch_add(1);
-        state->connections.add(1);
-        socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<http_session>(std::move(socket), state)->run();
-      }
+    if (ec) {
+      // EMFILE/ENFILE/ENOBUFS and the like: retrying at once would spin. Back off a little;
+      // connections closing meanwhile free what is missing.
+      state->accept_errors.inc();
+      auto timer = std::make_shared<net::steady_timer>(acceptor->get_executor());
+      timer->expires_after(std::chrono::milliseconds(50));
+      timer->async_wait([timer, acceptor, &io, state](beast::error_code) { do_accept(acceptor, io, state); });
+      return;
+    }
+    beast::error_code ep_ec;
+    const auto addr = socket.remote_endpoint(ep_ec).address();
+    if (ep_ec) {
+      beast::error_code ignored;
+      socket.close(ignored);
+    } else if (state->open.load() >= state->opts.max_connections) {
+      state->connections_refused.inc();
+      beast::error_code ignored;
+      socket.close(ignored);
+    } else if (!state->take(addr)) {
+      state->per_ip_refused.inc();
+      beast::error_code ignored;
+      socket.close(ignored);
+    } else {
+      state->open.fetch_add(1);
+      state->connections.add(1);
+      socket.set_option(tcp::no_delay(true), ec);
+      std::make_shared<http_session>(std::move(socket), addr, state)->run();
     }
     do_accept(acceptor, io, state);
   });
@@ -158,6 +221,16 @@ void http_server::start() {
   if (ec) throw std::runtime_error("cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) + ": " + ec.message());
   port_ = acceptor_->local_endpoint().port();
   do_accept(acceptor_, io_, state_);
+}
+
+void http_server::close_websockets() {
+  for (auto& ws : state_->live_ws()) ws->close_going_away();
+}
+
+std::uint32_t http_server::open_connections() const {
+  // Idle keep-alive connections do not count: nothing is owed to them.
+  return static_cast<std::uint32_t>(state_->live_ws().size()) +
+         static_cast<std::uint32_t>(std::max<std::int32_t>(0, state_->in_flight.load()));
 }
 
 void http_server::stop() {

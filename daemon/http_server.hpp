@@ -31,6 +31,12 @@ class http_server {
   // Stops accepting; open connections finish their current request and close.
   void stop();
   std::uint16_t port() const { return port_; }
+  // Shutdown: every WebSocket session sends what it has queued, then a close frame (going
+  // away), then closes. Idle keep-alive HTTP connections are closed.
+  void close_websockets();
+  // WebSocket sessions still open plus requests not yet answered (idle keep-alive
+  // connections are owed nothing and do not count).
+  std::uint32_t open_connections() const;
 
   struct shared_state;  // limits and counters the sessions read (defined in the .cpp)
 

@@ -18,6 +18,7 @@
 
 #include "daemon/config.hpp"
 #include "daemon/json_codec.hpp"
+#include "daemon/readiness.hpp"
 #include "queues/dispatcher.hpp"
 #include "queues/event_log.hpp"
 #include "queues/metrics.hpp"
@@ -28,30 +29,6 @@ namespace orch::daemon {
 namespace http = boost::beast::http;
 using http_request = http::request<http::string_body>;
 using http_response = http::response<http::string_body>;
-
-// What /readyz reports; written by the app, read by the router.
-class readiness {
- public:
-  void set_letta(bool ok, std::string what) {
-    std::lock_guard lk(mu_);
-    letta_ok_ = ok;
-    letta_what_ = std::move(what);
-  }
-  void set_missing_agents(std::vector<std::string> m) {
-    std::lock_guard lk(mu_);
-    missing_ = std::move(m);
-  }
-  void set_stopping() { stopping_ = true; }
-  bool stopping() const { return stopping_; }
-  std::string body(bool& ready) const;
-
- private:
-  mutable std::mutex mu_;
-  bool letta_ok_ = false;
-  std::string letta_what_ = "not checked yet";
-  std::vector<std::string> missing_;
-  std::atomic<bool> stopping_{false};
-};
 
 struct router_services {
   std::function<std::shared_ptr<const config>()> current_config;
@@ -72,12 +49,19 @@ class router {
   // `ex` is the session's executor: timers of long-polls and /chat/v3 waits run on it.
   void handle(http_request&& req, const boost::asio::any_io_executor& ex, respond_fn respond);
 
+  // Checks a request from its headers alone, before its body is read: auth first (so that
+  // 404/405 reveal nothing to a client without the token), then route and method. Returns
+  // the answer when the request is refused.
+  std::optional<http_response> check_headers(const http_request& req);
+  // The path of a target is the WebSocket route (upgrades are accepted there only).
+  static bool is_ws_route(std::string_view target);
+
   // Bearer-token check (every route but /healthz when server.auth_token_file is set).
   bool authorized(const http_request& req) const;
 
   // A WebSocket upgrade for GET /letta/v1/ws: returns an error response when it must be
   // refused, else fills game and since.
-  std::optional<http_response> check_ws_upgrade(const http_request& req, std::string& game, std::uint64_t& since) const;
+  std::optional<http_response> check_ws_upgrade(const http_request& req, std::string& game, std::uint64_t& since);
 
   // A text frame from a WebSocket client; returns the error frame to send back, if any.
   std::optional<std::string> on_ws_frame(std::string_view text);
@@ -91,12 +75,20 @@ class router {
   submit_outcome submit_snapshot(workers::snapshot s);
   submit_outcome submit_turn(std::shared_ptr<workers::chat_turn> t);
 
+  // Admission of a new subscriber (WebSocket client or waiting long-poll) to `game`: the
+  // game must be admitted (events.max_games) and have room (events.max_subscribers_per_game).
+  // Returns the refusal (429) when not.
+  std::optional<submit_outcome> admit_subscriber(const std::string& game);
+
   queues::event_hub& events() { return s_.events; }
   std::shared_ptr<const config> cfg() const { return s_.current_config(); }
 
  private:
   void handle_events(http_request&& req, const boost::asio::any_io_executor& ex, respond_fn respond);
   void handle_chat_v3(http_request&& req, const boost::asio::any_io_executor& ex, respond_fn respond);
+  // Auth, then route (`route` is the route table entry, or null), then method.
+  std::optional<http_response> check_route(const http_request& req, std::string_view path, const void* route);
+  static submit_outcome too_many_games(const std::string& game);
   static submit_outcome outcome_of(const queues::submit_result& r, std::string accepted_body);
   static http_response to_response(submit_outcome out, unsigned version, bool keep_alive);
   std::string next_turn_id();
@@ -106,6 +98,7 @@ class router {
   std::string boot_nonce_;
   std::atomic<std::uint64_t> turn_counter_{0};
   queues::counter& bad_requests_;
+  queues::counter& subscribers_refused_;
 };
 
 // Helpers shared by the sessions.

@@ -13,13 +13,14 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 namespace net = boost::asio;
 
-ws_session::ws_session(net::ip::tcp::socket&& socket, std::shared_ptr<http_server::shared_state> state,
-                       std::string game, std::uint64_t since)
+ws_session::ws_session(net::ip::tcp::socket&& socket, net::ip::address addr,
+                       std::shared_ptr<http_server::shared_state> state, std::string game, std::uint64_t since)
     : ws_(std::move(socket)),
       state_(std::move(state)),
       game_(std::move(game)),
       since_(since),
       last_sent_(since),
+      addr_(addr),
       outbox_(state_->opts.ws_outbound_max) {
   state_->ws_clients.add(1);
 }
@@ -28,6 +29,7 @@ ws_session::~ws_session() {
   state_->ws_clients.add(-1);
   state_->connections.add(-1);
   state_->open.fetch_sub(1);
+  state_->give(addr_);
 }
 
 void ws_session::run(http_request req) {
@@ -124,6 +126,22 @@ void ws_session::cut_off() {
   beast::get_lowest_layer(ws_).close();
 }
 
+void ws_session::close_going_away() {
+  net::post(ws_.get_executor(), [self = shared_from_this()] {
+    self->going_away_ = true;
+    if (!self->outbox_.writing()) self->send_close();
+  });
+}
+
+// Runs on the strand with no write in flight (a close frame is a write).
+void ws_session::send_close() {
+  if (close_sent_ || outbox_.closed()) return;
+  close_sent_ = true;
+  outbox_.close();  // nothing more is queued; nothing is left to write
+  sub_.reset();
+  ws_.async_close(websocket::close_code::going_away, [self = shared_from_this()](beast::error_code) {});
+}
+
 void ws_session::do_write() {
   ws_.text(true);
   ws_.async_write(net::buffer(outbox_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -135,6 +153,7 @@ void ws_session::on_write(beast::error_code ec) {
   if (!ec) state_->ws_events_sent.inc();
   if (outbox_.write_done(!ec)) return do_write();
   if (outbox_.closed()) sub_.reset();
+  else if (going_away_) send_close();
 }
 
 void ws_session::do_read() {

@@ -26,10 +26,14 @@ namespace orch::daemon {
 
 class ws_session : public std::enable_shared_from_this<ws_session> {
  public:
-  ws_session(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<http_server::shared_state> state,
-             std::string game, std::uint64_t since);
+  // `addr` is the client's address: its per-address connection slot is the session's now.
+  ws_session(boost::asio::ip::tcp::socket&& socket, boost::asio::ip::address addr,
+             std::shared_ptr<http_server::shared_state> state, std::string game, std::uint64_t since);
   ~ws_session();
   void run(http_request req);
+  // Shutdown (any thread): sends what is queued, then a close frame (going away); the peer's
+  // answer or the idle timeout ends the session.
+  void close_going_away();
 
  private:
   void on_accept(boost::beast::error_code ec);
@@ -42,6 +46,7 @@ class ws_session : public std::enable_shared_from_this<ws_session> {
   void on_read(boost::beast::error_code ec, std::size_t n);
   void close_overflowed();
   void cut_off();
+  void send_close();
 
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   boost::beast::flat_buffer buffer_;
@@ -50,6 +55,9 @@ class ws_session : public std::enable_shared_from_this<ws_session> {
   std::uint64_t since_;
   std::uint64_t last_sent_ = 0;
   bool backlog_done_ = false;
+  bool going_away_ = false;  // shutdown: close once the outbox has drained
+  bool close_sent_ = false;
+  boost::asio::ip::address addr_;
   ws_outbox outbox_;
   std::unique_ptr<queues::event_hub::subscription> sub_;
 };

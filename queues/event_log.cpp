@@ -1,10 +1,12 @@
-// event_hub: per-game replay buffers and subscribers.
+// event_hub: per-game replay buffers, subscribers, and the bounded table of games.
 //
-// Locking: `games_mu_` guards the game table and the LRU order; each game has `state_mu`
-// (its buffer and subscriber list) and `publish_mu` (held across building an event and
-// delivering it, so subscribers of one game see its events in seq order). Callbacks run
-// under `publish_mu` of their game only: a callback may read(), subscribe() or drop its
-// handle, but must not publish to the same game (that would deadlock).
+// Locking: `games_mu` guards the game table, the activity order and each game's
+// `last_active`; each game has `state_mu` (its buffer and subscriber list) and `publish_mu`
+// (held across building an event and delivering it, so subscribers of one game see its
+// events in seq order). Lock order: games_mu, then a game's state_mu. Callbacks run under
+// `publish_mu` of their game only: a callback may read(), subscribe() or drop its handle,
+// but must not publish to the same game (that would deadlock). Evict listeners run under no
+// lock of the hub's.
 #include "queues/event_log.hpp"
 
 #include <algorithm>
@@ -35,8 +37,12 @@ struct game_log {
   std::size_t bytes = 0;         // JSON bytes of `events`
   std::uint64_t last_seq = 0;
   std::vector<std::shared_ptr<subscriber_entry>> subs;
-  std::list<std::string>::iterator lru;  // guarded by games_mu_
+  std::list<std::string>::iterator lru;  // guarded by games_mu
+  policies::time_point last_active{};    // guarded by games_mu
+  bool evicted = false;                  // guarded by games_mu
 };
+
+const policies::steady_clock default_clock;
 
 }  // namespace
 
@@ -52,42 +58,79 @@ struct event_hub::impl {
         trimmed_bytes(metrics.get_counter("npcorch_events_replay_trimmed_total",
                                           "Events dropped from a game's replay buffer, by the cap that dropped them",
                                           {{"cap", "bytes"}})),
-        games_gauge(metrics.get_gauge("npcorch_event_games", "Games with an event log")) {}
+        games_gauge(metrics.get_gauge("npcorch_games", "Games tracked (each with an event log)")),
+        evicted_total(metrics.get_counter("npcorch_games_evicted_total",
+                                          "Idle games evicted with their event log, world and conversation state")),
+        refused_total(metrics.get_counter("npcorch_games_refused_total",
+                                          "New game ids refused because events.max_games games were active")),
+        over_cap_total(metrics.get_counter("npcorch_games_over_cap_total",
+                                           "Game logs created past events.max_games by a publish or subscribe "
+                                           "(none idle)")) {}
 
-  // Finds or creates the game's log and marks it most recently used; evicts the least
-  // recently used games without subscribers while over max_games.
-  std::shared_ptr<game_log> touch(std::string_view game) {
+  // Finds or creates the game's log and marks it active. Past max_games it first evicts
+  // the least recently active idle game; with none idle it creates the log anyway when
+  // `force` (a publish must land somewhere) and otherwise refuses (nullptr).
+  std::shared_ptr<game_log> get(std::string_view game, bool force, std::vector<std::string>& evicted) {
     std::lock_guard lk(games_mu);
+    const auto now = clock->now();
     auto it = games.find(std::string(game));
     if (it != games.end()) {
-      lru.splice(lru.begin(), lru, it->second->lru);
+      mark_active_locked(*it->second, now);
       return it->second;
+    }
+    if (games.size() >= max_games && !evict_one_locked(now, evicted)) {
+      if (!force) {
+        refused_total.inc();
+        return nullptr;
+      }
+      over_cap_total.inc();
     }
     auto g = std::make_shared<game_log>();
     g->name = std::string(game);
+    g->last_seq = seq_floor;  // above every seq an evicted log handed out
+    g->last_active = now;
     lru.push_front(g->name);
     g->lru = lru.begin();
     games.emplace(g->name, g);
-    evict_locked();
     games_gauge.set(static_cast<double>(games.size()));
     return g;
   }
 
-  void evict_locked() {
-    auto it = lru.end();
-    while (games.size() > max_games && it != lru.begin()) {
-      --it;
+  void mark_active_locked(game_log& g, policies::time_point now) {
+    if (g.evicted) return;
+    g.last_active = now;
+    lru.splice(lru.begin(), lru, g.lru);
+  }
+
+  // The activity list is ordered by last_active, newest first: walking from the oldest, the
+  // first game without subscribers is the only candidate.
+  bool evict_one_locked(policies::time_point now, std::vector<std::string>& evicted) {
+    for (auto it = lru.rbegin(); it != lru.rend(); ++it) {
       auto git = games.find(*it);
-      bool has_subs;
+      auto& g = *git->second;
       {
-        std::lock_guard sl(git->second->state_mu);
-        has_subs = !git->second->subs.empty();
+        std::lock_guard sl(g.state_mu);
+        if (!g.subs.empty()) continue;
       }
-      if (has_subs || it == lru.begin()) continue;  // never the game just touched
-      auto victim = it++;
+      if (now - g.last_active < idle) return false;
+      {
+        std::lock_guard sl(g.state_mu);
+        seq_floor = std::max(seq_floor, g.last_seq);
+      }
+      g.evicted = true;
+      evicted.push_back(g.name);
+      lru.erase(g.lru);
       games.erase(git);
-      lru.erase(victim);
+      evicted_total.inc();
+      games_gauge.set(static_cast<double>(games.size()));
+      return true;
     }
+    return false;
+  }
+
+  void notify(const std::vector<std::string>& evicted) {
+    for (const auto& name : evicted)
+      for (const auto& fn : evict_listeners) fn(name);
   }
 
   std::shared_ptr<game_log> find(std::string_view game) const {
@@ -100,7 +143,9 @@ struct event_hub::impl {
   // Subscribers get the one shared event, in seq order (publish_mu).
   template <class Fill>
   std::uint64_t publish(std::string_view game, Fill&& fill) {
-    auto g = touch(game);
+    std::vector<std::string> evicted;
+    auto g = get(game, true, evicted);
+    notify(evicted);
     std::lock_guard pl(g->publish_mu);
     auto ev = std::make_shared<event>();
     std::vector<std::shared_ptr<subscriber_entry>> subs;
@@ -145,9 +190,16 @@ struct event_hub::impl {
   counter& trimmed_count;
   counter& trimmed_bytes;
   gauge& games_gauge;
+  counter& evicted_total;
+  counter& refused_total;
+  counter& over_cap_total;
+  const policies::clock* clock = &default_clock;
+  policies::duration idle{0};
+  std::vector<std::function<void(const std::string&)>> evict_listeners;
   mutable std::mutex games_mu;
   std::unordered_map<std::string, std::shared_ptr<game_log>> games;
-  std::list<std::string> lru;  // most recently published first
+  std::list<std::string> lru;   // most recently active first
+  std::uint64_t seq_floor = 0;  // highest seq of any evicted log
   std::atomic<std::uint64_t> next_sub_id{1};
 };
 
@@ -155,22 +207,31 @@ namespace {
 
 class subscription_impl final : public event_hub::subscription {
  public:
-  subscription_impl(std::weak_ptr<game_log> game, std::shared_ptr<subscriber_entry> entry)
-      : game_(std::move(game)), entry_(std::move(entry)) {}
+  subscription_impl(std::weak_ptr<event_hub::impl> hub, std::weak_ptr<game_log> game,
+                    std::shared_ptr<subscriber_entry> entry)
+      : hub_(std::move(hub)), game_(std::move(game)), entry_(std::move(entry)) {}
   ~subscription_impl() override {
     entry_->alive.store(false);
     auto g = game_.lock();
     if (!g) return;
-    // Unless we are inside this game's delivery (a callback dropping its own handle), wait
-    // for a delivery in progress so the callback never runs after the handle is gone.
-    std::unique_lock<std::mutex> pl;
-    if (g->delivering.load() != std::this_thread::get_id()) pl = std::unique_lock(g->publish_mu);
-    std::lock_guard sl(g->state_mu);
-    std::erase_if(g->subs, [&](const auto& s) { return s.get() == entry_.get(); });
+    {
+      // Unless we are inside this game's delivery (a callback dropping its own handle), wait
+      // for a delivery in progress so the callback never runs after the handle is gone.
+      std::unique_lock<std::mutex> pl;
+      if (g->delivering.load() != std::this_thread::get_id()) pl = std::unique_lock(g->publish_mu);
+      std::lock_guard sl(g->state_mu);
+      std::erase_if(g->subs, [&](const auto& s) { return s.get() == entry_.get(); });
+    }
+    // The game stays for game_idle after its last subscriber left.
+    if (auto h = hub_.lock()) {
+      std::lock_guard lk(h->games_mu);
+      h->mark_active_locked(*g, h->clock->now());
+    }
   }
 
  private:
-  std::weak_ptr<game_log> game_;  // expires with the hub: a handle may outlive it
+  std::weak_ptr<event_hub::impl> hub_;  // expires with the hub: a handle may outlive it
+  std::weak_ptr<game_log> game_;
   std::shared_ptr<subscriber_entry> entry_;
 };
 
@@ -183,6 +244,35 @@ event_hub::event_hub(std::size_t replay_capacity, std::size_t replay_bytes, std:
     : impl_(std::make_shared<impl>(replay_capacity, replay_bytes, max_games, metrics)) {}
 
 event_hub::~event_hub() = default;
+
+void event_hub::set_idle_policy(std::chrono::milliseconds game_idle, const policies::clock& clock) {
+  std::lock_guard lk(impl_->games_mu);
+  impl_->idle = game_idle;
+  impl_->clock = &clock;
+}
+
+void event_hub::add_evict_listener(std::function<void(const std::string&)> fn) {
+  impl_->evict_listeners.push_back(std::move(fn));
+}
+
+bool event_hub::admit(std::string_view game) {
+  std::vector<std::string> evicted;
+  auto g = impl_->get(game, false, evicted);
+  impl_->notify(evicted);
+  return g != nullptr;
+}
+
+std::size_t event_hub::games() const {
+  std::lock_guard lk(impl_->games_mu);
+  return impl_->games.size();
+}
+
+std::size_t event_hub::subscribers(std::string_view game) const {
+  auto g = impl_->find(game);
+  if (!g) return 0;
+  std::lock_guard sl(g->state_mu);
+  return g->subs.size();
+}
 
 std::uint64_t event_hub::publish(std::string_view game, std::string_view body) {
   return impl_->publish(game, [&](event& ev) {
@@ -228,15 +318,12 @@ read_result event_hub::read(std::string_view game, std::uint64_t since, std::siz
   const std::uint64_t last = g->last_seq;
   const std::uint64_t oldest = g->events.empty() ? last + 1 : g->events.front()->seq;
   std::uint64_t from = since + 1;  // first seq wanted
-  if (since > last) {
-    // The client saw seqs this log never had (the game was evicted and restarted):
-    // hand it everything kept and say so.
+  if (since > last || from < oldest) {
+    // Ahead of the log (the daemon restarted, or the game was evicted and re-created) or
+    // behind what it still keeps: hand the client everything kept, from a new base.
     r.reset = true;
     from = oldest;
-    r.next = last;
-  } else if (from < oldest && since < last) {
-    r.reset = true;
-    from = oldest;
+    r.next = oldest - 1;
   }
   if (from > last) return r;
   std::size_t idx = static_cast<std::size_t>(from - oldest);
@@ -257,28 +344,20 @@ std::unique_ptr<event_hub::subscription> event_hub::subscribe(std::string_view g
   entry->id = impl_->next_sub_id.fetch_add(1);
   entry->fn = std::move(fn);
   // A subscription made before the game's first event creates the (empty) log; games with
-  // subscribers are never evicted, so the handle always finds its log.
+  // subscribers are never evicted, so the handle always finds its log. The subscriber is
+  // added under games_mu so that no eviction slips in between.
+  std::vector<std::string> evicted;
   std::shared_ptr<game_log> g;
-  {
+  for (;;) {
+    g = impl_->get(game, true, evicted);
     std::lock_guard lk(impl_->games_mu);
-    auto it = impl_->games.find(std::string(game));
-    if (it != impl_->games.end()) {
-      g = it->second;
-    } else {
-      g = std::make_shared<game_log>();
-      g->name = std::string(game);
-      impl_->lru.push_front(g->name);
-      g->lru = impl_->lru.begin();
-      impl_->games.emplace(g->name, g);
-    }
-    {
-      std::lock_guard sl(g->state_mu);
-      g->subs.push_back(entry);
-    }
-    impl_->evict_locked();
-    impl_->games_gauge.set(static_cast<double>(impl_->games.size()));
+    if (g->evicted) continue;  // evicted between get() and here: take the new log
+    std::lock_guard sl(g->state_mu);
+    g->subs.push_back(entry);
+    break;
   }
-  return std::make_unique<subscription_impl>(g, entry);
+  impl_->notify(evicted);
+  return std::make_unique<subscription_impl>(impl_, g, entry);
 }
 
 }  // namespace orch::queues

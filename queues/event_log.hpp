@@ -7,8 +7,13 @@
 // thread. Subscriber callbacks run on the publishing thread, under no lock of the hub's that
 // a callback could re-enter; they must only hand the event off (post to a strand).
 // Bounded: replay buffers hold at most replay_capacity events and replay_bytes bytes of event
-// JSON per game (the oldest events go first; the newest event is always kept), and at most
-// max_games games (the least recently published game is evicted first).
+// JSON per game (the oldest events go first; the newest event is always kept), and the hub
+// tracks at most max_games games. Past the cap only an idle game is evicted (no subscriber and no
+// activity — publish, admit or unsubscribe — for game_idle; least recently active first);
+// when none is idle, admit() refuses the new game. Eviction listeners then drop the game's
+// other state. Seqs stay monotonic across eviction: a re-created log starts above the
+// highest seq any evicted log had, so a client of the old log is answered with a reset.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -16,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "policies/clock.hpp"
 #include "queues/events.hpp"
 #include "queues/metrics.hpp"
 
@@ -44,8 +50,10 @@ using event_ptr = std::shared_ptr<const event>;
 
 struct read_result {
   std::vector<event_ptr> events;  // seq > since, in order
-  std::uint64_t next = 0;         // highest seq returned, or `since` when none
-  bool reset = false;             // `since` is older than the replay buffer holds
+  std::uint64_t next = 0;         // highest seq returned, or `since` when none (after a reset:
+                                  // the seq the events start after)
+  bool reset = false;             // the buffer does not cover `since` (older than its oldest
+                                  // event, or ahead of its last seq): start over from `next`
 };
 
 class event_hub {
@@ -54,6 +62,19 @@ class event_hub {
   // The same with a byte cap per game's replay buffer (the 3-argument form has none).
   event_hub(std::size_t replay_capacity, std::size_t replay_bytes, std::size_t max_games, registry& metrics);
   ~event_hub();
+
+  // Idle games may be evicted once unused for `game_idle` on `clock` (default: at once, on the
+  // steady clock). Call before use.
+  void set_idle_policy(std::chrono::milliseconds game_idle, const policies::clock& clock);
+  // Called (outside the hub's locks, on the evicting thread) with each evicted game's id.
+  void add_evict_listener(std::function<void(const std::string&)> fn);
+
+  // Makes sure `game` is tracked and marks it active: true when it is (or now is), false when
+  // it is new and max_games games are tracked with none idle (counted as refused).
+  bool admit(std::string_view game);
+  std::size_t games() const;
+  // Live subscriptions of `game` (0 for an unknown game).
+  std::size_t subscribers(std::string_view game) const;
 
   // Appends an event to `game`'s log. `body` is the event's JSON members after seq, e.g.
   // R"("type":"cluster_update","clusterId":"c1",...)" (no braces). Returns its seq.
@@ -74,8 +95,9 @@ class event_hub {
   };
   std::unique_ptr<subscription> subscribe(std::string_view game, subscriber fn);
 
+  struct impl;  // defined in the .cpp (public so that its subscription handles can name it)
+
  private:
-  struct impl;
   std::shared_ptr<impl> impl_;
 };
 

@@ -117,11 +117,13 @@ conversation_effects conversation_state::on_turn(const chat_turn& turn, time_poi
   const bool system = turn.system_notice || std::string_view(turn.text).starts_with(system_prefix);
   auto view = game.empty() ? nullptr : views_.view(game);
   const entity_view* speaker = find_entity(view.get(), turn.speaker_name);
-  const bool npc_speaker = !system && (turn.speaker_kind == "npc" || (speaker && speaker->is_npc));
+  // Only the view says who is an NPC (a client's `kind:"npc"` alone does not skip the rate
+  // limit), and only speakers a snapshot named get a rate entry: invented names cannot grow it.
+  const bool npc_speaker = !system && speaker && speaker->is_npc;
   (system ? turns_system_ : npc_speaker ? turns_npc_ : turns_player_).inc();
 
-  if (!system && !npc_speaker) {
-    const std::string who = key(game, turn.speaker_id.empty() ? turn.speaker_name : turn.speaker_id);
+  if (!system && !npc_speaker && speaker) {
+    const std::string who = key(game, speaker->name);
     if (!player_rate_.allow(who, now)) {
       emit_dropped(game, turn.turn_id, "rate_limited", fx);
       return fx;

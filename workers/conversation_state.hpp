@@ -101,6 +101,10 @@ class conversation_state {
   // are forgotten (late Letta replies are then ignored).
   conversation_effects on_shutdown(std::string_view reason);
 
+  // An evicted game (idle, so without jobs): drops its NPC contexts, agents and pending
+  // notices. State of NPCs that still have jobs is kept (they finish and are pruned later).
+  void forget_game(const std::string& game);
+
   // For tests and stats.
   std::size_t jobs() const { return jobs_.size(); }
   std::size_t parked() const;

@@ -113,4 +113,12 @@ conversation_effects conversation_state::tick(time_point now) {
   return fx;
 }
 
+void conversation_state::forget_game(const std::string& game) {
+  const std::string prefix = key(game, "");
+  auto of_game = [&](const std::string& k) { return k.compare(0, prefix.size(), prefix) == 0; };
+  std::erase_if(npcs_, [&](const auto& kv) { return of_game(kv.first) && kv.second.jobs == 0; });
+  std::erase_if(npc_agent_, [&](const auto& kv) { return of_game(kv.first) && !npcs_.contains(kv.first); });
+  std::erase_if(notice_candidates_, [&](const std::string& k) { return of_game(k) && !npcs_.contains(k); });
+}
+
 }  // namespace orch::workers

@@ -25,6 +25,11 @@ conversation_worker::~conversation_worker() {
   *self_ = nullptr;
 }
 
+void conversation_worker::forget_game(const std::string& game) {
+  std::lock_guard lk(mu_);
+  state_.forget_game(game);
+}
+
 void conversation_worker::stop() {
   if (stopped_.exchange(true)) return;
   conversation_effects fx;

@@ -49,6 +49,7 @@ class conversation_worker {
   void on_cluster_diff(const cluster_diff& diff);
   void on_block_synced(const block_synced& synced);
   void stop();  // cancel timers
+  void forget_game(const std::string& game);  // an evicted game (conversation_state::forget_game)
 
   // Period of the tick that expires waits and sends due notices.
   static constexpr std::chrono::milliseconds tick_period{50};

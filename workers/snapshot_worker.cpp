@@ -61,11 +61,28 @@ void snapshot_worker::add_diff_listener(std::function<void(const cluster_diff&)>
   listeners_.push_back(std::move(fn));
 }
 
-snapshot_worker::game_slot& snapshot_worker::slot_for(const std::string& game_id) {
+std::shared_ptr<snapshot_worker::game_slot> snapshot_worker::slot_for(const std::string& game_id) {
   std::lock_guard lk(mu_);
   auto& s = games_[game_id];
-  if (!s) s = std::make_unique<game_slot>(game_id, opts_, reg_);
-  return *s;
+  if (!s) s = std::make_shared<game_slot>(game_id, opts_, reg_);
+  return s;
+}
+
+void snapshot_worker::forget_game(const std::string& game_id) {
+  std::shared_ptr<game_slot> slot;
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = games_.find(game_id); it != games_.end()) {
+      slot = std::move(it->second);
+      games_.erase(it);
+    }
+    views_.erase(game_id);
+    std::erase_if(npc_game_, [&](const auto& kv) { return kv.second == game_id; });
+  }
+  if (!slot) return;
+  std::lock_guard glk(slot->mu);  // after mu_, never inside it: process() takes them the other way
+  clusters_.add(-static_cast<double>(slot->clusters));
+  slot->clusters = 0;
 }
 
 void snapshot_worker::mark_sync_failed(const std::string& agent_id) {
@@ -74,7 +91,8 @@ void snapshot_worker::mark_sync_failed(const std::string& agent_id) {
 }
 
 apply_result snapshot_worker::process(const snapshot& s) {
-  auto& g = slot_for(s.game_id);
+  auto slot = slot_for(s.game_id);
+  auto& g = *slot;
   std::lock_guard glk(g.mu);
   {
     std::lock_guard lk(mu_);

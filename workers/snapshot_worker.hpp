@@ -48,10 +48,13 @@ class snapshot_worker final : public world_views {
 
   std::shared_ptr<const world_view> view(const std::string& game_id) const override;
   std::string game_of_npc(const std::string& npc_id_or_name) const override;
+  // Drops everything kept for an evicted game (state, view, NPC -> game entries); a snapshot
+  // of it being applied at that moment finishes on its own copy.
+  void forget_game(const std::string& game_id);
 
  private:
   struct game_slot;
-  game_slot& slot_for(const std::string& game_id);
+  std::shared_ptr<game_slot> slot_for(const std::string& game_id);
 
   world_options opts_;
   std::shared_ptr<const world_registry> reg_;
@@ -61,7 +64,7 @@ class snapshot_worker final : public world_views {
   std::vector<std::function<void(const cluster_diff&)>> listeners_;
 
   mutable std::mutex mu_;  // guards games_ (the map), views_, npc_game_, failed_
-  std::unordered_map<std::string, std::unique_ptr<game_slot>> games_;
+  std::unordered_map<std::string, std::shared_ptr<game_slot>> games_;
   std::unordered_map<std::string, std::shared_ptr<const world_view>> views_;
   std::unordered_map<std::string, std::string> npc_game_;  // npc id and name -> game
   std::unordered_set<std::string> failed_;                 // agents whose sync failed

@@ -30,7 +30,7 @@ TEST_CASE("event_hub: per-game seq starts at 1 and the JSON carries it") {
   CHECK(r.events[1]->json == R"({"seq":2,"type":"b"})");
   CHECK(hub.last_seq("g") == 2);
   CHECK(reg.value("npcorch_events_published_total") == 3);
-  CHECK(reg.value("npcorch_event_games") == 2);
+  CHECK(reg.value("npcorch_games") == 2);
 }
 
 TEST_CASE("event_hub: read since/next semantics") {
@@ -139,7 +139,7 @@ TEST_CASE("event_hub: a callback may drop its own handle") {
   CHECK(calls == 1);
 }
 
-TEST_CASE("event_hub: games are bounded, least recently published evicted, subscribed kept") {
+TEST_CASE("event_hub: games are bounded, least recently active evicted, subscribed kept") {
   registry reg;
   event_hub hub(10, 2, reg);
   auto sub = hub.subscribe("watched", [](const event_ptr&) {});
@@ -147,13 +147,17 @@ TEST_CASE("event_hub: games are bounded, least recently published evicted, subsc
   hub.publish("g1", R"("type":"a")");
   hub.publish("g2", R"("type":"a")");
   CHECK(hub.last_seq("g1") == 0);  // evicted
-  CHECK(hub.last_seq("g2") == 1);
+  CHECK(hub.last_seq("g2") == 2);  // a new log starts above the seqs evicted logs handed out
   CHECK(hub.last_seq("watched") == 1);
-  CHECK(reg.value("npcorch_event_games") == 2);
-  sub.reset();
+  CHECK(reg.value("npcorch_games") == 2);
+  sub.reset();  // counts as activity: g2 is now the least recently active
   hub.publish("g3", R"("type":"a")");
+  CHECK(hub.last_seq("g2") == 0);
+  CHECK(hub.last_seq("watched") == 1);
+  hub.publish("g4", R"("type":"a")");
   CHECK(hub.last_seq("watched") == 0);  // no longer protected
-  CHECK(reg.value("npcorch_event_games") == 2);
+  CHECK(reg.value("npcorch_games") == 2);
+  CHECK(reg.value("npcorch_games_evicted_total") == 3);
 }
 
 TEST_CASE("event_hub: a handle may outlive the hub") {
@@ -192,4 +196,67 @@ TEST_CASE("event_hub: concurrent publishers, subscribers see strictly increasing
   CHECK(r.reset);
   CHECK(r.events.size() == 50);
   CHECK(r.events.front()->seq == 7951);
+}
+
+TEST_CASE("event_hub: past max_games only idle games are evicted; with none idle a new game is refused") {
+  registry reg;
+  orch::policies::manual_clock clock;
+  event_hub hub(10, 2, reg);
+  hub.set_idle_policy(std::chrono::seconds(60), clock);
+  std::vector<std::string> evicted;
+  hub.add_evict_listener([&](const std::string& g) { evicted.push_back(g); });
+  CHECK(hub.admit("a"));
+  CHECK(hub.admit("b"));
+  CHECK_FALSE(hub.admit("c"));  // a and b were active just now
+  CHECK(reg.value("npcorch_games_refused_total") == 1);
+  clock.advance(std::chrono::seconds(30));
+  CHECK(hub.admit("a"));  // a known game is always admitted, and this marks it active
+  clock.advance(std::chrono::seconds(31));
+  CHECK(hub.admit("c"));  // b has been idle 61 s
+  CHECK(evicted == std::vector<std::string>{"b"});
+  CHECK(hub.games() == 2);
+  CHECK(reg.value("npcorch_games_evicted_total") == 1);
+  // A subscribed game is never idle, however long it is quiet.
+  auto sub = hub.subscribe("c", [](const event_ptr&) {});
+  clock.advance(std::chrono::hours(2));
+  CHECK(hub.admit("d"));  // evicts a
+  CHECK_FALSE(hub.admit("e"));
+  CHECK(evicted == std::vector<std::string>{"b", "a"});
+}
+
+TEST_CASE("event_hub: a re-created log continues above the evicted seqs, and its old clients get a reset") {
+  registry reg;
+  orch::policies::manual_clock clock;
+  event_hub hub(10, 1, reg);
+  hub.set_idle_policy(std::chrono::seconds(1), clock);
+  for (int i = 0; i < 5; ++i) hub.publish("g", R"("type":"x")");
+  clock.advance(std::chrono::seconds(2));
+  CHECK(hub.admit("other"));  // evicts g
+  auto gone = hub.read("g", 3, 10);
+  CHECK(gone.reset);
+  CHECK(gone.next == 0);
+  clock.advance(std::chrono::seconds(2));
+  CHECK(hub.publish("g", R"("type":"y")") == 6);  // never reuses 1..5
+  auto r = hub.read("g", 3, 10);
+  CHECK(r.reset);
+  CHECK(seqs(r) == std::vector<std::uint64_t>{6});
+  auto behind_empty = hub.read("g", 6, 10);
+  CHECK_FALSE(behind_empty.reset);
+}
+
+TEST_CASE("event_hub: a since ahead of the log is a reset whose next is where the events start") {
+  registry reg;
+  event_hub hub(10, 10, reg);
+  auto empty = hub.read("fresh", 12345, 10);  // unknown game, as after a restart
+  CHECK(empty.reset);
+  CHECK(empty.next == 0);
+  auto sub = hub.subscribe("fresh", [](const event_ptr&) {});  // creates the empty log
+  auto r = hub.read("fresh", 12345, 10);
+  CHECK(r.reset);
+  CHECK(r.next == 0);
+  CHECK(r.events.empty());
+  hub.publish("fresh", R"("type":"x")");
+  auto r2 = hub.read("fresh", 12345, 10);
+  CHECK(r2.reset);
+  CHECK(seqs(r2) == std::vector<std::uint64_t>{1});
 }

@@ -1,0 +1,71 @@
+#include "daemon/http_target.hpp"
+
+#include <cctype>
+#include <charconv>
+
+namespace orch::daemon {
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') out += ' ';
+    else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else out += s[i];
+  }
+  return out;
+}
+
+target_parts split_target(std::string_view t) {
+  target_parts p;
+  auto q = t.find('?');
+  p.path = t.substr(0, q);
+  if (q == std::string_view::npos) return p;
+  std::string_view rest = t.substr(q + 1);
+  while (!rest.empty() && p.query.size() < max_query_params) {
+    auto amp = rest.find('&');
+    std::string_view kv = rest.substr(0, amp);
+    auto eq = kv.find('=');
+    p.query.emplace_back(percent_decode(kv.substr(0, eq)),
+                         eq == std::string_view::npos ? std::string() : percent_decode(kv.substr(eq + 1)));
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+  return p;
+}
+
+const std::string* query_param(const target_parts& p, std::string_view name) {
+  for (auto& [k, v] : p.query)
+    if (k == name) return &v;
+  return nullptr;
+}
+
+bool parse_u64(std::string_view s, std::uint64_t& out) {
+  if (s.empty()) return false;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && ptr == s.data() + s.size();
+}
+
+bool is_json_content_type(std::string_view ct) {
+  if (ct.empty()) return true;  // Lua's HttpService may omit it; the body is parsed as JSON.
+  auto semi = ct.find(';');
+  std::string_view media = ct.substr(0, semi);
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
+  std::string lower(media);
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower == "application/json" || lower == "text/json";
+}
+
+}  // namespace orch::daemon
