@@ -53,6 +53,8 @@ conversation_state::conversation_state(const pol::conversation_options& opts, co
       notices_sent_(m.get_counter("npcorch_conversation_notices_total", "Entry notices delivered")),
       notices_folded_(m.get_counter("npcorch_conversation_notices_folded_total", "Joins folded into another notice")),
       chain_steps_(m.get_counter("npcorch_conversation_chain_steps_total", "NPC-to-NPC reply steps")),
+      inline_context_(m.get_counter("npcorch_conversation_inline_context_total",
+                                    "Replies that carried the NPC's group inline (its block was behind)")),
       active_(m.get_gauge("npcorch_conversations_active", "Clusters with replies queued or generating")),
       reply_latency_(m.get_histogram("npcorch_reply_latency_seconds",
                                      "A player turn's arrival to the first npc_message answering it")) {
@@ -311,7 +313,27 @@ void conversation_state::start_job(job& j, time_point now, conversation_effects&
     if (names.size() > 1) notices_folded_.inc(names.size() - 1);
   }
   notice_candidates_.erase(nk);
-  if (j.kind != job_kind::notice) call.messages.push_back({j.system_role ? "system" : "user", j.text, j.speaker, {}});
+  if (j.kind != job_kind::notice) {
+    // A queued sync never delays a reply: when the NPC's block is behind its group, the
+    // group rides along inline and the sync follows.
+    if (auto listed = block_members_.find(nk); listed != block_members_.end()) {
+      std::vector<std::string> near;
+      for (const auto& m : cluster_members(j.game, j.cluster, j.members))
+        if (m != j.npc) near.push_back(m);
+      std::sort(near.begin(), near.end());
+      if (near != listed->second) {
+        auto view = views_.view(j.game);
+        const entity_view* self = find_entity(view.get(), j.npc);
+        std::string line = "[context] Near you now: ";
+        for (std::size_t i = 0; i < near.size(); ++i) line += (i ? ", " : "") + near[i];
+        if (near.empty()) line += "nobody";
+        if (self && !self->location.empty()) line += " at " + self->location;
+        call.messages.push_back({"system", std::move(line), "", {}});
+        inline_context_.inc();
+      }
+    }
+    call.messages.push_back({j.system_role ? "system" : "user", j.text, j.speaker, {}});
+  }
   if (call.messages.empty()) {  // a notice that already rode along with another call
     finish_job(j.id, false, "", fx);
     return;

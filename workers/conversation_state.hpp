@@ -187,6 +187,9 @@ class conversation_state {
   std::unordered_map<std::string, floor_state> floors_;   // key(game, cluster)
   std::unordered_set<std::string> notice_candidates_;     // key(game, npc) with a pending notice
   std::unordered_map<std::string, std::string> npc_agent_;  // key(game, npc) -> agent id
+  // key(game, npc) -> the members its group_members block lists (sorted), from block_synced:
+  // a reply whose NPC's group differs carries the group inline (DESIGN 5.4).
+  std::unordered_map<std::string, std::vector<std::string>> block_members_;
   policies::time_point last_prune_{};
 
   queues::registry& metrics_;
@@ -200,6 +203,7 @@ class conversation_state {
   queues::counter& notices_sent_;
   queues::counter& notices_folded_;
   queues::counter& chain_steps_;
+  queues::counter& inline_context_;
   queues::gauge& active_;
   queues::histogram& reply_latency_;
 };

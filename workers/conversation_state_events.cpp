@@ -46,6 +46,9 @@ conversation_effects conversation_state::on_cluster_diff(const cluster_diff& dif
 conversation_effects conversation_state::on_block_synced(const block_synced& s, time_point now) {
   const std::string nk = key(s.game_id, s.npc_name);
   if (notices_.on_synced(nk, s.members, now)) notice_candidates_.insert(nk);
+  auto listed = s.members;
+  std::sort(listed.begin(), listed.end());
+  block_members_[nk] = std::move(listed);
   return {};
 }
 

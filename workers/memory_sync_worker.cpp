@@ -45,6 +45,7 @@ struct memory_sync_worker::op {
   std::function<void(bool)> done;
   written before;
   std::optional<std::uint64_t> steps;  // the agent's message steps when this sync started
+  std::optional<policies::time_point> seen;
 };
 
 memory_sync_worker::memory_sync_worker(letta_client& letta, snapshot_worker& snapshots, const policies::clock& clock,
@@ -62,7 +63,13 @@ memory_sync_worker::memory_sync_worker(letta_client& letta, snapshot_worker& sna
       dropped_(m.get_counter("npcorch_memory_sync_dropped_total",
                              "Memory syncs shed or dropped before they ran (retried next snapshot)")),
       reads_skipped_(m.get_counter("npcorch_letta_block_reads_skipped_total",
-                                   "Block reads skipped: no agent step since the daemon wrote the block")) {}
+                                   "Block reads skipped: no agent step since the daemon wrote the block")),
+      block_lag_(m.get_histogram("npcorch_block_lag_seconds",
+                                 "A group change queued for sync to its group_members block written")) {}
+
+void memory_sync_worker::observe_lag(const op& o) {
+  if (o.seen) block_lag_.observe(std::chrono::duration<double>(clock_.now() - *o.seen).count());
+}
 
 void memory_sync_worker::add_synced_listener(std::function<void(const block_synced&)> fn) {
   listeners_.push_back(std::move(fn));
@@ -77,7 +84,7 @@ memory_sync_worker::written memory_sync_worker::last_written(const std::string& 
 void memory_sync_worker::handle(queues::message m, queues::completion done) {
   auto req = std::static_pointer_cast<const sync_request>(m.payload);
   auto token = std::make_shared<queues::completion>(std::move(done));
-  sync(std::move(req), [token](bool) { token->done(); });
+  sync(std::move(req), [token](bool) { token->done(); }, m.arrival);
 }
 
 void memory_sync_worker::on_dropped(queues::message m, queues::drop_reason r) {
@@ -88,7 +95,8 @@ void memory_sync_worker::on_dropped(queues::message m, queues::drop_reason r) {
   snapshots_.mark_sync_failed(req->agent_id);
 }
 
-void memory_sync_worker::sync(std::shared_ptr<const sync_request> req, std::function<void(bool ok)> done) {
+void memory_sync_worker::sync(std::shared_ptr<const sync_request> req, std::function<void(bool ok)> done,
+                              std::optional<policies::time_point> seen) {
   if (!req || req->agent_id.empty()) {  // NPCs without an agent get no writes
     done(true);
     return;
@@ -96,6 +104,7 @@ void memory_sync_worker::sync(std::shared_ptr<const sync_request> req, std::func
   auto o = std::make_shared<op>();
   o->before = last_written(req->agent_id);
   o->steps = letta_.message_steps(req->agent_id);
+  o->seen = seen;
   o->req = std::move(req);
   o->done = std::move(done);
   sync_members(std::move(o));
@@ -124,6 +133,7 @@ void memory_sync_worker::on_members(std::shared_ptr<op> o, letta_result r, std::
       wr.members_value = current;
       wr.members_steps = o->steps;
     }
+    observe_lag(*o);
     return sync_status(o);
   }
   auto merged = merge_group_members(req.members_block, current, o->before.members_text, o->before.members_owned);
@@ -140,6 +150,7 @@ void memory_sync_worker::on_members(std::shared_ptr<op> o, letta_result r, std::
       wr.members_value = merged.text;
       wr.members_steps = o->steps;
     }
+    observe_lag(*o);
     sync_status(o);
   });
 }

@@ -47,7 +47,10 @@ class memory_sync_worker {
   void on_dropped(queues::message m, queues::drop_reason r);
 
   // The same as handle() without the queue (tests, benches): `done` runs once when finished.
-  void sync(std::shared_ptr<const sync_request> req, std::function<void(bool ok)> done);
+  // `seen`: when the change was queued (the message's arrival; a coalesced sync keeps the
+  // first one's), for npcorch_block_lag_seconds; nullopt: not timed.
+  void sync(std::shared_ptr<const sync_request> req, std::function<void(bool ok)> done,
+            std::optional<policies::time_point> seen = std::nullopt);
 
  private:
   struct op;
@@ -67,6 +70,7 @@ class memory_sync_worker {
   void on_members(std::shared_ptr<op> o, letta_result r, std::string current);
   void sync_status(std::shared_ptr<op> o);
   void on_status(std::shared_ptr<op> o, letta_result r, std::string current);
+  void observe_lag(const op& o);
   void finish(std::shared_ptr<op> o, bool ok);
   written last_written(const std::string& agent);
 
@@ -84,6 +88,7 @@ class memory_sync_worker {
   queues::counter& failures_;
   queues::counter& dropped_;
   queues::counter& reads_skipped_;
+  queues::histogram& block_lag_;
 };
 
 }  // namespace orch::workers

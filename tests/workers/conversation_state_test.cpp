@@ -126,6 +126,26 @@ TEST_CASE("conversation_state: reply latency is a player turn's arrival to its f
   CHECK(hist.count() == 1);  // only the first answer of a turn is timed
 }
 
+TEST_CASE("conversation_state: a reply carries the group inline when the NPC's block is behind") {
+  harness h;
+  // Pete's block lists the whole group: nothing inline.
+  h.st->on_block_synced({"g", "Pete", {"Kaiden", "Ann", "Goldie"}}, h.clk.now());
+  auto fx = h.st->on_turn(h.turn("Pete?"), h.clk.now());
+  auto call = h.start(fx.submits[0].job);
+  REQUIRE(call.messages.size() == 1);
+  h.reply(fx.submits[0].job, "Yes?");
+  h.st->on_dropped(fx.submits[1].job, "shed", h.clk.now());
+  // Goldie left the block's view of the group (the block lists only Ann): the reply says so.
+  h.st->on_block_synced({"g", "Pete", {"Ann"}}, h.clk.now());
+  fx = h.st->on_turn(h.turn("Pete, who is here?"), h.clk.now());
+  call = h.start(fx.submits[0].job);
+  REQUIRE(call.messages.size() == 2);
+  CHECK(call.messages[0].role == "system");
+  CHECK(call.messages[0].content == "[context] Near you now: Ann, Goldie, Kaiden at Cafe");
+  CHECK(call.messages[1].content == "Pete, who is here?");
+  CHECK(h.counter("npcorch_conversation_inline_context_total") == 1);
+}
+
 TEST_CASE("conversation_state: the floor lets max_concurrent_speakers generate - others wait in order") {
   harness h;
   auto fx = h.st->on_turn(h.turn("Hello Pete"), h.clk.now());

@@ -228,6 +228,23 @@ TEST_CASE("memory sync: reads are skipped exactly when no step ran since the las
   CHECK(r.letta.log.front() == "GET agent-pete group_members");
 }
 
+TEST_CASE("memory sync: block lag runs from the queued change to the group_members write") {
+  rig r;
+  auto& lag = r.metrics.get_histogram("npcorch_block_lag_seconds", "");
+  auto r1 = r.snaps.process(scene(1, {at("Pete", 0, 0), at("Diamond", 4, 0)}));
+  const auto seen = r.clock.now();
+  r.clock.advance(1500ms);  // waited in its queue
+  bool finished = false;
+  r.syncs.sync(r1.syncs[0], [&](bool ok) { finished = ok; }, seen);
+  r.io.restart();
+  r.io.run();
+  REQUIRE(finished);
+  CHECK(lag.count() == 1);
+  CHECK(lag.sum() == doctest::Approx(1.5));
+  CHECK(r.run_sync(r1.syncs[0]));  // untimed (no arrival given)
+  CHECK(lag.count() == 1);
+}
+
 TEST_CASE("memory sync: a failed write is retried at the NPC's next snapshot") {
   for (int failing_call = 1; failing_call <= 4; ++failing_call) {
     CAPTURE(failing_call);
