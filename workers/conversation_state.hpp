@@ -180,6 +180,7 @@ class conversation_state {
   std::unordered_map<std::string, floor_state> floors_;   // key(game, cluster)
   std::unordered_set<std::string> notice_candidates_;     // key(game, npc) with a pending notice
   std::unordered_map<std::string, std::string> npc_agent_;  // key(game, npc) -> agent id
+  std::unordered_map<std::string, std::size_t> game_jobs_;  // unfinished jobs per game (erased at 0)
   policies::time_point last_prune_{};
 
   queues::registry& metrics_;

@@ -55,6 +55,7 @@ conversation_effects conversation_state::on_shutdown(std::string_view reason) {
     if (!t.replied) emit_dropped(t.game, id, reason, fx);
   turns_.clear();
   jobs_.clear();
+  game_jobs_.clear();
   floors_.clear();
   for (auto& [k, st] : npcs_) {
     st.generating = 0;
