@@ -1,29 +1,35 @@
 #!/usr/bin/env bash
 # Snapshot ingest: npc-orchestratord versus nginx answering a constant 200 (DESIGN 9: the
-# daemon should reach >= 0.3x nginx). Both get the same load from `npc-flood --mode ingest`:
-# an original-format snapshot of 50 NPCs + 50 players with positions, over HTTP keep-alive,
-# for 1000 distinct gameIds (so coalescing does not do the work), closed loop on every
-# connection. Prints snapshots/s for both and the ratio. Never fails on the ratio; exits
-# non-zero only when something needed is missing or does not start.
+# daemon should reach >= 0.3x nginx, for snapshots that repeat and for walking ones). Both get
+# the same load from wrk (-t1, keep-alive, closed loop on every connection) with
+# bench/ingest_wrk.lua: original-format snapshots of 50 NPCs + 50 players (~30 KB) for GAMES
+# distinct gameIds, round robin, in two mixes:
+#   repeat  every game's snapshot is the same each time
+#   walk    each game's snapshots cycle through 3 position sets 1-3 studs apart (every
+#           snapshot moves everyone and changes cluster membership)
+# Prints snapshots/s (2xx answers) for both targets and both mixes, the ratios, and the
+# daemon's CPU time per accepted snapshot (utime+stime of the daemon process from
+# /proc/PID/stat, i.e. getrusage of the whole process, over the run). Never fails on a ratio;
+# exits non-zero only when something needed is missing or does not start.
 #
-# usage: bench/ingest_vs_nginx.sh [BUILD_DIR] [DURATION_S] [CONNECTIONS]
-#        (defaults: build, 10, 32; BUILD_DIR relative to the repository root)
+# usage: bench/ingest_vs_nginx.sh [BUILD_DIR] [DURATION_S] [CONNECTIONS] [GAMES]
+#        (defaults: build, 10, 32, 64; BUILD_DIR relative to the repository root)
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
 DURATION=${2:-10}
 CONNECTIONS=${3:-32}
-GAMES=1000
+GAMES=${4:-64}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
-FLOOD="$BUILD/npc-flood"
+WRK=$(command -v wrk || echo /usr/bin/wrk)
 DAEMON="$BUILD/npc-orchestratord"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-for bin in "$FLOOD" "$DAEMON" "$NGINX"; do
+for bin in "$WRK" "$DAEMON" "$NGINX"; do
   if [ ! -x "$bin" ]; then
-    echo "ingest_vs_nginx: $bin not found (build the targets npc-flood and npc-orchestratord;" \
-         "install nginx-light)" >&2
+    echo "ingest_vs_nginx: $bin not found (build the target npc-orchestratord;" \
+         "WITH_BENCH=1 scripts/install-deps.sh installs nginx-light and wrk)" >&2
     exit 1
   fi
 done
@@ -59,9 +65,6 @@ wait_port() {
   done
   return 1
 }
-
-# ok_per_s (2xx answers per second) and achieved_per_s of the snapshot kind in a report.
-field() { grep -o "\"$2\":[0-9.eE+-]*" "$1" | head -1 | cut -d: -f2; }
 
 NGINX_PORT=$(free_port) || { echo "ingest_vs_nginx: no free port" >&2; exit 1; }
 mkdir -p "$TMP/nginx/logs" "$TMP/nginx/tmp"
@@ -114,32 +117,37 @@ if ! grep -q "listening on" "$TMP/daemon.log"; then
   exit 1
 fi
 
-run_flood() {  # name port
-  "$FLOOD" --target "http://127.0.0.1:$2" --mode ingest --games "$GAMES" \
-    --connections "$CONNECTIONS" --duration "$DURATION" --json > "$TMP/$1.json" 2> "$TMP/$1.err"
-  local rc=$?
-  if [ $rc -ne 0 ]; then
-    echo "ingest_vs_nginx: npc-flood against $1 exited $rc:" >&2
-    cat "$TMP/$1.err" >&2
-  fi
+# CPU ticks (utime + stime) the daemon has used so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
+TCK=$(getconf CLK_TCK)
+
+# run_wrk name port mix -> prints "ok_per_s ok_total"
+run_wrk() {
+  INGEST_MIX=$3 INGEST_GAMES=$GAMES "$WRK" -t1 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s \
+    -s "$ROOT/bench/ingest_wrk.lua" "http://127.0.0.1:$2" > "$TMP/$1-$3.txt" 2>&1
+  awk -v d="$DURATION" '
+    /requests in/ { total = $1 }
+    /Non-2xx or 3xx responses:/ { bad = $NF }
+    END { ok = total - bad; printf "%.0f %d\n", ok / d, ok }' "$TMP/$1-$3.txt"
 }
 
-echo "ingest benchmark: original-format snapshot, 50 NPCs + 50 players, $GAMES games,"
-echo "  $CONNECTIONS keep-alive connections, closed loop, $DURATION s per target, $(nproc) cores"
-run_flood nginx "$NGINX_PORT"
-run_flood daemon "$DAEMON_PORT"
-
-NGINX_OK=$(field "$TMP/nginx.json" ok_per_s)
-DAEMON_OK=$(field "$TMP/daemon.json" ok_per_s)
-DAEMON_ALL=$(field "$TMP/daemon.json" achieved_per_s)
-NGINX_ACK=$(field "$TMP/nginx.json" ack_p99_ms)
-DAEMON_ACK=$(field "$TMP/daemon.json" ack_p99_ms)
-printf '  nginx (constant 200)  %10.0f snapshots/s   ack p99 %6.2f ms\n' "${NGINX_OK:-0}" "${NGINX_ACK:-0}"
-printf '  npc-orchestratord     %10.0f snapshots/s accepted (202), %0.f answered/s, ack p99 %6.2f ms\n' \
-  "${DAEMON_OK:-0}" "${DAEMON_ALL:-0}" "${DAEMON_ACK:-0}"
-awk -v d="${DAEMON_OK:-0}" -v n="${NGINX_OK:-0}" 'BEGIN {
-  if (n > 0) printf "  ratio daemon / nginx  %10.3f   (target >= 0.3)\n", d / n;
-  else print "  ratio daemon / nginx         n/a   (nginx measured nothing)"
-}'
-grep -o '"statuses":{[^}]*}' "$TMP/daemon.json" | head -1 | sed 's/^/  daemon statuses: /'
+echo "ingest benchmark: original-format snapshots, 50 NPCs + 50 players (~30 KB), $GAMES games,"
+echo "  wrk -t1 -c$CONNECTIONS keep-alive, closed loop, $DURATION s per target and mix, $(nproc) cores"
+for mix in repeat walk; do
+  read -r NGINX_RATE _ < <(run_wrk nginx "$NGINX_PORT" "$mix")
+  before=$(cpu_ticks)
+  read -r DAEMON_RATE DAEMON_OK < <(run_wrk daemon "$DAEMON_PORT" "$mix")
+  after=$(cpu_ticks)
+  if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+    echo "ingest_vs_nginx: the daemon died during the $mix run:" >&2
+    tail -20 "$TMP/daemon.log" >&2
+    exit 1
+  fi
+  awk -v mix="$mix" -v n="$NGINX_RATE" -v d="$DAEMON_RATE" -v ok="$DAEMON_OK" \
+      -v ticks=$((after - before)) -v tck="$TCK" 'BEGIN {
+    printf "  %-6s nginx %8.0f/s   daemon %8.0f/s (202)   ratio %6.3f (target >= 0.3)   daemon CPU %7.1f us/snapshot\n",
+      mix, n, d, (n > 0 ? d / n : 0), (ok > 0 ? ticks / tck * 1e6 / ok : 0)
+  }'
+  grep -E "Non-2xx|Socket errors" "$TMP/daemon-$mix.txt" | sed "s/^/         daemon $mix: /"
+done
 exit 0

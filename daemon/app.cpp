@@ -33,7 +33,7 @@ struct app::impl {
         set_overrides(std::move(sets)),
         cfg(std::make_shared<const config>(std::move(c))),
         io(static_cast<int>(cfg->server.threads)),
-        events(cfg->events.replay_capacity, cfg->events.max_games, metrics),
+        events(cfg->events.replay_capacity, cfg->events.replay_bytes, cfg->events.max_games, metrics),
         dispatcher(io, cfg->queues, clock, metrics),
         letta(workers::make_letta_client(io, cfg->letta, clock, metrics)),
         snapshots(cfg->world, cfg->registry, events, dispatcher, clock, metrics),

@@ -1,8 +1,6 @@
 // POST /letta/v1/chat/v3 (DESIGN 3.2): the original synchronous chat. The turn is submitted
 // like any other; the answer waits (chat.sync_wait_ms at most) for the addressed NPC's
 // npc_message or the turn's turn_dropped, through an event_wait.
-#include <rapidjson/document.h>
-
 #include "daemon/event_wait.hpp"
 #include "daemon/router.hpp"
 
@@ -19,22 +17,15 @@ std::string v3_body(const std::string& turn_id, const std::string* message, cons
          json_quote(turn_id) + extra + "}}";
 }
 
-// The /chat/v3 answer an event makes, if it is this turn's reply or drop.
+// The /chat/v3 answer an event makes, if it is this turn's reply or drop. Reads the typed
+// fields filled when the event was published: no JSON is parsed here.
 std::optional<std::string> v3_answer_of(const queues::event& ev, const std::string& turn_id, const std::string& npc_name) {
-  if (ev.json.find(turn_id) == std::string::npos) return std::nullopt;  // cheap filter before parsing
-  rapidjson::Document d;
-  d.Parse(ev.json.data(), ev.json.size());
-  if (d.HasParseError() || !d.IsObject() || !d.HasMember("type") || !d["type"].IsString()) return std::nullopt;
-  std::string_view type = d["type"].GetString();
-  auto str = [&](const char* k) -> std::string {
-    return d.HasMember(k) && d[k].IsString() ? d[k].GetString() : std::string();
-  };
-  if (type == "npc_message" && str("inReplyTo") == turn_id && str("npc") == npc_name) {
-    std::string text = str("text");
-    return v3_body(turn_id, &text, str("conversationId"), ",\"cluster_id\":" + json_quote(str("clusterId")));
-  }
-  if (type == "turn_dropped" && str("turnId") == turn_id)
-    return v3_body(turn_id, nullptr, "", ",\"dropped\":" + json_quote(str("reason")));
+  const auto& m = ev.meta;
+  const std::string_view type = m.type;
+  if (type == "npc_message" && m.in_reply_to == turn_id && m.npc == npc_name)
+    return v3_body(turn_id, &m.text, m.conversation_id, ",\"cluster_id\":" + json_quote(m.cluster_id));
+  if (type == "turn_dropped" && m.turn_id == turn_id)
+    return v3_body(turn_id, nullptr, "", ",\"dropped\":" + json_quote(m.reason));
   return std::nullopt;
 }
 

@@ -319,7 +319,8 @@ void read_letta(yaml_reader& r, const yaml_entry& sec, workers::letta_options& l
                  {{"global_per_s", [&](const yaml_entry& e) { r.read_number(e, 0, true, 1e6, l.global_per_s); }},
                   {"global_burst", [&](const yaml_entry& e) { r.read_number(e, 1, false, 1e6, l.global_burst); }},
                   {"per_agent_per_s",
-                   [&](const yaml_entry& e) { r.read_number(e, 0, true, 1e6, l.per_agent_per_s); }}});
+                   [&](const yaml_entry& e) { r.read_number(e, 0, true, 1e6, l.per_agent_per_s); }},
+                  {"sync_share", [&](const yaml_entry& e) { r.read_number(e, 0, false, 1, l.sync_share); }}});
         }},
        {"retry",
         [&](const yaml_entry& sub) {
@@ -339,13 +340,16 @@ void read_letta(yaml_reader& r, const yaml_entry& sec, workers::letta_options& l
         }},
        {"simulated", [&](const yaml_entry& sub) {
           r.walk(sub.value, sub.path, sub.mark,
-                 {{"latency_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, 600'000, l.simulated_latency); }}});
+                 {{"latency_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, 600'000, l.simulated_latency); }},
+                  {"block_latency_ms",
+                   [&](const yaml_entry& e) { r.read_duration(e, 0, 600'000, l.simulated_block_latency); }}});
         }}});
 }
 
 void read_events(yaml_reader& r, const yaml_entry& sec, events_options& ev) {
   r.walk(sec.value, sec.path, sec.mark,
          {{"replay_capacity", [&](const yaml_entry& e) { r.read_uint(e, 1, 10'000'000, ev.replay_capacity); }},
+          {"replay_bytes", [&](const yaml_entry& e) { r.read_uint(e, 1024, 1'073'741'824, ev.replay_bytes); }},
           {"max_games", [&](const yaml_entry& e) { r.read_uint(e, 1, 10'000'000, ev.max_games); }},
           {"game_idle_s", [&](const yaml_entry& e) { r.read_duration(e, 0, 30 * 24 * 3600, ev.game_idle); }},
           {"max_subscribers_per_game",

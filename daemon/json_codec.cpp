@@ -1,15 +1,14 @@
 #include "daemon/json_codec.hpp"
 
+#include "daemon/snapshot_reader.hpp"
+
 #include <cmath>
-#include <limits>
 
 #include <rapidjson/document.h>
 #include <rapidjson/encodedstream.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 #include <rapidjson/error/en.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 namespace orch::daemon {
 namespace {
@@ -410,6 +409,14 @@ bool read_chat_v3(checker& c, const Value& root, std::string_view header_game_id
 }  // namespace
 
 parsed<workers::snapshot> parse_snapshot(std::string_view body, std::string_view header_game_id) {
+  {
+    workers::snapshot s;
+    if (read_snapshot_fast(body, header_game_id, s)) return s;
+  }
+  return parse_snapshot_reference(body, header_game_id);
+}
+
+parsed<workers::snapshot> parse_snapshot_reference(std::string_view body, std::string_view header_game_id) {
   doc_or_error d;
   parse_document(body, d);
   if (d.error) return *d.error;

@@ -31,8 +31,13 @@ using parsed = std::variant<T, codec_error>;
 // otherwise overflow the stack; we also parse iteratively).
 inline constexpr std::size_t max_json_depth = 64;
 
-// POST /letta/v1/snapshot/game. `header_game_id` is X-Game-Id (may be empty).
+// POST /letta/v1/snapshot/game. `header_game_id` is X-Game-Id (may be empty). A good body
+// takes the one-pass SAX reader (daemon/snapshot_reader.hpp); anything else goes to the
+// reference decoder below, which names the error's field path.
 parsed<workers::snapshot> parse_snapshot(std::string_view body, std::string_view header_game_id);
+// The DOM decoder: parse, then validate with field paths. parse_snapshot's answer is always
+// exactly this one's (tests compare the two on random bodies).
+parsed<workers::snapshot> parse_snapshot_reference(std::string_view body, std::string_view header_game_id);
 
 // POST /letta/v1/chat/turn: {gameId, speaker:{name,id?,kind?}, text, target?}.
 parsed<workers::chat_turn> parse_chat_turn(std::string_view body);

@@ -32,9 +32,9 @@ struct http_server::shared_state {
         ws_frames_in(m.get_counter("npcorch_ws_frames_received_total", "Frames received from WebSocket clients")),
         ws_overflows(m.get_counter("npcorch_ws_outbound_overflows_total",
                                    "WebSocket clients cut off because their outbound queue was full")),
-        ws_backlog_skips(m.get_counter("npcorch_ws_backlog_resets_total",
-                                       "WebSocket joins whose backlog did not fit the outbound bound and was skipped "
-                                       "with a reset frame")),
+        ws_resets(m.get_counter("npcorch_ws_resets_total",
+                                "WebSocket joins answered with a reset frame (since not covered by the replay "
+                                "buffer, or a backlog larger than half the outbound bound)")),
         per_ip_refused(m.get_counter("npcorch_http_connections_per_ip_refused_total",
                                      "Connections closed at once because their address had "
                                      "server.max_connections_per_ip open")),
@@ -94,7 +94,7 @@ struct http_server::shared_state {
   queues::counter& ws_events_sent;
   queues::counter& ws_frames_in;
   queues::counter& ws_overflows;
-  queues::counter& ws_backlog_skips;
+  queues::counter& ws_resets;
   queues::counter& per_ip_refused;
   queues::counter& accept_errors;
   queues::counter& header_timeouts;

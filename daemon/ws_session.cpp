@@ -79,10 +79,11 @@ void ws_session::send_backlog() {
     first = r.events.size() - room;
     next = r.events[first - 1]->seq;
     reset = true;
-    state_->ws_backlog_skips.inc();
   }
-  if (reset)
+  if (reset) {
+    state_->ws_resets.inc();
     enqueue(std::make_shared<const std::string>("{\"type\":\"reset\",\"next\":" + std::to_string(next) + "}"));
+  }
   last_sent_ = next;
   for (std::size_t i = first; i < r.events.size(); ++i) {
     const auto& ev = r.events[i];

@@ -158,33 +158,28 @@ void clusterer::run(std::span<const point3> pts, double radius, cluster_set& out
 
   // Pass 4: label roots of sets with >= 2 members in order of their smallest index, then
   // scatter indices in ascending order so members come out sorted. The sets are over key
-  // order positions (cache-friendly above); pos maps a point index back to its position.
+  // order positions (cache-friendly above); one scatter pass maps each point index to its
+  // set's root, so the two passes over point indices below read it sequentially.
   constexpr std::uint32_t none = 0xffffffffU;
-  auto& pos = order_tmp_;
-  pos.resize(n);
-  for (std::uint32_t p = 0; p < n; ++p) {
-    pos[order_[p]] = p;
-    find(p);  // flatten: every parent_ is now a root
-  }
+  auto& root_of = order_tmp_;  // by point index
+  root_of.resize(n);
+  for (std::uint32_t p = 0; p < n; ++p) root_of[order_[p]] = find(p);
   label_.assign(n, none);
   std::uint32_t clusters = 0;
   for (std::uint32_t i = 0; i < n; ++i) {
-    const auto r = parent_[pos[i]];
+    const auto r = root_of[i];
     if (size_[r] >= 2 && label_[r] == none) label_[r] = clusters++;
+    root_of[i] = size_[r] >= 2 ? label_[r] : none;  // from here on: the point's label
   }
   if (clusters == 0) return;
   out.offsets.assign(clusters + 1, 0);
-  for (std::uint32_t i = 0; i < n; ++i) {
-    const auto l = label_[parent_[pos[i]]];
-    if (l != none) ++out.offsets[l + 1];
-  }
+  for (std::uint32_t i = 0; i < n; ++i)
+    if (root_of[i] != none) ++out.offsets[root_of[i] + 1];
   for (std::uint32_t k = 0; k < clusters; ++k) out.offsets[k + 1] += out.offsets[k];
   out.members.resize(out.offsets[clusters]);
   count_.assign(out.offsets.begin(), out.offsets.end() - 1);  // reuse as cursor
-  for (std::uint32_t i = 0; i < n; ++i) {
-    const auto l = label_[parent_[pos[i]]];
-    if (l != none) out.members[count_[l]++] = i;
-  }
+  for (std::uint32_t i = 0; i < n; ++i)
+    if (root_of[i] != none) out.members[count_[root_of[i]]++] = i;
 }
 
 cluster_set cluster_points(std::span<const point3> pts, double radius) {

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <limits>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -33,6 +34,7 @@ struct game_log {
   std::atomic<std::thread::id> delivering{};
   mutable std::mutex state_mu;
   std::deque<event_ptr> events;  // contiguous seqs, oldest first
+  std::size_t bytes = 0;         // JSON bytes of `events`
   std::uint64_t last_seq = 0;
   std::vector<std::shared_ptr<subscriber_entry>> subs;
   std::list<std::string>::iterator lru;  // guarded by games_mu
@@ -45,10 +47,17 @@ const policies::steady_clock default_clock;
 }  // namespace
 
 struct event_hub::impl {
-  impl(std::size_t cap, std::size_t max, registry& metrics)
+  impl(std::size_t cap, std::size_t bytes, std::size_t max, registry& metrics)
       : replay_capacity(std::max<std::size_t>(cap, 1)),
+        replay_bytes(bytes),
         max_games(std::max<std::size_t>(max, 1)),
         published(metrics.get_counter("npcorch_events_published_total", "Events published to game logs")),
+        trimmed_count(metrics.get_counter("npcorch_events_replay_trimmed_total",
+                                          "Events dropped from a game's replay buffer, by the cap that dropped them",
+                                          {{"cap", "count"}})),
+        trimmed_bytes(metrics.get_counter("npcorch_events_replay_trimmed_total",
+                                          "Events dropped from a game's replay buffer, by the cap that dropped them",
+                                          {{"cap", "bytes"}})),
         games_gauge(metrics.get_gauge("npcorch_games", "Games tracked (each with an event log)")),
         evicted_total(metrics.get_counter("npcorch_games_evicted_total",
                                           "Idle games evicted with their event log, world and conversation state")),
@@ -130,9 +139,56 @@ struct event_hub::impl {
     return it == games.end() ? nullptr : it->second;
   }
 
+  // Appends one event to `game`'s log: `fill(ev)` writes its JSON once its seq is known.
+  // Subscribers get the one shared event, in seq order (publish_mu).
+  template <class Fill>
+  std::uint64_t publish(std::string_view game, Fill&& fill) {
+    std::vector<std::string> evicted;
+    auto g = get(game, true, evicted);
+    notify(evicted);
+    std::lock_guard pl(g->publish_mu);
+    auto ev = std::make_shared<event>();
+    std::vector<std::shared_ptr<subscriber_entry>> subs;
+    {
+      std::lock_guard sl(g->state_mu);
+      ev->seq = ++g->last_seq;
+      fill(*ev);
+      g->events.push_back(ev);
+      g->bytes += event_bytes(*ev);
+      trim_locked(*g);
+      subs = g->subs;
+    }
+    published.inc();
+    const event_ptr shared = ev;
+    g->delivering.store(std::this_thread::get_id());
+    for (auto& s : subs)
+      if (s->alive.load()) s->fn(shared);
+    g->delivering.store(std::thread::id{});
+    return shared->seq;
+  }
+
+  // What an event counts against replay_bytes: its JSON and the strings of its meta.
+  static std::size_t event_bytes(const event& e) {
+    const auto& m = e.meta;
+    return e.json.size() + m.npc.size() + m.in_reply_to.size() + m.text.size() + m.conversation_id.size() +
+           m.cluster_id.size() + m.turn_id.size() + m.reason.size();
+  }
+
+  // Drops the oldest events while over either cap; the newest event always stays.
+  void trim_locked(game_log& g) {
+    while (g.events.size() > 1 && (g.events.size() > replay_capacity || g.bytes > replay_bytes)) {
+      (g.events.size() > replay_capacity ? trimmed_count : trimmed_bytes).inc();
+      g.bytes -= event_bytes(*g.events.front());
+      g.events.pop_front();
+    }
+  }
+
   const std::size_t replay_capacity;
+  const std::size_t replay_bytes;
   const std::size_t max_games;
   counter& published;
+  counter& trimmed_count;
+  counter& trimmed_bytes;
   gauge& games_gauge;
   counter& evicted_total;
   counter& refused_total;
@@ -182,7 +238,10 @@ class subscription_impl final : public event_hub::subscription {
 }  // namespace
 
 event_hub::event_hub(std::size_t replay_capacity, std::size_t max_games, registry& metrics)
-    : impl_(std::make_shared<impl>(replay_capacity, max_games, metrics)) {}
+    : event_hub(replay_capacity, std::numeric_limits<std::size_t>::max(), max_games, metrics) {}
+
+event_hub::event_hub(std::size_t replay_capacity, std::size_t replay_bytes, std::size_t max_games, registry& metrics)
+    : impl_(std::make_shared<impl>(replay_capacity, replay_bytes, max_games, metrics)) {}
 
 event_hub::~event_hub() = default;
 
@@ -216,30 +275,33 @@ std::size_t event_hub::subscribers(std::string_view game) const {
 }
 
 std::uint64_t event_hub::publish(std::string_view game, std::string_view body) {
-  std::vector<std::string> evicted;
-  auto g = impl_->get(game, true, evicted);
-  impl_->notify(evicted);
-  std::lock_guard pl(g->publish_mu);
-  auto ev = std::make_shared<event>();
-  std::vector<std::shared_ptr<subscriber_entry>> subs;
-  {
-    std::lock_guard sl(g->state_mu);
-    ev->seq = ++g->last_seq;
-    ev->json.reserve(body.size() + 32);
-    ev->json.append("{\"seq\":").append(std::to_string(ev->seq));
-    if (!body.empty()) ev->json.append(",").append(body);
-    ev->json.append("}");
-    g->events.push_back(ev);
-    while (g->events.size() > impl_->replay_capacity) g->events.pop_front();
-    subs = g->subs;
-  }
-  impl_->published.inc();
-  const event_ptr shared = ev;
-  g->delivering.store(std::this_thread::get_id());
-  for (auto& s : subs)
-    if (s->alive.load()) s->fn(shared);
-  g->delivering.store(std::thread::id{});
-  return shared->seq;
+  return impl_->publish(game, [&](event& ev) {
+    ev.json.reserve(body.size() + 32);
+    ev.json.append("{\"seq\":").append(std::to_string(ev.seq));
+    if (!body.empty()) ev.json.append(",").append(body);
+    ev.json.append("}");
+  });
+}
+
+std::uint64_t event_hub::publish(std::string_view game, const event_body& body) {
+  return impl_->publish(game, [&](event& ev) {
+    render_event(ev.seq, body, ev.json);
+    ev.meta.type = event_type(body);
+    if (const auto* m = std::get_if<npc_message>(&body)) {
+      ev.meta.npc = m->npc;
+      ev.meta.in_reply_to = m->in_reply_to.value_or(std::string());
+      ev.meta.text = m->text;
+      ev.meta.conversation_id = m->conversation_id;
+      ev.meta.cluster_id = m->cluster_id;
+    } else if (const auto* t = std::get_if<npc_typing>(&body)) {
+      ev.meta.npc = t->npc;
+      ev.meta.in_reply_to = t->in_reply_to.value_or(std::string());
+      ev.meta.cluster_id = t->cluster_id;
+    } else if (const auto* d = std::get_if<turn_dropped>(&body)) {
+      ev.meta.turn_id = d->turn_id;
+      ev.meta.reason = d->reason;
+    }
+  });
 }
 
 read_result event_hub::read(std::string_view game, std::uint64_t since, std::size_t max_events) const {

@@ -6,9 +6,10 @@
 // Ownership: the app owns one event_hub. Thread-safety: all members may be called from any
 // thread. Subscriber callbacks run on the publishing thread, under no lock of the hub's that
 // a callback could re-enter; they must only hand the event off (post to a strand).
-// Bounded: replay buffers hold at most replay_capacity events per game, and the hub tracks at
-// most max_games games. Past the cap only an idle game is evicted (no subscriber and no
-// activity — publish, admit or unsubscribe — for game_idle; least recently active first);
+// Bounded: replay buffers hold at most replay_capacity events and replay_bytes bytes of event
+// JSON per game (the oldest events go first; the newest event is always kept), and the hub
+// tracks at most max_games games. Past the cap only an idle game is evicted (no subscriber and
+// no activity — publish, admit or unsubscribe — for game_idle; least recently active first);
 // when none is idle, admit() refuses the new game. Eviction listeners then drop the game's
 // other state. Seqs stay monotonic across eviction: a re-created log starts above the
 // highest seq any evicted log had, so a client of the old log is answered with a reset.
@@ -21,13 +22,29 @@
 #include <vector>
 
 #include "policies/clock.hpp"
+#include "queues/events.hpp"
 #include "queues/metrics.hpp"
 
 namespace orch::queues {
 
+// The typed fields a reader needs to pick an event and use it without parsing its JSON
+// (/chat/v3 waits for the npc_message answering its turn, or the turn_dropped of it). Empty
+// for string-published events.
+struct event_meta {
+  const char* type = "";         // "npc_message", "turn_dropped", ...
+  std::string npc;               // npc_message, npc_typing
+  std::string in_reply_to;       // npc_message, npc_typing ("" when null)
+  std::string text;              // npc_message
+  std::string conversation_id;   // npc_message
+  std::string cluster_id;        // npc_message, npc_typing
+  std::string turn_id;           // turn_dropped
+  std::string reason;            // turn_dropped
+};
+
 struct event {
   std::uint64_t seq = 0;
-  std::string json;  // the whole event object, `seq` and `type` included
+  std::string json;  // the whole event object, `seq` and `type` included, rendered once
+  event_meta meta;
 };
 using event_ptr = std::shared_ptr<const event>;
 
@@ -42,6 +59,8 @@ struct read_result {
 class event_hub {
  public:
   event_hub(std::size_t replay_capacity, std::size_t max_games, registry& metrics);
+  // The same with a byte cap per game's replay buffer (the 3-argument form has none).
+  event_hub(std::size_t replay_capacity, std::size_t replay_bytes, std::size_t max_games, registry& metrics);
   ~event_hub();
 
   // Idle games may be evicted once unused for `game_idle` on `clock` (default: at once, on the
@@ -60,6 +79,9 @@ class event_hub {
   // Appends an event to `game`'s log. `body` is the event's JSON members after seq, e.g.
   // R"("type":"cluster_update","clusterId":"c1",...)" (no braces). Returns its seq.
   std::uint64_t publish(std::string_view game, std::string_view body);
+  // Appends a typed event: rendered once (queues/events.hpp) into the shared event, with its
+  // meta filled in. Returns its seq.
+  std::uint64_t publish(std::string_view game, const event_body& body);
 
   read_result read(std::string_view game, std::uint64_t since, std::size_t max_events) const;
   std::uint64_t last_seq(std::string_view game) const;

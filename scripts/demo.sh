@@ -1,18 +1,34 @@
 #!/usr/bin/env bash
 # The README's main command: installs, builds, starts the daemon with the simulated Letta (or,
-# with --fake-letta, fake-letta over real HTTP), floods it with etc/scenarios/town-50.yaml for
-# DURATION seconds (default 30), prints npc-flood's report and stops everything cleanly.
+# with --fake-letta, fake-letta over real HTTP), floods it with a scenario for DURATION seconds
+# (default 30), prints npc-flood's report ending with a short transcript of real exchanges of
+# the run, and stops everything cleanly.
+#
+# Scenario: etc/scenarios/town-12.yaml by default (DESIGN 9's town: 12 registry NPCs, each
+# addressed every 8 s, so the transcript shows real answers); --scenario NAME picks
+# etc/scenarios/NAME.yaml, --scenario PATH (or a bare *.yaml argument) any file. The
+# scenario's daemon_settings (npc-flood --daemon-settings) become --set flags; a key this
+# daemon does not know (npc-orchestratord --check-config rejects it) is skipped with a note.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+usage() { echo "usage: scripts/demo.sh [--fake-letta] [--scenario NAME|FILE.yaml] [FILE.yaml]" >&2; exit 2; }
 use_fake=0
-scenario=etc/scenarios/town-50.yaml
-for a in "$@"; do
-  case "$a" in
+scenario=etc/scenarios/town-12.yaml
+while [ $# -gt 0 ]; do
+  case "$1" in
     --fake-letta) use_fake=1 ;;
-    *.yaml) scenario=$a ;;
-    *) echo "usage: scripts/demo.sh [--fake-letta] [scenario.yaml]" >&2; exit 2 ;;
+    --scenario) [ $# -ge 2 ] || usage; scenario=$2; shift ;;
+    --scenario=*) scenario=${1#--scenario=} ;;
+    *.yaml) scenario=$1 ;;
+    *) usage ;;
   esac
+  shift
 done
+case "$scenario" in
+  */*|*.yaml) ;;
+  *) scenario=etc/scenarios/$scenario.yaml ;;
+esac
+[ -f "$scenario" ] || { echo "demo.sh: no scenario $scenario (see etc/scenarios/)" >&2; exit 2; }
 scripts/install-deps.sh
 build=${BUILD_DIR:-build}
 BUILD_DIR=$build scripts/build.sh
@@ -30,6 +46,7 @@ wait_line() {  # file, prefix -> prints the rest of the line once it appears (30
   echo "timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
 }
 
+config=etc/npc-orchestrator.yaml
 letta_sets=(--set letta.backend=simulated)
 if [ $use_fake = 1 ]; then
   "$build"/fake-letta --listen 127.0.0.1:0 --world etc/world.yaml --latency-ms 300 >"$work/fake.out" 2>&1 &
@@ -37,19 +54,31 @@ if [ $use_fake = 1 ]; then
   fake_addr=$(wait_line "$work/fake.out" "listening on ")
   letta_sets=(--set letta.backend=http --set "letta.base_url=http://$fake_addr")
 fi
+# The scenario's daemon settings, each checked against this daemon first.
+scenario_sets=()
+while IFS= read -r kv; do
+  [ -n "$kv" ] || continue
+  case "$kv" in letta.backend=*) continue ;; letta.simulated.*) [ $use_fake = 1 ] && continue ;; esac  # demo.sh picks the backend
+  if "$build"/npc-orchestratord --config "$config" --check-config --set "$kv" >/dev/null 2>&1; then
+    scenario_sets+=(--set "$kv")
+  else
+    echo "demo.sh: this daemon does not take --set $kv (skipped)"
+  fi
+done < <("$build"/npc-flood --scenario "$scenario" --daemon-settings)
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 18080)
-"$build"/npc-orchestratord --config etc/npc-orchestrator.yaml --set "server.listen=127.0.0.1:$port" \
-  "${letta_sets[@]}" >"$work/daemon.out" 2>"$work/daemon.err" &
+"$build"/npc-orchestratord --config "$config" --set "server.listen=127.0.0.1:$port" \
+  "${letta_sets[@]}" ${scenario_sets[@]+"${scenario_sets[@]}"} >"$work/daemon.out" 2>"$work/daemon.err" &
 daemon=$!
 pids+=($daemon)
 addr=$(wait_line "$work/daemon.out" "listening on ")
-echo "npc-orchestratord listening on $addr ($( [ $use_fake = 1 ] && echo "fake-letta over HTTP" || echo "simulated Letta"))"
+echo "npc-orchestratord listening on $addr ($( [ $use_fake = 1 ] && echo "fake-letta over HTTP" || echo "simulated Letta"))${scenario_sets[*]:+ with ${scenario_sets[*]}}"
 fixture=../shared/fixtures/original/sample_snapshot.json
 if [ -f "$fixture" ]; then
   echo "the original game's fixture, POSTed as is:"
   curl -s -XPOST -H 'Content-Type: application/json' --data-binary @"$fixture" "http://$addr/letta/v1/snapshot/game" && echo
 fi
-"$build"/npc-flood --target "http://$addr" --scenario "$scenario" --duration "${DURATION:-30}"
+"$build"/npc-flood --target "http://$addr" --scenario "$scenario" --duration "${DURATION:-30}" \
+  --transcript "${TRANSCRIPT:-5}"
 kill -TERM $daemon
 wait $daemon && echo "daemon stopped cleanly (exit 0)"

@@ -26,16 +26,6 @@ double distance(const entity_view* a, const entity_view* b) {
 
 std::string conversation_id(std::string_view cluster) { return "conv-" + std::string(cluster); }
 
-std::string names_json(const std::vector<std::string>& names) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (i) out += ',';
-    out += json_quote(names[i]);
-  }
-  out += ']';
-  return out;
-}
-
 }  // namespace
 
 void conversation_effects::append(conversation_effects&& o) {
@@ -63,7 +53,9 @@ conversation_state::conversation_state(const pol::conversation_options& opts, co
       notices_sent_(m.get_counter("npcorch_conversation_notices_total", "Entry notices delivered")),
       notices_folded_(m.get_counter("npcorch_conversation_notices_folded_total", "Joins folded into another notice")),
       chain_steps_(m.get_counter("npcorch_conversation_chain_steps_total", "NPC-to-NPC reply steps")),
-      active_(m.get_gauge("npcorch_conversations_active", "Clusters with replies queued or generating")) {
+      active_(m.get_gauge("npcorch_conversations_active", "Clusters with replies queued or generating")),
+      reply_latency_(m.get_histogram("npcorch_reply_latency_seconds",
+                                     "A player turn's arrival to the first npc_message answering it")) {
 }
 
 std::string conversation_state::key(std::string_view game, std::string_view name) {
@@ -91,8 +83,7 @@ void conversation_state::emit_dropped(const std::string& game, const std::string
                                       conversation_effects& fx) {
   metrics_.get_counter("npcorch_turns_dropped_total", "Accepted turns that got no reply", {{"reason", std::string(reason)}})
       .inc();
-  fx.events.push_back({game, R"("type":"turn_dropped","turnId":)" + json_quote(turn_id) +
-                                 R"(,"reason":)" + json_quote(reason)});
+  fx.events.push_back({game, queues::turn_dropped{turn_id, std::string(reason)}});
 }
 
 conversation_effects conversation_state::on_turn_dropped(const chat_turn& turn, std::string_view reason) {
@@ -171,6 +162,9 @@ conversation_effects conversation_state::on_turn(const chat_turn& turn, time_poi
     return fx;
   }
   const auto addressed = pol::find_addressed(cands, turn.v3_npc_id, turn.target, turn.text);
+  // A player who addresses an NPC is answered as soon as it is free: its cooldown does not count.
+  const bool player_turn = !system && !npc_speaker;
+  if (addressed && player_turn) cands[*addressed].ready_at = time_point::min();
   auto sel = pol::pick_responders(cands, addressed, opts_.max_responders, now);
   cooldown_holds_.inc(sel.cooldown_holds);
   if (sel.responders.empty()) {
@@ -189,7 +183,7 @@ conversation_effects conversation_state::on_turn(const chat_turn& turn, time_poi
     return fx;
   }
   const std::string cluster = cl->first;
-  turns_[turn.turn_id] = turn_record{game, 0, false, {}};
+  turns_[turn.turn_id] = turn_record{game, 0, false, player_turn, now, {}};
   std::uint64_t addressed_job = 0;
   std::vector<bool> responding(cands.size(), false);
   for (const auto& r : sel.responders) {
@@ -207,6 +201,7 @@ conversation_effects conversation_state::on_turn(const chat_turn& turn, time_poi
     j.system_role = system;
     j.deadline = now + opts_.turn_timeout;
     j.blocked_by = r.addressed ? 0 : addressed_job;
+    j.addressed_player = r.addressed && player_turn;
     j.members = cl->second.members;
     const auto id = add_job(std::move(j), fx);
     if (r.addressed) addressed_job = id;
@@ -249,7 +244,7 @@ bool conversation_state::may_start(const job& j, time_point now, bool& cooling) 
     cooling = true;
     return false;
   }
-  if (!cooldown_.ready(key(j.game, j.npc), now)) {
+  if (!j.addressed_player && !cooldown_.ready(key(j.game, j.npc), now)) {
     cooling = true;
     return false;
   }
@@ -305,6 +300,8 @@ void conversation_state::start_job(job& j, time_point now, conversation_effects&
   conversation_effects::call call;
   call.job = j.id;
   call.agent_id = j.agent;
+  call.cls = j.kind == job_kind::turn && j.priority == pol::turn_priority::player ? letta_call_class::reply
+                                                                                  : letta_call_class::npc;
   // Pending context first (other speakers' recent lines), then any eligible entry notice,
   // then the line this job answers.
   for (auto& line : st.context) call.messages.push_back({line.role, line.text, line.name, {}});
@@ -331,6 +328,13 @@ void conversation_state::start_job(job& j, time_point now, conversation_effects&
   fx.calls.push_back(std::move(call));
   started = true;
   publish_floor(key(j.game, j.cluster), fx);
+  std::vector<std::string> audience;
+  for (const auto& m : cluster_members(j.game, j.cluster, j.members))
+    if (m != j.npc) audience.push_back(m);
+  // npc_typing (DESIGN 3.3): the moment the NPC's reply call starts.
+  queues::npc_typing typing{j.npc, j.cluster, std::move(audience), std::nullopt};
+  if (!j.turn_id.empty()) typing.in_reply_to = j.turn_id;
+  fx.events.push_back({j.game, std::move(typing)});
 }
 
 void conversation_state::publish_floor(const std::string& fk, conversation_effects& fx) {
@@ -353,10 +357,8 @@ void conversation_state::publish_floor(const std::string& fk, conversation_effec
   cluster = fk.substr(sep + 1);
   f.shown = now_floor;
   f.published = true;
-  fx.events.push_back({game, R"("type":"conversation_state","conversationId":)" + json_quote(conversation_id(cluster)) +
-                                 R"(,"clusterId":)" + json_quote(cluster) + R"(,"participants":)" +
-                                 names_json(cluster_members(game, cluster, f.members)) + R"(,"floor":)" +
-                                 (now_floor ? json_quote(*now_floor) : std::string("null"))});
+  fx.events.push_back({game, queues::conversation_state{conversation_id(cluster), cluster,
+                                                        cluster_members(game, cluster, f.members), now_floor}});
 }
 
 void conversation_state::finish_job(std::uint64_t id, bool replied, std::string_view reason, conversation_effects& fx) {
@@ -424,12 +426,15 @@ conversation_effects conversation_state::on_reply(std::uint64_t id, const letta_
   std::vector<std::string> audience;
   for (const auto& m : members)
     if (m != j.npc) audience.push_back(m);
-  std::string body = R"("type":"npc_message","npc":)" + json_quote(j.npc) + R"(,"text":)" + json_quote(reply.text) +
-                     R"(,"conversationId":)" + json_quote(conversation_id(j.cluster)) + R"(,"clusterId":)" +
-                     json_quote(j.cluster) + R"(,"audience":)" + names_json(audience) + R"(,"inReplyTo":)" +
-                     (j.turn_id.empty() ? std::string("null") : json_quote(j.turn_id));
-  fx.events.push_back({j.game, std::move(body)});
+  queues::npc_message msg{j.npc, reply.text, conversation_id(j.cluster), j.cluster, audience,
+                          std::nullopt, std::nullopt};
+  if (!j.turn_id.empty()) msg.in_reply_to = j.turn_id;
+  fx.events.push_back({j.game, std::move(msg)});
   replies_.inc();
+  if (auto t = turns_.find(j.turn_id); t != turns_.end() && t->second.player && !t->second.replied) {
+    reply_latency_.observe(std::chrono::duration<double>(now - t->second.arrived).count());
+    t->second.replied = true;  // the first answer is the one timed
+  }
   cooldown_.start(nk, now);
 
   // A chain step: the reply names another NPC of the cluster (bounded by max_npc_chain).

@@ -10,6 +10,8 @@
 // `npc_reply` message (key = agent id). When the dispatcher starts it (on_start) the job
 // either starts its Letta call, or parks when its NPC is cooling down or busy, when it must
 // wait for the addressed NPC, or when the cluster's floor (max_concurrent_speakers) is full.
+// Cooldowns gate unprompted speech only: a job answering a player who addressed its NPC
+// waits only while that NPC is busy (or for the floor), never for its cooldown.
 // Parked jobs are resubmitted in (priority, arrival) order by tick() with a floor slot
 // reserved for them; a job not started before its deadline (turn_timeout_s) expires.
 // A turn ends in at least one npc_message (inReplyTo = its id) or in one turn_dropped.
@@ -34,6 +36,7 @@
 #include "policies/notice_folding.hpp"
 #include "policies/rate_window.hpp"
 #include "policies/turn_taking.hpp"
+#include "queues/events.hpp"
 #include "queues/metrics.hpp"
 #include "queues/queue_config.hpp"
 #include "workers/chat_turn.hpp"
@@ -58,10 +61,11 @@ struct conversation_effects {
     std::uint64_t job = 0;
     std::string agent_id;
     std::vector<letta_message> messages;
+    letta_call_class cls = letta_call_class::npc;  // reply: answers a player's turn
   };
   struct publish {
     std::string game;
-    std::string body;  // event members without braces, for event_hub::publish
+    queues::event_body body;  // typed; the event hub renders it once
   };
   std::vector<submit> submits;
   std::vector<call> calls;
@@ -123,12 +127,15 @@ class conversation_state {
     std::uint32_t chain_depth = 0;  // 0: answers a player/system turn; n: n-th NPC-to-NPC step
     policies::time_point deadline = policies::time_point::max();
     std::uint64_t blocked_by = 0;  // the addressed NPC's job, which answers first
+    bool addressed_player = false;  // answers a player who addressed this NPC: no cooldown
     std::vector<std::string> members;  // the cluster when the job was made (audience fallback)
   };
   struct turn_record {
     std::string game;
     std::size_t outstanding = 0;
     bool replied = false;
+    bool player = false;                    // a player's turn: its first reply is timed
+    policies::time_point arrived{};         // when arbitration saw it
     std::string reason;  // why the last job ended without a reply
   };
   struct context_line {
@@ -195,6 +202,7 @@ class conversation_state {
   queues::counter& notices_folded_;
   queues::counter& chain_steps_;
   queues::gauge& active_;
+  queues::histogram& reply_latency_;
 };
 
 

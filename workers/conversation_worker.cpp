@@ -122,7 +122,7 @@ void conversation_worker::start_job(queues::message m, queues::completion done) 
   auto slot = std::make_shared<queues::completion>(std::move(done));
   auto& call = calls.front();
   const std::uint64_t job = call.job;
-  letta_.send_messages(call.agent_id, std::move(call.messages),
+  letta_.send_messages_as(call.cls, call.agent_id, std::move(call.messages),
                        [this, job, slot](letta_result result, letta_reply reply) {
                          conversation_effects after;
                          {

@@ -5,20 +5,11 @@
 #include <iterator>
 #include <numeric>
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 namespace orch::workers {
 
 namespace {
 
 using policies::entity_action;
-
-void write_names(rapidjson::Writer<rapidjson::StringBuffer>& w, const std::vector<std::string>& names) {
-  w.StartArray();
-  for (const auto& n : names) w.String(n.data(), static_cast<rapidjson::SizeType>(n.size()));
-  w.EndArray();
-}
 
 std::vector<std::string> minus(const std::vector<std::string>& a, const std::vector<std::string>& b) {
   std::vector<std::string> out;
@@ -26,57 +17,22 @@ std::vector<std::string> minus(const std::vector<std::string>& a, const std::vec
   return out;
 }
 
-struct union_find {
-  std::vector<std::size_t> parent;
-  explicit union_find(std::size_t n) : parent(n) { std::iota(parent.begin(), parent.end(), std::size_t{0}); }
-  std::size_t find(std::size_t i) {
-    while (parent[i] != i) i = parent[i] = parent[parent[i]];
-    return i;
-  }
-  void unite(std::size_t a, std::size_t b) {
-    a = find(a);
-    b = find(b);
-    if (a != b) parent[std::max(a, b)] = std::min(a, b);
-  }
-};
-
 }  // namespace
 
-std::string cluster_update_body(const cluster_change& c, const world_view& view) {
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  // The hub wants the members without braces: write an object and strip them afterwards.
-  w.StartObject();
-  w.Key("type");
-  w.String("cluster_update");
-  w.Key("clusterId");
-  w.String(c.cluster_id.data(), static_cast<rapidjson::SizeType>(c.cluster_id.size()));
-  w.Key("members");
-  write_names(w, c.members);
-  w.Key("positions");
-  w.StartObject();
+queues::cluster_update make_cluster_update(const cluster_change& c, const world_view& view) {
+  queues::cluster_update u;
+  u.cluster_id = c.cluster_id;
+  u.members = c.members;
+  u.positions.reserve(c.members.size());
   for (const auto& m : c.members) {
     auto it = view.entities.find(m);
     if (it == view.entities.end() || !it->second.position) continue;
     const auto& p = *it->second.position;
-    w.Key(m.data(), static_cast<rapidjson::SizeType>(m.size()));
-    w.StartObject();
-    w.Key("x");
-    w.Double(p.x);
-    w.Key("y");
-    w.Double(p.y);
-    w.Key("z");
-    w.Double(p.z);
-    w.EndObject();
+    u.positions.push_back({m, {p.x, p.y, p.z}});
   }
-  w.EndObject();
-  w.Key("joined");
-  write_names(w, c.joined);
-  w.Key("left");
-  write_names(w, c.left);
-  w.EndObject();
-  std::string_view s(sb.GetString(), sb.GetSize());
-  return std::string(s.substr(1, s.size() - 2));
+  u.joined = c.joined;
+  u.left = c.left;
+  return u;
 }
 
 game_state::game_state(std::string game_id, const world_options& opts, std::shared_ptr<const world_registry> reg)
@@ -98,28 +54,50 @@ bool game_state::mark_sync_failed(const std::string& agent_id) {
 }
 
 void game_state::track_entities(const snapshot& s, policies::time_point now, apply_stats& stats) {
-  std::unordered_map<std::string, tracked> next;
-  next.reserve(s.entities.size());
+  const std::uint64_t gen = ++gen_;
   auto classify = [&](tracked& t, const std::string& name, const std::optional<std::string>& id,
                       const std::optional<std::string>& kind) {
     const npc_info* npc = reg_->find_npc(name);
     if (!npc && id) npc = reg_->find_npc(*id);
-    t.id = id ? *id : (npc ? npc->id : std::string());
+    if (id)
+      t.id.assign(*id);
+    else if (npc)
+      t.id.assign(npc->id);
+    else
+      t.id.clear();
     std::optional<std::string_view> k;
     if (kind) k = *kind;
     t.is_npc = policies::classify(npc != nullptr, k) == policies::entity_kind::npc;
-    t.agent_id = npc ? npc->agent_id : std::string();
+    if (npc)
+      t.agent_id.assign(npc->agent_id);
+    else
+      t.agent_id.clear();
     return npc;
   };
+  // The entry of `name` for this apply: found or made, with what it was before this apply
+  // kept aside (a name listed twice compares with the previous snapshot, not with itself).
+  auto touch = [&](const std::string& name) -> tracked& {
+    auto it = entities_.find(name);
+    if (it == entities_.end()) {
+      it = entities_.try_emplace(name).first;
+      it->second.existed = false;
+      it->second.prev_position.reset();
+    } else if (it->second.gen != gen) {
+      it->second.existed = true;
+      it->second.prev_position = it->second.position;
+    }
+    it->second.gen = gen;
+    return it->second;
+  };
   for (const auto& e : s.entities) {
-    tracked t;
+    tracked& t = touch(e.name);
     const npc_info* npc = classify(t, e.name, e.id, e.kind);
     bool moved = false;
-    auto old = entities_.find(e.name);
+    t.position.reset();
     if (e.position) {
       t.position = e.position;
-      if (old != entities_.end() && old->second.position) {
-        const auto& o = *old->second.position;
+      if (t.existed && t.prev_position) {
+        const auto& o = *t.prev_position;
         if (policies::moved_beyond(e.position->x - o.x, e.position->y - o.y, e.position->z - o.z,
                                    opts_.movement_threshold_studs))
           moved = true;
@@ -128,6 +106,7 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
       }
     }
     policies::health_values h;
+    t.health.reset();
     if (e.health) {
       h.current = e.health->current;
       h.max = e.health->max;
@@ -139,36 +118,51 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
     t.action = policies::action_from_health(h, moved);
     const location_info* loc =
         t.position ? reg_->nearest_location({t.position->x, t.position->y, t.position->z}) : nullptr;
-    t.location = loc ? loc->name : (e.location ? *e.location : std::string());
+    if (loc)
+      t.location.assign(loc->name);
+    else if (e.location)
+      t.location.assign(*e.location);
+    else
+      t.location.clear();
     t.last_seen_s = e.last_seen ? static_cast<std::int64_t>(*e.last_seen) : s.timestamp;
     if (!t.is_npc) {
       auto& p = players_[t.id.empty() ? e.name : t.id];
-      p.name = e.name;
+      p.name.assign(e.name);
       p.last_seen = now;
-      if (e.appearance) p.appearance = *e.appearance;
-      t.appearance = p.appearance;
+      if (e.appearance) p.appearance.assign(*e.appearance);
+      t.appearance.assign(p.appearance);
+    } else if (e.appearance) {
+      t.appearance.assign(*e.appearance);
+    } else if (npc) {
+      t.appearance.assign(npc->description);
     } else {
-      t.appearance = e.appearance ? *e.appearance : (npc ? npc->description : std::string());
+      t.appearance.clear();
     }
-    next.insert_or_assign(e.name, std::move(t));
   }
   // Names the game's own clusters list but humanContext lacks: present, without a position.
   for (const auto& gc : s.clusters)
     for (const auto& name : gc.members) {
-      if (next.count(name)) continue;
-      tracked t;
+      if (auto it = entities_.find(name); it != entities_.end() && it->second.gen == gen) continue;
+      tracked& t = touch(name);
       const npc_info* npc = classify(t, name, std::nullopt, std::nullopt);
-      t.appearance = npc ? npc->description : std::string();
+      t.position.reset();
+      t.health.reset();
+      t.location.clear();
+      t.action = policies::entity_action::idle;
+      if (npc)
+        t.appearance.assign(npc->description);
+      else
+        t.appearance.clear();
       t.last_seen_s = s.timestamp;
       if (!t.is_npc) {
         auto& p = players_[name];
-        p.name = name;
+        p.name.assign(name);
         p.last_seen = now;
-        t.appearance = p.appearance;
+        t.appearance.assign(p.appearance);
       }
-      next.emplace(name, std::move(t));
     }
-  entities_ = std::move(next);
+  // Whoever this snapshot did not mention is gone.
+  for (auto it = entities_.begin(); it != entities_.end();) it = it->second.gen == gen ? std::next(it) : entities_.erase(it);
   for (auto it = players_.begin(); it != players_.end();) {
     if (now - it->second.last_seen > opts_.player_cache_ttl) {
       it = players_.erase(it);
@@ -180,54 +174,105 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
 }
 
 std::vector<std::vector<std::string>> game_state::cluster_entities(const snapshot& s, apply_stats& stats) {
-  // Index entities by sorted name so the result never depends on input order.
-  std::vector<const std::string*> names;
-  names.reserve(entities_.size());
-  for (const auto& [n, t] : entities_) names.push_back(&n);
-  std::sort(names.begin(), names.end(), [](auto* a, auto* b) { return *a < *b; });
-  std::unordered_map<std::string_view, std::size_t> index;
-  index.reserve(names.size());
-  for (std::size_t i = 0; i < names.size(); ++i) index.emplace(*names[i], i);
-
-  std::vector<policies::point3> pts;
-  std::vector<std::size_t> pt_entity;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    const auto& t = entities_.at(*names[i]);
+  // Rank entities by name so the result never depends on input order.
+  order_.clear();
+  for (auto& kv : entities_) order_.push_back(&kv);
+  std::sort(order_.begin(), order_.end(), [](const entity_entry* a, const entity_entry* b) { return a->first < b->first; });
+  const auto n = static_cast<std::uint32_t>(order_.size());
+  pts_.clear();
+  pt_entity_.clear();
+  for (std::uint32_t i = 0; i < n; ++i) {
+    tracked& t = order_[i]->second;
+    t.index = i;
     if (!t.position) continue;
-    pts.push_back({t.position->x, t.position->y, t.position->z});
-    pt_entity.push_back(i);
+    pts_.push_back({t.position->x, t.position->y, t.position->z});
+    pt_entity_.push_back(i);
   }
   const auto t0 = std::chrono::steady_clock::now();
-  clusterer_.run(pts, opts_.cluster_radius_studs, cluster_scratch_);
+  clusterer_.run(pts_, opts_.cluster_radius_studs, cluster_scratch_);
   stats.clustering_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  union_find uf(names.size());
+  // Union-find over name ranks; the root of a set is its smallest rank.
+  parent_.resize(n);
+  std::iota(parent_.begin(), parent_.end(), 0U);
+  auto find = [&](std::uint32_t i) {
+    while (parent_[i] != i) i = parent_[i] = parent_[parent_[i]];
+    return i;
+  };
+  auto unite = [&](std::uint32_t a, std::uint32_t b) {
+    a = find(a);
+    b = find(b);
+    if (a != b) parent_[std::max(a, b)] = std::min(a, b);
+  };
   for (std::size_t k = 0; k < cluster_scratch_.size(); ++k) {
     auto c = cluster_scratch_.cluster(k);
-    for (std::size_t j = 1; j < c.size(); ++j) uf.unite(pt_entity[c[0]], pt_entity[c[j]]);
+    for (std::size_t j = 1; j < c.size(); ++j) unite(pt_entity_[c[0]], pt_entity_[c[j]]);
   }
   // Entities without a position keep the game's cluster: they join every member of it.
   for (const auto& gc : s.clusters) {
-    std::vector<std::size_t> members;
+    std::uint32_t first = n;
     bool has_unpositioned = false;
-    for (const auto& m : gc.members) {
-      auto it = index.find(m);
-      if (it == index.end()) continue;
-      members.push_back(it->second);
-      if (!entities_.at(m).position) has_unpositioned = true;
-    }
+    for (const auto& m : gc.members)
+      if (auto it = entities_.find(m); it != entities_.end() && !it->second.position) has_unpositioned = true;
     if (!has_unpositioned) continue;
-    for (std::size_t j = 1; j < members.size(); ++j) uf.unite(members[0], members[j]);
+    for (const auto& m : gc.members) {
+      auto it = entities_.find(m);
+      if (it == entities_.end()) continue;
+      if (first == n)
+        first = it->second.index;
+      else
+        unite(first, it->second.index);
+    }
   }
-  std::vector<std::vector<std::string>> groups(names.size());
-  for (std::size_t i = 0; i < names.size(); ++i) groups[uf.find(i)].push_back(*names[i]);
+  group_size_.assign(n, 0);
+  for (std::uint32_t i = 0; i < n; ++i) ++group_size_[find(i)];
+  constexpr std::uint32_t none = 0xffffffffU;
+  group_slot_.assign(n, none);
   std::vector<std::vector<std::string>> out;
-  for (auto& g : groups)
-    if (g.size() >= 2) out.push_back(std::move(g));  // roots are smallest indices: sorted
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const auto r = find(i);
+    if (group_size_[r] < 2) continue;
+    if (group_slot_[r] == none) {  // r == i: the smallest rank opens its group (sorted order)
+      group_slot_[r] = static_cast<std::uint32_t>(out.size());
+      out.emplace_back().reserve(group_size_[r]);
+    }
+    out[group_slot_[r]].push_back(order_[i]->first);
+  }
   return out;
 }
 
+// Whether the view `make_view` would build differs from the last published one: compared in
+// place, so a snapshot that changes nothing readers see publishes the same view again.
+bool game_state::view_changed(const policies::id_assignment& ids) const {
+  if (!view_ || view_->entities.size() != entities_.size() || view_->clusters.size() != ids.clusters.size())
+    return true;
+  std::size_t clustered = 0;
+  for (const auto& c : ids.clusters) {
+    auto it = view_->clusters.find(c.id);
+    if (it == view_->clusters.end() || it->second.members != c.members) return true;
+    clustered += c.members.size();
+    for (const auto& m : c.members) {
+      auto e = view_->entities.find(m);
+      if (e == view_->entities.end() || e->second.cluster_id != c.id) return true;
+    }
+  }
+  std::size_t in_view_clusters = 0;
+  for (const auto& [name, t] : entities_) {
+    auto it = view_->entities.find(name);
+    if (it == view_->entities.end()) return true;
+    const entity_view& e = it->second;
+    if (!e.cluster_id.empty()) ++in_view_clusters;
+    if (e.id != t.id || e.is_npc != t.is_npc || e.agent_id != t.agent_id || e.location != t.location ||
+        e.action != policies::to_string(t.action) || e.position.has_value() != t.position.has_value())
+      return true;
+    if (t.position && (e.position->x != t.position->x || e.position->y != t.position->y || e.position->z != t.position->z))
+      return true;
+  }
+  return in_view_clusters != clustered;
+}
+
 std::shared_ptr<const world_view> game_state::make_view(const policies::id_assignment& ids) {
+  if (!view_changed(ids)) return view_;
   auto v = std::make_shared<world_view>();
   v->game_id = game_id_;
   v->snapshots_applied = applied_;
@@ -247,6 +292,7 @@ std::shared_ptr<const world_view> game_state::make_view(const policies::id_assig
     for (const auto& m : c.members) v->entities[m].cluster_id = c.id;
     v->clusters.emplace(c.id, cluster_view{c.id, c.members});
   }
+  view_ = v;
   return v;
 }
 
@@ -320,7 +366,7 @@ apply_result game_state::apply(const snapshot& s, policies::time_point now) {
     r.stats.joins += ch.joined.size();
     r.stats.leaves += ch.left.size();
     r.diff.changes.push_back({ch.id, std::move(ch.members), std::move(ch.joined), std::move(ch.left)});
-    r.events.push_back(cluster_update_body(r.diff.changes.back(), *r.diff.view));
+    r.events.push_back(make_cluster_update(r.diff.changes.back(), *r.diff.view));
   }
   clusters_ = std::move(ids.clusters);
   r.clusters = clusters_.size();

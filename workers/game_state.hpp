@@ -22,6 +22,7 @@
 #include "policies/clustering.hpp"
 #include "policies/entity_state.hpp"
 #include "policies/group_update.hpp"
+#include "queues/events.hpp"
 #include "workers/cluster_diff.hpp"
 #include "workers/group_blocks.hpp"
 #include "workers/snapshot.hpp"
@@ -59,7 +60,7 @@ struct apply_stats {
 struct apply_result {
   bool stale = false;
   cluster_diff diff;                // changes and the new view
-  std::vector<std::string> events;  // cluster_update bodies, one per change, in order
+  std::vector<queues::cluster_update> events;  // one per change, in order
   std::vector<std::shared_ptr<const sync_request>> syncs;
   apply_stats stats;
   std::size_t clusters = 0;         // clusters in the game after this snapshot
@@ -80,6 +81,8 @@ class game_state {
   const policies::npc_group_state* group_state_of(const std::string& agent_id) const;
 
  private:
+  // One entity, updated in place from snapshot to snapshot: its strings keep their buffers,
+  // so a steady game allocates nothing per entity here.
   struct tracked {
     std::string id;
     bool is_npc = false;
@@ -90,7 +93,12 @@ class game_state {
     policies::entity_action action = policies::entity_action::idle;
     std::string appearance;
     std::int64_t last_seen_s = 0;
+    std::uint64_t gen = 0;               // the apply that last touched it
+    bool existed = false;                // tracked before this apply
+    std::optional<vec3> prev_position;   // its position before this apply
+    std::uint32_t index = 0;             // rank of its name (cluster_entities)
   };
+  using entity_entry = std::pair<const std::string, tracked>;
   struct player_entry {
     std::string name;
     std::string appearance;
@@ -104,6 +112,7 @@ class game_state {
   void track_entities(const snapshot& s, policies::time_point now, apply_stats& stats);
   std::vector<std::vector<std::string>> cluster_entities(const snapshot& s, apply_stats& stats);
   std::shared_ptr<const world_view> make_view(const policies::id_assignment& ids);
+  bool view_changed(const policies::id_assignment& ids) const;
   void decide_syncs(const snapshot& s, policies::time_point now, apply_result& r);
 
   std::string game_id_;
@@ -119,10 +128,19 @@ class game_state {
   std::unordered_map<std::string, npc_cache> npcs_;        // by agent id
   policies::clusterer clusterer_;
   policies::cluster_set cluster_scratch_;
+  // Scratch reused by every apply (no per-snapshot allocation once warm).
+  std::uint64_t gen_ = 0;
+  std::vector<entity_entry*> order_;        // entities by name
+  std::vector<policies::point3> pts_;
+  std::vector<std::uint32_t> pt_entity_;
+  std::vector<std::uint32_t> parent_;
+  std::vector<std::uint32_t> group_size_;
+  std::vector<std::uint32_t> group_slot_;
+  std::shared_ptr<const world_view> view_;  // the last published view (reused when unchanged)
 };
 
-// The members of a cluster_update event after `seq` (DESIGN 3.3), for event_hub::publish:
-// "type":"cluster_update","clusterId":..,"members":[..],"positions":{..},"joined":[..],"left":[..]
-std::string cluster_update_body(const cluster_change& c, const world_view& view);
+// The cluster_update event of a change (DESIGN 3.3): every member, each one's position from
+// `view` when it has one.
+queues::cluster_update make_cluster_update(const cluster_change& c, const world_view& view);
 
 }  // namespace orch::workers

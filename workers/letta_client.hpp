@@ -10,8 +10,10 @@
 // thread, exactly once per call, never inline in the calling function. How it fails: a call
 // that still fails after its retries completes with ok == false and a reason; it is never
 // dropped silently.
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,7 +41,13 @@ struct letta_result {
 struct letta_reply {
   std::string text;  // the assistant_message contents, joined by "\n"
   std::vector<letta_tool_call> tool_calls;
+  std::uint64_t prompt_tokens = 0;      // from the response's usage (0 when absent)
+  std::uint64_t completion_tokens = 0;
 };
+
+// What a message call is for (DESIGN 5.4): a reply to a player starts before an NPC's other
+// speech, which starts before block syncs.
+enum class letta_call_class : std::uint8_t { reply = 0, npc = 1 };
 
 class letta_client {
  public:
@@ -52,6 +60,12 @@ class letta_client {
   // POST /v1/agents/{agent_id}/messages (non-streaming).
   virtual void send_messages(const std::string& agent_id, std::vector<letta_message> messages,
                              reply_fn cb) = 0;
+  // The same, with its class (send_messages is class npc).
+  virtual void send_messages_as(letta_call_class cls, const std::string& agent_id,
+                                std::vector<letta_message> messages, reply_fn cb) {
+    (void)cls;
+    send_messages(agent_id, std::move(messages), std::move(cb));
+  }
   // GET /v1/agents/{agent_id}/core-memory/blocks/{label}.
   virtual void get_block(const std::string& agent_id, const std::string& label, block_fn cb) = 0;
   // PATCH the same path with {"value": value}.
@@ -61,6 +75,18 @@ class letta_client {
   virtual void get_agent(const std::string& agent_id, done_fn cb) = 0;
   // GET /v1/health/ (readiness).
   virtual void health(done_fn cb) = 0;
+  // The agents verification found missing (DESIGN 5.4): until a later verification finds
+  // them, their message and block calls fail at once ("agent_missing") without a request.
+  // Replaces the previous set. Clients without call discipline ignore it.
+  virtual void set_missing_agents(std::vector<std::string> agents) { (void)agents; }
+  // How many message calls to the agent have ended (any outcome) since this client started,
+  // or nullopt when the client does not count them. An agent changes its own blocks only
+  // while it runs a step, so a block is unchanged since the daemon wrote it when this count
+  // has not moved since (DESIGN 5.4, cheap syncs).
+  virtual std::optional<std::uint64_t> message_steps(const std::string& agent_id) const {
+    (void)agent_id;
+    return std::nullopt;
+  }
 };
 
 }  // namespace orch::workers

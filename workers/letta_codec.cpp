@@ -163,6 +163,10 @@ bool parse_letta_response(std::string_view body, letta_reply& out) {
       }
     }
   }
+  if (const auto* u = member(d, "usage"); u && u->IsObject()) {
+    if (const auto* p = member(*u, "prompt_tokens"); p && p->IsUint64()) out.prompt_tokens = p->GetUint64();
+    if (const auto* c = member(*u, "completion_tokens"); c && c->IsUint64()) out.completion_tokens = c->GetUint64();
+  }
   return true;
 }
 

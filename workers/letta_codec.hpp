@@ -32,7 +32,8 @@ std::optional<std::vector<letta_message>> parse_messages_body(std::string_view b
 std::optional<std::string> parse_block_update_body(std::string_view body);
 
 // LettaResponse: assistant_message contents (string, or text parts) joined by "\n", and
-// tool_call_message.tool_call {name, arguments}. False when not a LettaResponse.
+// tool_call_message.tool_call {name, arguments}, and usage's prompt/completion tokens.
+// False when not a LettaResponse.
 bool parse_letta_response(std::string_view body, letta_reply& out);
 // BlockResponse's value; nullopt when the body has none.
 std::optional<std::string> parse_block_value(std::string_view body);

@@ -11,7 +11,7 @@ std::shared_ptr<letta_client> make_letta_client(boost::asio::io_context& io, con
                                                 const policies::clock& clock, queues::registry& metrics) {
   std::shared_ptr<letta_transport> transport;
   if (opts.backend == letta_backend::simulated)
-    transport = std::make_shared<letta_simulated>(io, opts.simulated_latency);
+    transport = std::make_shared<letta_simulated>(io, opts.simulated_latency, opts.simulated_block_latency);
   else
     transport = std::make_shared<letta_http>(io, opts);
   return std::make_shared<letta_discipline>(io, std::move(transport), discipline_options::from(opts), clock,
@@ -41,13 +41,14 @@ void verify_agents(letta_client& client, const world_registry& world, queues::re
     if (!n.agent_id.empty()) ids.push_back(n.agent_id);
   if (ids.empty()) {
     st->gauge->set(0);
+    client.set_missing_agents({});
     // Keep the "never inline" promise: answer through the client's own path.
     client.health([st](letta_result) { st->done({}); });
     return;
   }
   st->left = ids.size();
   for (const auto& id : ids) {
-    client.get_agent(id, [st, id](letta_result r) {
+    client.get_agent(id, [st, id, &client](letta_result r) {
       std::vector<std::string> out;
       {
         std::lock_guard lk(st->mu);
@@ -56,6 +57,7 @@ void verify_agents(letta_client& client, const world_registry& world, queues::re
         out = st->missing;
       }
       st->gauge->set(static_cast<double>(out.size()));
+      client.set_missing_agents(out);  // no message or block calls for them until found
       st->done(std::move(out));
     });
   }

@@ -27,7 +27,8 @@ std::shared_ptr<letta_simulated> simulated_of(const std::shared_ptr<letta_client
 // GETs every registry NPC's agent (those with an agent_id) and reports the missing ones (404)
 // once all answered; the gauge npcorch_letta_agents_missing is set to their number. An agent
 // whose lookup failed otherwise (timeout, breaker) is not reported missing. `done` runs on an
-// io_context thread; immediately-posted when the registry has no agents.
+// io_context thread; immediately-posted when the registry has no agents. The client is told
+// (set_missing_agents), so missing agents get no message or block calls until found.
 void verify_agents(letta_client& client, const world_registry& world, queues::registry& metrics,
                    std::function<void(std::vector<std::string> missing)> done);
 

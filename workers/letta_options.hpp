@@ -17,13 +17,15 @@ struct letta_options {
   std::uint32_t max_in_flight = 16;
   double global_per_s = 20;
   double global_burst = 40;
-  double per_agent_per_s = 2;
+  double per_agent_per_s = 2;  // message calls only
+  double sync_share = 0.5;     // of global_per_s, for block syncs while replies wait
   std::uint32_t retry_max_attempts = 5;
   std::chrono::milliseconds retry_base{250};
   std::chrono::milliseconds retry_max{8000};
   std::uint32_t breaker_failure_threshold = 10;
   std::chrono::milliseconds breaker_open{5000};
-  std::chrono::milliseconds simulated_latency{300};
+  std::chrono::milliseconds simulated_latency{300};        // message calls
+  std::chrono::milliseconds simulated_block_latency{20};   // block calls, lookups, health
 };
 
 }  // namespace orch::workers

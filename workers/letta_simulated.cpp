@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <string>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -10,8 +11,9 @@
 
 namespace orch::workers {
 
-letta_simulated::letta_simulated(boost::asio::io_context& io, std::chrono::milliseconds latency)
-    : io_(io), latency_(latency) {}
+letta_simulated::letta_simulated(boost::asio::io_context& io, std::chrono::milliseconds latency,
+                                 std::optional<std::chrono::milliseconds> block_latency)
+    : io_(io), latency_(latency), block_latency_(block_latency.value_or(latency)) {}
 
 static std::string detail_body(std::string_view text) {
   return "{\"detail\":" + json_quote(text) + "}";
@@ -75,11 +77,18 @@ transport_response letta_simulated::answer(const transport_request& req) {
       }
       const std::string& last = ms->back().content;
       std::string text = req.agent_id + " hears you: " + last.substr(0, std::min<std::size_t>(40, last.size()));
+      // Token use estimated at ~4 bytes a token: the request's text as the prompt's new part,
+      // the answer as the completion.
+      std::size_t in_bytes = 0;
+      for (const auto& m : *ms) in_bytes += m.content.size() + m.name.size();
+      const std::size_t prompt = in_bytes / 4 + 1, completion = text.size() / 4 + 1;
       r.status = 200;
       r.body = "{\"messages\":[{\"id\":\"message-sim\",\"message_type\":\"assistant_message\",\"content\":" +
                json_quote(text) +
                "}],\"stop_reason\":{\"message_type\":\"stop_reason\",\"stop_reason\":\"end_turn\"},"
-               "\"usage\":{\"message_type\":\"usage_statistics\",\"completion_tokens\":0,\"prompt_tokens\":0,\"total_tokens\":0,\"step_count\":1}}";
+               "\"usage\":{\"message_type\":\"usage_statistics\",\"completion_tokens\":" + std::to_string(completion) +
+               ",\"prompt_tokens\":" + std::to_string(prompt) + ",\"total_tokens\":" +
+               std::to_string(prompt + completion) + ",\"step_count\":1}}";
       break;
     }
   }
@@ -92,7 +101,8 @@ void letta_simulated::execute(transport_request req, response_fn cb) {
     ++requests_;
     if (!req.agent_id.empty()) max_concurrent_ = std::max(max_concurrent_, ++busy_[req.agent_id]);
   }
-  auto timer = std::make_shared<boost::asio::steady_timer>(io_, latency_);
+  auto timer = std::make_shared<boost::asio::steady_timer>(
+      io_, req.endpoint == letta_endpoint::messages ? latency_ : block_latency_);
   timer->async_wait([this, self = shared_from_this(), timer, req = std::move(req), cb = std::move(cb)](const boost::system::error_code&) {
     transport_response r;
     {

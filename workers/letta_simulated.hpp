@@ -1,6 +1,7 @@
 #pragma once
 // letta_simulated: an in-process Letta for demos, floods and tests (letta.backend: simulated).
-// No network: each request is answered after `latency` on an asio timer. Every agent id
+// No network: each request is answered after `latency` (messages) or `block_latency` (all
+// other requests; the same as `latency` unless given) on an asio timer. Every agent id
 // exists; blocks live in memory (a GET of a block never written answers 404, as Letta does
 // for an unknown label). Replies are deterministic: "<agent> hears you: <first 40 chars of the
 // last message>". It speaks the same JSON as Letta, so the call discipline and codec run
@@ -28,7 +29,9 @@ namespace orch::workers {
 class letta_simulated final : public letta_transport,
                                public std::enable_shared_from_this<letta_simulated> {
  public:
-  letta_simulated(boost::asio::io_context& io, std::chrono::milliseconds latency);
+  // `latency`: message calls; `block_latency`: every other request (blocks, lookups, health).
+  letta_simulated(boost::asio::io_context& io, std::chrono::milliseconds latency,
+                  std::optional<std::chrono::milliseconds> block_latency = std::nullopt);
 
   void execute(transport_request req, response_fn cb) override;
 
@@ -49,6 +52,7 @@ class letta_simulated final : public letta_transport,
 
   boost::asio::io_context& io_;
   std::chrono::milliseconds latency_;
+  std::chrono::milliseconds block_latency_;
   mutable std::mutex mu_;
   std::map<std::pair<std::string, std::string>, std::string> blocks_;
   std::unordered_map<std::string, std::uint32_t> busy_;  // requests in progress per agent

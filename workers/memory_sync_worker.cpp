@@ -44,6 +44,7 @@ struct memory_sync_worker::op {
   std::shared_ptr<const sync_request> req;
   std::function<void(bool)> done;
   written before;
+  std::optional<std::uint64_t> steps;  // the agent's message steps when this sync started
 };
 
 memory_sync_worker::memory_sync_worker(letta_client& letta, snapshot_worker& snapshots, const policies::clock& clock,
@@ -59,7 +60,9 @@ memory_sync_worker::memory_sync_worker(letta_client& letta, snapshot_worker& sna
                                "NPC edits of daemon-owned block fields (daemon fields won, NPC text kept)")),
       failures_(m.get_counter("npcorch_memory_sync_failures_total", "Memory syncs that finally failed")),
       dropped_(m.get_counter("npcorch_memory_sync_dropped_total",
-                             "Memory syncs shed or dropped before they ran (retried next snapshot)")) {}
+                             "Memory syncs shed or dropped before they ran (retried next snapshot)")),
+      reads_skipped_(m.get_counter("npcorch_letta_block_reads_skipped_total",
+                                   "Block reads skipped: no agent step since the daemon wrote the block")) {}
 
 void memory_sync_worker::add_synced_listener(std::function<void(const block_synced&)> fn) {
   listeners_.push_back(std::move(fn));
@@ -92,33 +95,52 @@ void memory_sync_worker::sync(std::shared_ptr<const sync_request> req, std::func
   }
   auto o = std::make_shared<op>();
   o->before = last_written(req->agent_id);
+  o->steps = letta_.message_steps(req->agent_id);
   o->req = std::move(req);
   o->done = std::move(done);
   sync_members(std::move(o));
 }
 
 void memory_sync_worker::sync_members(std::shared_ptr<op> o) {
-  letta_.get_block(o->req->agent_id, members_label, [this, o](letta_result r, std::string current) {
-    if (!r.ok && r.error != "not_found" && r.http_status != 404) return finish(o, false);
-    const auto& req = *o->req;
-    if (!req.force && !current.empty() && content_hash_of(current) == group_block_hash(req.members_block)) {
-      skipped_.inc();
-      return sync_status(o);
+  if (o->steps && o->before.members_steps == o->steps) {
+    reads_skipped_.inc();
+    letta_result known;
+    known.ok = true;
+    std::string current = o->before.members_value;
+    return on_members(std::move(o), known, std::move(current));
+  }
+  letta_.get_block(o->req->agent_id, members_label,
+                   [this, o](letta_result r, std::string current) { on_members(o, r, std::move(current)); });
+}
+
+void memory_sync_worker::on_members(std::shared_ptr<op> o, letta_result r, std::string current) {
+  if (!r.ok && r.error != "not_found" && r.http_status != 404) return finish(o, false);
+  const auto& req = *o->req;
+  if (!req.force && !current.empty() && content_hash_of(current) == group_block_hash(req.members_block)) {
+    skipped_.inc();
+    {
+      std::lock_guard lk(mu_);  // what the block holds is known now
+      auto& wr = written_[req.agent_id];
+      wr.members_value = current;
+      wr.members_steps = o->steps;
     }
-    auto merged = merge_group_members(req.members_block, current, o->before.members_text, o->before.members_owned);
-    if (merged.npc_edited) merges_.inc();
-    if (merged.conflict) conflicts_.inc();
-    letta_.update_block(req.agent_id, members_label, merged.text, [this, o, merged](letta_result w) {
-      if (!w.ok) return finish(o, false);
-      writes_.inc();
-      {
-        std::lock_guard lk(mu_);
-        auto& wr = written_[o->req->agent_id];
-        wr.members_text = merged.text_hash;
-        wr.members_owned = merged.owned_hash;
-      }
-      sync_status(o);
-    });
+    return sync_status(o);
+  }
+  auto merged = merge_group_members(req.members_block, current, o->before.members_text, o->before.members_owned);
+  if (merged.npc_edited) merges_.inc();
+  if (merged.conflict) conflicts_.inc();
+  letta_.update_block(req.agent_id, members_label, merged.text, [this, o, merged](letta_result w) {
+    if (!w.ok) return finish(o, false);
+    writes_.inc();
+    {
+      std::lock_guard lk(mu_);
+      auto& wr = written_[o->req->agent_id];
+      wr.members_text = merged.text_hash;
+      wr.members_owned = merged.owned_hash;
+      wr.members_value = merged.text;
+      wr.members_steps = o->steps;
+    }
+    sync_status(o);
   });
 }
 
@@ -127,25 +149,44 @@ void memory_sync_worker::sync_status(std::shared_ptr<op> o) {
   // the NPC of its newcomers.
   block_synced ev{o->req->game_id, o->req->npc_name, o->req->members};
   for (const auto& fn : listeners_) fn(ev);
-  letta_.get_block(o->req->agent_id, status_label, [this, o](letta_result r, std::string current) {
-    if (!r.ok && r.error != "not_found" && r.http_status != 404) return finish(o, false);
-    const auto& req = *o->req;
-    if (!req.force && first_line(current) == req.status) {
-      skipped_.inc();
-      return finish(o, true);
+  if (o->steps && o->before.status_steps == o->steps) {
+    reads_skipped_.inc();
+    letta_result known;
+    known.ok = true;
+    std::string current = o->before.status_value;
+    return on_status(std::move(o), known, std::move(current));
+  }
+  letta_.get_block(o->req->agent_id, status_label,
+                   [this, o](letta_result r, std::string current) { on_status(o, r, std::move(current)); });
+}
+
+void memory_sync_worker::on_status(std::shared_ptr<op> o, letta_result r, std::string current) {
+  if (!r.ok && r.error != "not_found" && r.http_status != 404) return finish(o, false);
+  const auto& req = *o->req;
+  if (!req.force && first_line(current) == req.status) {
+    skipped_.inc();
+    {
+      std::lock_guard lk(mu_);
+      auto& wr = written_[req.agent_id];
+      wr.status_value = current;
+      wr.status_steps = o->steps;
     }
-    auto merged = merge_status(req.status, current, o->before.status_text);
-    if (merged.npc_edited) merges_.inc();
-    if (merged.conflict) conflicts_.inc();
-    letta_.update_block(req.agent_id, status_label, merged.text, [this, o, h = merged.text_hash](letta_result w) {
-      if (!w.ok) return finish(o, false);
-      writes_.inc();
-      {
-        std::lock_guard lk(mu_);
-        written_[o->req->agent_id].status_text = h;
-      }
-      finish(o, true);
-    });
+    return finish(o, true);
+  }
+  auto merged = merge_status(req.status, current, o->before.status_text);
+  if (merged.npc_edited) merges_.inc();
+  if (merged.conflict) conflicts_.inc();
+  letta_.update_block(req.agent_id, status_label, merged.text, [this, o, merged](letta_result w) {
+    if (!w.ok) return finish(o, false);
+    writes_.inc();
+    {
+      std::lock_guard lk(mu_);
+      auto& wr = written_[o->req->agent_id];
+      wr.status_text = merged.text_hash;
+      wr.status_value = merged.text;
+      wr.status_steps = o->steps;
+    }
+    finish(o, true);
   });
 }
 

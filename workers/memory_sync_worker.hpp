@@ -1,7 +1,9 @@
 #pragma once
 // The memory-sync worker (DESIGN 5.2): the handler of message_kind::memory_sync (payload
 // std::shared_ptr<const workers::sync_request>, key = agent id, coalescing). For each of the
-// NPC's two blocks it GETs the block, merges what the NPC's agent wrote itself (notes, keys
+// NPC's two blocks it GETs the block (only when the agent ran a step since the daemon last
+// wrote it, or nothing is known: otherwise the block still holds the daemon's text and the
+// read is skipped, counted in npcorch_letta_block_reads_skipped_total), merges what the NPC's agent wrote itself (notes, keys
 // the daemon does not own, non-JSON text), and PATCHes it unless the content is unchanged
 // (timestamps aside) and the request is not forced. Then it tells the block_synced listeners
 // which members the NPC's group_members block now lists, and completes.
@@ -16,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -52,9 +55,18 @@ class memory_sync_worker {
     std::uint64_t members_text = 0;
     std::uint64_t members_owned = 0;
     std::uint64_t status_text = 0;
+    // Cheap syncs: the texts last written and the agent's message-step count when the sync
+    // that wrote them started. While the count has not moved, the blocks still hold these
+    // texts and are not read again.
+    std::string members_value;
+    std::string status_value;
+    std::optional<std::uint64_t> members_steps;
+    std::optional<std::uint64_t> status_steps;
   };
   void sync_members(std::shared_ptr<op> o);
+  void on_members(std::shared_ptr<op> o, letta_result r, std::string current);
   void sync_status(std::shared_ptr<op> o);
+  void on_status(std::shared_ptr<op> o, letta_result r, std::string current);
   void finish(std::shared_ptr<op> o, bool ok);
   written last_written(const std::string& agent);
 
@@ -71,6 +83,7 @@ class memory_sync_worker {
   queues::counter& conflicts_;
   queues::counter& failures_;
   queues::counter& dropped_;
+  queues::counter& reads_skipped_;
 };
 
 }  // namespace orch::workers

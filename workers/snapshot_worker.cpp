@@ -122,15 +122,19 @@ apply_result snapshot_worker::process(const snapshot& s) {
 
   // Order matters to readers: the cluster_update events first, then the view, then the
   // listeners (which may tell NPCs of newcomers only after the update is out).
-  for (const auto& body : r.events) events_.publish(s.game_id, body);
+  for (auto& ev : r.events) events_.publish(s.game_id, queues::event_body{std::move(ev)});
   cluster_updates_.inc(r.events.size());
   {
     std::lock_guard lk(mu_);
-    views_[s.game_id] = r.diff.view;
-    for (const auto& [name, e] : r.diff.view->entities) {
-      if (!e.is_npc) continue;
-      npc_game_[name] = s.game_id;
-      if (!e.id.empty()) npc_game_[e.id] = s.game_id;
+    auto& published = views_[s.game_id];
+    const bool same_view = published == r.diff.view;  // nothing readers see changed
+    published = r.diff.view;
+    if (!same_view) {
+      for (const auto& [name, e] : r.diff.view->entities) {
+        if (!e.is_npc) continue;
+        npc_game_[name] = s.game_id;
+        if (!e.id.empty()) npc_game_[e.id] = s.game_id;
+      }
     }
   }
   for (const auto& fn : listeners_) fn(r.diff);

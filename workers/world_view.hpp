@@ -1,7 +1,9 @@
 #pragma once
 // A read-only picture of one game's world after a snapshot was applied, published by the
 // snapshot worker for readers on other threads (conversation worker, /chat/v3 game lookup).
-// Immutable once published: readers hold a shared_ptr<const world_view> and never lock.
+// Immutable once published: readers hold a shared_ptr<const world_view> and never lock. A
+// snapshot that changes nothing a reader sees (ids, kinds, positions kept, locations, actions,
+// clusters) publishes the previous view again instead of building a new one.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -30,7 +32,7 @@ struct cluster_view {
 
 struct world_view {
   std::string game_id;
-  std::uint64_t snapshots_applied = 0;
+  std::uint64_t snapshots_applied = 0;  // applies counted when this view was built
   std::unordered_map<std::string, entity_view> entities;  // by display name
   std::unordered_map<std::string, cluster_view> clusters;  // by cluster id
 };

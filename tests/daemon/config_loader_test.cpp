@@ -136,7 +136,10 @@ void check_defaults(const daemon::config& c) {
   CHECK(cl.breaker_failure_threshold == dl.breaker_failure_threshold);
   CHECK(cl.breaker_open == dl.breaker_open);
   CHECK(cl.simulated_latency == dl.simulated_latency);
+  CHECK(cl.simulated_block_latency == dl.simulated_block_latency);
+  CHECK(cl.sync_share == dl.sync_share);
   CHECK(c.events.replay_capacity == d.events.replay_capacity);
+  CHECK(c.events.replay_bytes == d.events.replay_bytes);
   CHECK(c.events.max_games == d.events.max_games);
   CHECK(c.events.max_wait == d.events.max_wait);
 }

@@ -109,13 +109,8 @@ TEST_CASE("blocks and replies over real HTTP to fake-letta and an NPC's own edit
   rapidjson::Writer<rapidjson::StringBuffer> ew(eb);
   edit.Accept(ew);
   REQUIRE(f.post("/_fake/edit_block", eb.GetString()).status / 100 == 2);
-  // Goldie joins: the daemon rewrites the block and merges, keeping the NPC's note and key.
-  REQUIRE(c.post("/letta/v1/snapshot/game", scene("http", 2, true)).status == 202);
-  group = poll(read_group, [](const std::string& v) { return v.find("Goldie") != std::string::npos; });
-  CHECK(group.find("Goldie") != std::string::npos);
-  CHECK(group.find("owes me three coins") != std::string::npos);
-  CHECK(group.find("\"npc_mood\":\"cheerful\"") != std::string::npos);
-  CHECK(d.metric("npcorch_memory_merges_total") >= 1);
+  // An agent edits its blocks only while it runs a step (DESIGN 5.4): the edit above stands
+  // for one made during this turn's message call, which makes the next sync read first.
   // A chat turn is answered through fake-letta's /messages.
   auto r = c.post("/letta/v1/chat/turn", R"({"gameId":"http","speaker":{"name":"Diamond","kind":"player"},"text":"Pete, hello","target":"Pete"})");
   REQUIRE(r.status == 202);
@@ -123,5 +118,12 @@ TEST_CASE("blocks and replies over real HTTP to fake-letta and an NPC's own edit
                      [](const std::string& b) { return b.find("\"type\":\"npc_message\",\"npc\":\"Pete\"") != std::string::npos; });
   CHECK(events.find("\"type\":\"npc_message\",\"npc\":\"Pete\"") != std::string::npos);
   CHECK(d.metric("npcorch_letta_calls_total{endpoint=\"messages\",status=\"200\"}") >= 1);
+  // Goldie joins: the daemon rewrites the block and merges, keeping the NPC's note and key.
+  REQUIRE(c.post("/letta/v1/snapshot/game", scene("http", 2, true)).status == 202);
+  group = poll(read_group, [](const std::string& v) { return v.find("Goldie") != std::string::npos; });
+  CHECK(group.find("Goldie") != std::string::npos);
+  CHECK(group.find("owes me three coins") != std::string::npos);
+  CHECK(group.find("\"npc_mood\":\"cheerful\"") != std::string::npos);
+  CHECK(d.metric("npcorch_memory_merges_total") >= 1);
   CHECK(d.stop() == 0);
 }

@@ -81,6 +81,35 @@ TEST_CASE("event_hub: bounded replay answers reset when since is too old") {
   CHECK(ahead.next == 5);
 }
 
+TEST_CASE("event_hub: the replay buffer is bounded in bytes too, oldest out first, newest always kept") {
+  registry reg;
+  // Each event below is {"seq":N,"type":"x","pad":"<90 bytes>"}: about 120 bytes of JSON.
+  const std::string body = R"("type":"x","pad":")" + std::string(90, 'p') + "\"";
+  event_hub hub(100, 500, 10, reg);
+  for (int i = 0; i < 10; ++i) hub.publish("g", body);
+  auto r = hub.read("g", 0, 100);
+  std::size_t bytes = 0;
+  for (const auto& e : r.events) bytes += e->json.size();
+  CHECK(bytes <= 500);
+  CHECK(r.events.size() == 4);  // 4 x ~120 bytes fit, a fifth would not
+  CHECK(seqs(r) == std::vector<std::uint64_t>{7, 8, 9, 10});
+  CHECK(r.reset);  // since=0 is older than what is kept
+  CHECK(reg.value("npcorch_events_replay_trimmed_total", {{"cap", "bytes"}}) == 6);
+  CHECK(reg.value("npcorch_events_replay_trimmed_total", {{"cap", "count"}}) == 0);
+  // Another game has its own budget.
+  hub.publish("h", body);
+  CHECK(hub.read("h", 0, 100).events.size() == 1);
+  // An event larger than the whole cap still replaces the older ones and is kept alone.
+  hub.publish("g", R"("type":"big","pad":")" + std::string(800, 'b') + "\"");
+  auto big = hub.read("g", 0, 100);
+  CHECK(seqs(big) == std::vector<std::uint64_t>{11});
+  // The count cap still applies under the byte cap, counted under its own label.
+  event_hub small(2, 1 << 20, 10, reg);
+  for (int i = 0; i < 5; ++i) small.publish("g", R"("type":"x")");
+  CHECK(seqs(small.read("g", 0, 100)) == std::vector<std::uint64_t>{4, 5});
+  CHECK(reg.value("npcorch_events_replay_trimmed_total", {{"cap", "count"}}) == 3);
+}
+
 TEST_CASE("event_hub: subscribe before the first event - the handle unsubscribes") {
   registry reg;
   event_hub hub(10, 10, reg);

@@ -58,8 +58,11 @@ struct harness {
 };
 
 bool has_event(const conversation_effects& fx, const std::string& needle) {
-  for (const auto& e : fx.events)
-    if (e.body.find(needle) != std::string::npos) return true;
+  for (const auto& e : fx.events) {
+    std::string json;
+    queues::render_event(1, e.body, json);
+    if (json.find(needle) != std::string::npos) return true;
+  }
   return false;
 }
 
@@ -82,6 +85,45 @@ TEST_CASE("conversation_state: the addressed NPC answers first, at most max_resp
   // Goldie did not answer: she hears the line as context for her next call.
   CHECK(h.st->context_lines("g", "Goldie") == 1);
   CHECK(h.st->context_lines("g", "Kaiden") == 0);
+}
+
+TEST_CASE("conversation_state: npc_typing goes out the moment the reply call starts, before the message") {
+  harness h;
+  auto fx = h.st->on_turn(h.turn("Hello Pete"), h.clk.now());
+  REQUIRE(fx.submits.size() == 2);
+  CHECK_FALSE(has_event(fx, "npc_typing"));  // queued, not started
+  bool started = false;
+  auto f0 = h.st->on_start(fx.submits[0].job, h.clk.now(), started);
+  REQUIRE(started);
+  REQUIRE(f0.calls.size() == 1);
+  CHECK(has_event(f0, R"("type":"npc_typing","npc":"Pete","clusterId":"c1","audience":["Ann","Goldie","Kaiden"],"inReplyTo":"t1")"));
+  // The second responder parks for the floor: no typing until its call starts.
+  auto f1 = h.st->on_start(fx.submits[1].job, h.clk.now(), started);
+  CHECK_FALSE(started);
+  CHECK_FALSE(has_event(f1, "npc_typing"));
+  auto r = h.reply(fx.submits[0].job, "Hi Ann!");
+  CHECK_FALSE(has_event(r, "npc_typing"));
+  REQUIRE(r.submits.size() == 1);
+  auto f2 = h.st->on_start(r.submits[0].job, h.clk.now(), started);
+  REQUIRE(started);
+  CHECK(has_event(f2, R"("type":"npc_typing","npc":"Goldie")"));
+}
+
+TEST_CASE("conversation_state: reply latency is a player turn's arrival to its first npc_message") {
+  harness h;
+  auto& hist = h.metrics.get_histogram("npcorch_reply_latency_seconds", "");
+  auto fx = h.st->on_turn(h.turn("Hello Pete"), h.clk.now());
+  REQUIRE(fx.submits.size() == 2);
+  h.clk.advance(100ms);
+  h.start(fx.submits[0].job);
+  h.clk.advance(500ms);
+  h.reply(fx.submits[0].job, "Hi Ann!");
+  CHECK(hist.count() == 1);
+  CHECK(hist.sum() == doctest::Approx(0.6));
+  h.start(fx.submits[1].job);
+  h.clk.advance(500ms);
+  h.reply(fx.submits[1].job, "Hello.");
+  CHECK(hist.count() == 1);  // only the first answer of a turn is timed
 }
 
 TEST_CASE("conversation_state: the floor lets max_concurrent_speakers generate - others wait in order") {
@@ -116,7 +158,7 @@ TEST_CASE("conversation_state: the floor lets max_concurrent_speakers generate -
   CHECK(h.st->context_lines("g", "Pete") == 0);
 }
 
-TEST_CASE("conversation_state: cooling NPCs are skipped - the addressed one is waited for") {
+TEST_CASE("conversation_state: an addressed player turn ignores the cooldown - unprompted speech waits for it") {
   policies::conversation_options o;
   o.max_responders = 1;
   harness h(o);
@@ -124,21 +166,38 @@ TEST_CASE("conversation_state: cooling NPCs are skipped - the addressed one is w
   REQUIRE(fx.submits.size() == 1);
   h.start(fx.submits[0].job);
   h.reply(fx.submits[0].job, "Yes?");
-  h.clk.advance(2s);  // Pete cools down until +5 s
+  h.clk.advance(2s);  // Pete cools down until +5 s, but a player addresses him: answered at once
   fx = h.st->on_turn(h.turn("Pete, again"), h.clk.now());
   REQUIRE(fx.submits.size() == 1);
-  const auto job = fx.submits[0].job;
+  CHECK(fx.submits[0].agent_id == "agent-Pete");
+  auto call = h.start(fx.submits[0].job);
+  CHECK(call.messages.back().content == "Pete, again");
+  CHECK(h.counter("npcorch_conversation_cooldown_holds_total") == 0);
+  h.reply(fx.submits[0].job, "Still here.");
+  // An unaddressed turn: Goldie and Kaiden never spoke, Goldie is nearer and answers.
+  // The NPC-to-NPC chain step is unprompted: it waits for the cooldown.
+  o.max_npc_chain = 1;
+  h.st = std::make_unique<conversation_state>(o, h.views, h.metrics);
+  fx = h.st->on_turn(h.turn("Goldie?"), h.clk.now());
+  h.start(fx.submits[0].job);
+  h.reply(fx.submits[0].job, "Hi.");  // Goldie cools down
+  fx = h.st->on_turn(h.turn("Kaiden?"), h.clk.now());
+  h.start(fx.submits[0].job);
+  auto r = h.reply(fx.submits[0].job, "Goldie, say hello");  // a chain step to the cooling Goldie
+  REQUIRE(r.submits.size() == 1);
+  CHECK(r.submits[0].agent_id == "agent-Goldie");
+  const auto chain = r.submits[0].job;
   bool started = true;
-  h.st->on_start(job, h.clk.now(), started);
+  h.st->on_start(chain, h.clk.now(), started);
   CHECK_FALSE(started);
   CHECK(h.counter("npcorch_conversation_cooldown_holds_total") == 1);
-  h.clk.advance(2s);
+  h.clk.advance(4s);
   CHECK(h.st->tick(h.clk.now()).submits.empty());  // still cooling
   h.clk.advance(1s);
   auto t = h.st->tick(h.clk.now());
   REQUIRE(t.submits.size() == 1);
-  CHECK(t.submits[0].job == job);
-  h.start(job);
+  CHECK(t.submits[0].job == chain);
+  h.start(chain);
   // Pete speaking now: a turn for everyone skips him (a hold); Goldie and Kaiden answer.
   h.st = std::make_unique<conversation_state>(policies::conversation_options{}, h.views, h.metrics);
   fx = h.st->on_turn(h.turn("Pete?"), h.clk.now());
@@ -149,14 +208,13 @@ TEST_CASE("conversation_state: cooling NPCs are skipped - the addressed one is w
   CHECK(h.counter("npcorch_conversation_cooldown_holds_total") == 3);
 }
 
-TEST_CASE("conversation_state: an addressed NPC cooling past turn_timeout ends in turn_dropped timeout") {
+TEST_CASE("conversation_state: an addressed NPC busy past turn_timeout ends in turn_dropped timeout") {
   policies::conversation_options o;
   o.max_responders = 1;
   o.turn_timeout = 2s;
   harness h(o);
   auto fx = h.st->on_turn(h.turn("Pete?"), h.clk.now());
-  h.start(fx.submits[0].job);
-  h.reply(fx.submits[0].job, "Yes?");
+  h.start(fx.submits[0].job);  // Pete generating, his answer does not come
   fx = h.st->on_turn(h.turn("Pete!"), h.clk.now());
   bool started = true;
   h.st->on_start(fx.submits[0].job, h.clk.now(), started);
@@ -167,7 +225,7 @@ TEST_CASE("conversation_state: an addressed NPC cooling past turn_timeout ends i
   auto t = h.st->tick(h.clk.now());
   CHECK(has_event(t, R"("type":"turn_dropped","turnId":"t2","reason":"timeout")"));
   CHECK(h.counter("npcorch_turns_dropped_total", {{"reason", "timeout"}}) == 1);
-  CHECK(h.st->jobs() == 0);
+  CHECK(h.st->jobs() == 1);  // Pete's first job is still generating
 }
 
 TEST_CASE("conversation_state: NPC-to-NPC chains stop at max_npc_chain (0 = none)") {
@@ -328,7 +386,13 @@ TEST_CASE("notices: never sent before block_synced lists the newcomer - sent alo
   REQUIRE(t.submits.size() == 1);
   CHECK(t.submits[0].kind == queues::message_kind::system_notice);
   CHECK(t.submits[0].agent_id == "agent-Pete");
-  auto call = h.start(t.submits[0].job);
+  bool typing_started = false;
+  auto started_fx = h.st->on_start(t.submits[0].job, h.clk.now(), typing_started);
+  REQUIRE(typing_started);
+  REQUIRE(started_fx.calls.size() == 1);
+  // The answer to a notice types too, with inReplyTo null.
+  CHECK(has_event(started_fx, R"("type":"npc_typing","npc":"Pete","clusterId":"c1","audience":["Ann","Diamond"],"inReplyTo":null)"));
+  auto call = started_fx.calls[0];
   REQUIRE(call.messages.size() == 1);
   CHECK(call.messages[0].role == "system");
   CHECK(call.messages[0].content ==
@@ -337,11 +401,24 @@ TEST_CASE("notices: never sent before block_synced lists the newcomer - sent alo
   CHECK(h.counter("npcorch_conversation_notices_total") == 1);
   auto r = h.reply(t.submits[0].job, "Hello Diamond!");
   CHECK(has_event(r, R"("inReplyTo":null)"));
-  // The answer counts toward Pete's cooldown: a turn now waits for him.
-  auto fx = h.st->on_turn(h.turn("Pete?"), h.clk.now());
+  // The answer counts toward Pete's cooldown: an unaddressed turn waits for him ...
+  auto fx = h.st->on_turn(h.turn("hello?"), h.clk.now());
+  REQUIRE(fx.submits.size() == 1);
   bool started = true;
   h.st->on_start(fx.submits[0].job, h.clk.now(), started);
   CHECK_FALSE(started);
+  CHECK(h.counter("npcorch_conversation_cooldown_holds_total") == 2);  // at arbitration and at start
+  h.clk.advance(5s);
+  auto ready = h.st->tick(h.clk.now());
+  REQUIRE(ready.submits.size() == 1);
+  h.start(ready.submits[0].job);
+  h.reply(ready.submits[0].job, "Hello there.");
+  // ... but a player addressing him right after his answer is answered at once.
+  fx = h.st->on_turn(h.turn("Pete, what do you sell?"), h.clk.now());
+  REQUIRE(fx.submits.size() == 1);
+  auto addressed = h.start(fx.submits[0].job);
+  CHECK(addressed.messages.back().content == "Pete, what do you sell?");
+  h.reply(fx.submits[0].job, "Bread.");
   // No second notice for Diamond within the cooldown.
   h.clk.advance(10s);
   h.st->on_cluster_diff(join_diff(h, {"Diamond"}), h.clk.now());
@@ -371,7 +448,7 @@ TEST_CASE("notices: several joins fold into one notice that rides along with the
   for (const auto& s : t.submits) CHECK(s.kind != queues::message_kind::system_notice);  // already delivered
 }
 
-TEST_CASE("conversation_state: a cooling addressed NPC still answers before the other responders") {
+TEST_CASE("conversation_state: a cooling addressed NPC still answers first and at once") {
   harness h;
   auto fx = h.st->on_turn(h.turn("Pete?"), h.clk.now());
   const auto first = fx.submits[0].job;
@@ -382,7 +459,7 @@ TEST_CASE("conversation_state: a cooling addressed NPC still answers before the 
   h.start(second);
   h.reply(second, "Hi Ann.");
   h.clk.advance(1s);
-  // v3 turn addressed to Pete by npc id while he cools down: Kaiden must wait for him.
+  // v3 turn addressed to Pete by npc id while he cools down: he answers now, Kaiden after him.
   chat_turn t = h.turn("what do you sell?");
   t.from_v3 = true;
   t.v3_npc_id = "npc-Pete";
@@ -393,17 +470,9 @@ TEST_CASE("conversation_state: a cooling addressed NPC still answers before the 
   bool started = true;
   h.st->on_start(fx.submits[1].job, h.clk.now(), started);
   CHECK_FALSE(started);  // Kaiden is ready but waits for the addressed Pete
-  h.st->on_start(fx.submits[0].job, h.clk.now(), started);
-  CHECK_FALSE(started);  // Pete cooling
-  h.clk.advance(2s);
-  CHECK(h.st->tick(h.clk.now()).submits.empty());
-  h.clk.advance(2s);  // Pete ready (5 s after his line)
-  auto t1 = h.st->tick(h.clk.now());
-  REQUIRE(t1.submits.size() == 1);
-  CHECK(t1.submits[0].agent_id == "agent-Pete");
-  auto call = h.start(t1.submits[0].job);
+  auto call = h.start(fx.submits[0].job);
   CHECK(call.messages.back().content == "what do you sell?");
-  auto r = h.reply(t1.submits[0].job, "Bread.");
+  auto r = h.reply(fx.submits[0].job, "Bread.");
   CHECK(has_event(r, R"("npc":"Pete","text":"Bread.")"));
   REQUIRE(r.submits.size() == 1);
   CHECK(r.submits[0].agent_id == "agent-Kaiden");

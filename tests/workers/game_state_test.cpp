@@ -79,7 +79,9 @@ TEST_CASE("game state: clusters, events with positions, view, location and actio
 
   REQUIRE(r.events.size() == 1);
   rapidjson::Document d;
-  d.Parse(("{" + r.events[0] + "}").c_str());
+  std::string json;
+  orch::queues::render_event(1, r.events[0], json);
+  d.Parse(json.c_str());
   REQUIRE_FALSE(d.HasParseError());
   CHECK(std::string(d["type"].GetString()) == "cluster_update");
   CHECK(std::string(d["clusterId"].GetString()) == "c1");

@@ -1,5 +1,6 @@
-// The call discipline over the simulated backend: real asio timers with millisecond latencies;
-// assertions are on counts, order and metrics, never on elapsed time.
+// The typed Letta API over the simulated backend (real asio timers with millisecond latencies;
+// assertions on counts, order and metrics, never on elapsed time) and over a held transport on
+// a manual clock. Timing rules (rate, breaker) are tested on manual timers in call_scheduler_test.
 #include <doctest/doctest.h>
 
 #include <map>
@@ -7,6 +8,7 @@
 
 #include "workers/letta_discipline.hpp"
 #include "workers/letta_simulated.hpp"
+#include "workers/timer_service.hpp"
 
 using namespace orch;
 using namespace orch::workers;
@@ -79,6 +81,8 @@ TEST_CASE("discipline: one in flight per agent, FIFO per agent, global cap") {
   CHECK(r.client->in_flight() == 0);
   CHECK(r.metric("npcorch_letta_calls_total", {{"endpoint", "messages"}, {"status", "200"}}) == 30);
   CHECK(r.metric("npcorch_letta_in_flight") == 0);
+  CHECK(r.metric("npcorch_letta_tokens_total", {{"type", "prompt"}}) > 0);  // the simulated usage
+  CHECK(r.metric("npcorch_letta_tokens_total", {{"type", "completion"}}) > 0);
   // Callbacks ran exactly once: nothing more arrives later.
   r.io.restart();
   r.io.run_for(20ms);
@@ -126,33 +130,6 @@ TEST_CASE("discipline: non-retryable 4xx fails at once - exhausted retries fail 
   CHECK(r.metric("npcorch_letta_calls_total", {{"endpoint", "health"}, {"status", "timeout"}}) == 4);
 }
 
-TEST_CASE("discipline: breaker opens, probes, closes - calls wait behind it") {
-  auto o = fast();
-  o.breaker_failure_threshold = 2;
-  o.breaker_open = 30ms;
-  o.backoff.max_attempts = 1;
-  rig r(o);
-  r.sim->fail_next(2, 503);
-  int done = 0;
-  std::vector<letta_result> res(3);
-  r.client->get_agent("agent-a", [&](letta_result x) { res[0] = x; ++done; });
-  r.client->get_agent("agent-b", [&](letta_result x) { res[1] = x; ++done; });
-  REQUIRE(run_until(r.io, [&] { return done == 2; }));
-  CHECK_FALSE(res[0].ok);
-  CHECK_FALSE(res[1].ok);
-  CHECK(r.client->breaker_state() == policies::breaker_state::open);
-  CHECK(r.metric("npcorch_letta_breaker_state") == 1);
-  const auto before = r.sim->requests();
-  r.client->get_agent("agent-c", [&](letta_result x) { res[2] = x; ++done; });
-  REQUIRE(run_until(r.io, [&] { return done == 3; }));
-  CHECK(res[2].ok);  // waited for the half-open probe, which it was
-  CHECK(r.sim->requests() == before + 1);
-  CHECK(r.metric("npcorch_letta_breaker_state") == 0);
-  CHECK(r.metric("npcorch_letta_breaker_transitions_total", {{"to", "open"}}) == 1);
-  CHECK(r.metric("npcorch_letta_breaker_transitions_total", {{"to", "half_open"}}) == 1);
-  CHECK(r.metric("npcorch_letta_breaker_transitions_total", {{"to", "closed"}}) == 1);
-}
-
 TEST_CASE("discipline: a call waits behind an open breaker no longer than breaker_wait") {
   auto o = fast();
   o.breaker_failure_threshold = 1;
@@ -182,23 +159,63 @@ TEST_CASE("discipline: bounded per-agent queue rejects with overloaded") {
   for (int i = 0; i < 5; ++i)
     r.client->get_agent("agent-a", [&](letta_result x) { x.ok ? ++ok : (x.error == "overloaded" ? ++overloaded : 0); });
   REQUIRE(run_until(r.io, [&] { return ok + overloaded == 5; }));
-  CHECK(ok == 2);
-  CHECK(overloaded == 3);
+  CHECK(ok == 3);  // one in flight and two waiting
+  CHECK(overloaded == 2);
 }
 
-TEST_CASE("discipline: rate limits make calls wait, every call still completes") {
+namespace {
+// Holds every request until the test answers it.
+class held_transport final : public letta_transport {
+ public:
+  void execute(transport_request req, response_fn cb) override {
+    held.push_back({std::move(req), std::move(cb)});
+  }
+  void answer(std::size_t i, int status, std::string body) {
+    transport_response r;
+    r.status = status;
+    r.body = std::move(body);
+    auto cb = std::move(held.at(i).second);
+    cb(std::move(r));
+  }
+  std::vector<std::pair<transport_request, response_fn>> held;
+};
+}  // namespace
+
+TEST_CASE("discipline: block calls are syncs - a reply starts before the agent's queued block calls") {
+  boost::asio::io_context io;
+  policies::manual_clock clk;
+  manual_timer_service timers;
+  queues::registry metrics;
+  auto t = std::make_shared<held_transport>();
   auto o = fast();
-  o.global_per_s = 200;
-  o.global_burst = 3;
-  o.per_agent_per_s = 100;
+  o.per_agent_per_s = 1;  // message calls only: the block calls are not held by it
   o.per_agent_burst = 1;
-  rig r(o, 0ms);
-  int done = 0;
-  for (int i = 0; i < 12; ++i)
-    r.client->get_agent(i % 2 ? "agent-a" : "agent-b", [&](letta_result x) { done += x.ok ? 1 : 0; });
-  REQUIRE(run_until(r.io, [&] { return done == 12; }));
-  CHECK(r.metric("npcorch_letta_rate_limited_waits_total") >= 9);
-  CHECK(r.sim->requests() == 12);
+  auto d = std::make_shared<letta_discipline>(io, t, o, clk, timers, metrics);
+  int blocks = 0;
+  std::string reply_text;
+  d->update_block("agent-a", "status", "s1", [&](letta_result x) { blocks += x.ok; });
+  d->update_block("agent-a", "group_members", "{}", [&](letta_result x) { blocks += x.ok; });
+  d->get_block("agent-a", "status", [&](letta_result x, std::string) { blocks += x.ok; });
+  d->send_messages_as(letta_call_class::reply, "agent-a", say("hi"),
+                      [&](letta_result x, letta_reply rep) { if (x.ok) reply_text = rep.text; });
+  REQUIRE(t->held.size() == 1);  // one request in flight per agent
+  CHECK(t->held[0].first.endpoint == letta_endpoint::block_update);
+  t->answer(0, 200, R"({"value":"s1","label":"status"})");
+  REQUIRE(t->held.size() == 2);
+  CHECK(t->held[1].first.endpoint == letta_endpoint::messages);  // the reply jumped the queued syncs
+  t->answer(1, 200, R"({"messages":[{"message_type":"assistant_message","content":"hello"}]})");
+  REQUIRE(t->held.size() == 3);
+  CHECK(t->held[2].first.endpoint == letta_endpoint::block_update);
+  t->answer(2, 200, R"({"value":"{}","label":"group_members"})");
+  REQUIRE(t->held.size() == 4);
+  t->answer(3, 200, R"({"value":"s1","label":"status"})");
+  io.poll();
+  CHECK(reply_text == "hello");
+  CHECK(blocks == 3);
+  CHECK(metrics.value("npcorch_letta_requests_total", {{"kind", "message"}, {"status", "200"}}) == 1);
+  CHECK(metrics.value("npcorch_letta_requests_total", {{"kind", "block_write"}, {"status", "200"}}) == 2);
+  CHECK(metrics.value("npcorch_letta_requests_total", {{"kind", "block_read"}, {"status", "200"}}) == 1);
+  CHECK(d->max_agent_concurrency() == 1);
 }
 
 TEST_CASE("discipline: blocks round-trip through the simulated backend - otids are filled") {
@@ -219,4 +236,59 @@ TEST_CASE("discipline: blocks round-trip through the simulated backend - otids a
   r.sim->npc_edit("agent-a", "group_members", "edited");
   CHECK(r.sim->block("agent-a", "group_members") == std::optional<std::string>("edited"));
   CHECK_FALSE(r.sim->block("agent-b", "group_members").has_value());
+}
+
+TEST_CASE("discipline: missing agents get no message or block calls until verification finds them") {
+  boost::asio::io_context io;
+  policies::manual_clock clk;
+  manual_timer_service timers;
+  queues::registry metrics;
+  auto t = std::make_shared<held_transport>();
+  auto d = std::make_shared<letta_discipline>(io, t, fast(), clk, timers, metrics);
+  d->set_missing_agents({"agent-gone"});
+  std::vector<std::string> errors;
+  d->send_messages_as(letta_call_class::reply, "agent-gone", say("hi"),
+                      [&](letta_result x, letta_reply) { errors.push_back(x.error); });
+  d->get_block("agent-gone", "status", [&](letta_result x, std::string) { errors.push_back(x.error); });
+  d->update_block("agent-gone", "status", "s", [&](letta_result x) { errors.push_back(x.error); });
+  io.poll();
+  CHECK(errors == std::vector<std::string>{"agent_missing", "agent_missing", "agent_missing"});
+  CHECK(t->held.empty());
+  CHECK(metrics.value("npcorch_letta_calls_refused_total", {{"reason", "agent_missing"}}) == 3);
+  // Verification lookups still go out; other agents are untouched.
+  d->get_agent("agent-gone", [](letta_result) {});
+  d->update_block("agent-here", "status", "s", [](letta_result) {});
+  REQUIRE(t->held.size() == 2);
+  CHECK(t->held[0].first.endpoint == letta_endpoint::agent_get);
+  CHECK(t->held[1].first.agent_id == "agent-here");
+  // A later verification finds it: calls go out again.
+  d->set_missing_agents({});
+  d->update_block("agent-gone", "status", "s", [](letta_result) {});
+  t->answer(0, 200, "{}");
+  REQUIRE(t->held.size() == 3);
+  CHECK(t->held[2].first.agent_id == "agent-gone");
+  CHECK(t->held[2].first.endpoint == letta_endpoint::block_update);
+}
+
+TEST_CASE("discipline: token use from usage is counted in total and per agent") {
+  boost::asio::io_context io;
+  policies::manual_clock clk;
+  manual_timer_service timers;
+  queues::registry metrics;
+  auto t = std::make_shared<held_transport>();
+  auto d = std::make_shared<letta_discipline>(io, t, fast(), clk, timers, metrics);
+  letta_reply got;
+  d->send_messages("agent-a", say("hi"), [&](letta_result, letta_reply r) { got = r; });
+  d->send_messages("agent-b", say("hi"), [&](letta_result, letta_reply) {});
+  REQUIRE(t->held.size() == 2);
+  t->answer(0, 200, R"({"messages":[{"message_type":"assistant_message","content":"hello"}],"usage":{"message_type":"usage_statistics","prompt_tokens":120,"completion_tokens":30,"total_tokens":150}})");
+  t->answer(1, 200, R"({"messages":[],"usage":{"prompt_tokens":80,"completion_tokens":5}})");
+  io.poll();
+  CHECK(got.text == "hello");
+  CHECK(got.prompt_tokens == 120);
+  CHECK(got.completion_tokens == 30);
+  CHECK(metrics.value("npcorch_letta_tokens_total", {{"type", "prompt"}}) == 200);
+  CHECK(metrics.value("npcorch_letta_tokens_total", {{"type", "completion"}}) == 35);
+  CHECK(metrics.value("npcorch_letta_agent_tokens_total", {{"agent", "agent-a"}, {"type", "prompt"}}) == 120);
+  CHECK(metrics.value("npcorch_letta_agent_tokens_total", {{"agent", "agent-b"}, {"type", "completion"}}) == 5);
 }

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -29,6 +30,9 @@ class fake_letta final : public letta_client {
   std::vector<std::string> log;  // "GET agent label" / "PATCH agent label"
   std::vector<int> fail_calls;
   int calls = 0;
+  std::optional<std::uint64_t> steps;  // message steps per agent as the client counts them (nullopt: unknown)
+
+  std::optional<std::uint64_t> message_steps(const std::string&) const override { return steps; }
 
   void send_messages(const std::string&, std::vector<letta_message>, reply_fn cb) override {
     asio::post(io_, [cb] { cb(letta_result{true, 200, "", 1}, letta_reply{}); });
@@ -166,6 +170,62 @@ TEST_CASE("memory sync: the NPC's own notes survive the next write and count as 
   CHECK(std::string(d["members"]["Diamond"]["notes"].GetString()) == "likes apples");
   CHECK(d["members"].HasMember("Ann"));
   CHECK(std::string(d["updates"][0].GetString()) == "Ann joined the group");
+}
+
+TEST_CASE("memory sync: reads are skipped exactly when no step ran since the last write") {
+  rig r;
+  r.letta.steps = 0;
+  auto r1 = r.snaps.process(scene(1, {at("Pete", 0, 0), at("Diamond", 4, 0)}));
+  REQUIRE(r.run_sync(r1.syncs[0]));  // nothing known yet: read, then write
+  CHECK(r.letta.log == S{"GET agent-pete group_members", "PATCH agent-pete group_members", "GET agent-pete status",
+                         "PATCH agent-pete status"});
+  CHECK(r.value("npcorch_letta_block_reads_skipped_total") == 0);
+  // No step since: the group changes and both blocks are written without a read.
+  r.letta.log.clear();
+  r.clock.advance(3s);
+  auto r2 = r.snaps.process(scene(2, {at("Pete", 0, 0), at("Diamond", 4, 0), at("Ann", 2, 3)}));
+  REQUIRE(r2.syncs.size() == 1);
+  REQUIRE(r.run_sync(r2.syncs[0]));
+  CHECK(r.letta.log == S{"PATCH agent-pete group_members"});  // status unchanged: neither read nor written
+  CHECK(r.value("npcorch_letta_block_reads_skipped_total") == 2);
+  // A step ran (the agent may have edited its blocks): the next sync reads first and keeps
+  // the agent's note (on the first member listed, Ann).
+  auto& text = r.letta.blocks[{"agent-pete", "group_members"}];
+  const std::string needle = "\"notes\":\"\"";
+  auto at_notes = text.find(needle);
+  REQUIRE(at_notes != std::string::npos);
+  text.replace(at_notes, needle.size(), "\"notes\":\"likes apples\"");
+  r.letta.steps = 1;
+  r.letta.log.clear();
+  r.clock.advance(3s);
+  auto r3 = r.snaps.process(scene(3, {at("Pete", 0, 0), at("Diamond", 4, 0)}));  // Ann left
+  REQUIRE(r3.syncs.size() == 1);
+  REQUIRE(r.run_sync(r3.syncs[0]));
+  CHECK(r.letta.log == S{"GET agent-pete group_members", "PATCH agent-pete group_members", "GET agent-pete status"});
+  CHECK(r.value("npcorch_letta_block_reads_skipped_total") == 2);
+  CHECK(r.value("npcorch_memory_merges_total") == 1);
+  // And with no further step, the merged text (note included) is what the next write builds on.
+  r.letta.log.clear();
+  r.clock.advance(3s);
+  auto r4 = r.snaps.process(scene(4, {at("Pete", 0, 0), at("Diamond", 4, 0), at("Kim", 1, 1)}));
+  REQUIRE(r4.syncs.size() == 1);
+  REQUIRE(r.run_sync(r4.syncs[0]));
+  CHECK(r.letta.log == S{"PATCH agent-pete group_members"});
+  rapidjson::Document d;
+  d.Parse(r.letta.blocks[{"agent-pete", "group_members"}].c_str());
+  REQUIRE(d.IsObject());
+  INFO(r.letta.blocks[{"agent-pete", "group_members"}]);
+  // (The note was on Ann, the first member listed, who left in r3.)
+  REQUIRE(d.HasMember("notes_on_former_members"));
+  CHECK(std::string(d["notes_on_former_members"]["Ann"].GetString()) == "likes apples");
+  // A client that does not count steps always reads.
+  r.letta.steps.reset();
+  r.letta.log.clear();
+  r.clock.advance(3s);
+  auto r5 = r.snaps.process(scene(5, {at("Pete", 0, 0), at("Diamond", 4, 0)}));
+  REQUIRE(r5.syncs.size() == 1);
+  REQUIRE(r.run_sync(r5.syncs[0]));
+  CHECK(r.letta.log.front() == "GET agent-pete group_members");
 }
 
 TEST_CASE("memory sync: a failed write is retried at the NPC's next snapshot") {

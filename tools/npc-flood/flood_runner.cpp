@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -83,6 +84,11 @@ int run_flood(const flood_options& o, std::ostream& out, std::ostream& err) {
 
   const scenario& sc = o.sc;
   const auto reg = load_flood_registry(sc.registry_file, sc.npcs_per_game, sc.world_size);
+  if (sc.stalls > static_cast<int>(reg.waypoints.size())) {
+    err << "npc-flood: scenario " << sc.name << ": stalls: " << sc.stalls << " but the world has only "
+        << reg.waypoints.size() << " locations (" << reg.note << ")\n";
+    return 2;
+  }
   const int shards = std::max(1, std::min({o.threads, sc.games, sc.connections}));
   std::vector<std::unique_ptr<flood_shard>> workers;
   for (int s = 0; s < shards; ++s) {
@@ -101,6 +107,8 @@ int run_flood(const flood_options& o, std::ostream& out, std::ostream& err) {
     p.seed = sc.seed;
     p.listen_events = sc.listen_events;
     p.mix = sc.mix;
+    p.stalls = {sc.stalls, sc.swap_period_s};
+    p.address_round_robin = sc.address_period_s > 0;
     p.ingest = o.ingest;
     p.ingest_rate = o.ingest ? o.rate / shards : 0;
     workers.push_back(std::make_unique<flood_shard>(std::move(p), reg, sc.players_per_game));
@@ -117,11 +125,24 @@ int run_flood(const flood_options& o, std::ostream& out, std::ostream& err) {
   rep.mode = o.ingest ? "ingest" : "scenario";
   rep.target = o.target_text;
   rep.registry_note = reg.note;
+  auto secs = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g s", v);
+    return std::string(b);
+  };
+  if (sc.stalls > 0) {
+    rep.registry_note += "; " + std::to_string(sc.stalls) + " stalls, swaps every " +
+                         (sc.swap_period_s > 0 ? secs(sc.swap_period_s) : std::string("never"));
+  }
+  if (sc.address_period_s > 0) {
+    rep.registry_note += "; each NPC addressed every " + secs(sc.address_period_s);
+  }
   rep.games = sc.games;
   rep.connections = sc.connections;
   rep.threads = shards;
   rep.duration_s = sc.duration_s;
   rep.elapsed_s = elapsed;
+  rep.transcript = o.transcript;
   for (auto& w : workers) rep.stats.merge(w->stats());
 
   std::optional<prom_text> after;
@@ -135,8 +156,10 @@ int run_flood(const flood_options& o, std::ostream& out, std::ostream& err) {
   }
   rep.healthz_at_end = fetch(*ep, o.target, "/healthz", probe_timeout).status;
 
-  if (o.json) print_json(rep, out);
-  else print_table(rep, out);
+  if (o.json)
+    print_json(rep, out);
+  else
+    print_table(rep, out);
   return 0;
 }
 

@@ -5,6 +5,7 @@
 // Ownership: run_flood owns everything it creates and returns when the threads are joined.
 // Thread-safety: call from one thread. Failure: returns the process exit code — 0 when the
 // run completed (whatever the daemon answered), 1 when the target was unreachable.
+#include <cstddef>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -19,10 +20,11 @@ struct flood_options {
   std::string target_text;
   std::optional<target_url> metrics;  // default: target + /metrics
   scenario sc;
-  bool ingest = false;      // --mode ingest
-  double rate = 0;          // > 0: total requests/s replacing the scenario's mix rate
+  bool ingest = false;  // --mode ingest
+  double rate = 0;      // > 0: total requests/s replacing the scenario's mix rate
   int threads = 2;
   bool json = false;
+  std::size_t transcript = 0;  // exchanges printed at the end (--transcript N)
 };
 
 int run_flood(const flood_options& o, std::ostream& out, std::ostream& err);

@@ -13,13 +13,17 @@ using std::chrono::duration;
 using std::chrono::duration_cast;
 
 std::int64_t epoch_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::chrono::steady_clock::duration seconds_f(double s) {
   return duration_cast<std::chrono::steady_clock::duration>(duration<double>(s));
+}
+
+std::string string_member(const rapidjson::Value& o, const char* name) {
+  auto it = o.FindMember(name);
+  return it != o.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
+                                                     : std::string();
 }
 
 constexpr int long_poll_wait_ms = 1000;
@@ -36,13 +40,13 @@ flood_shard::flood_shard(shard_plan plan, const flood_registry& reg, int players
       rng_(plan_.seed * 1000003u + static_cast<std::uint64_t>(plan_.index)) {
   // Microseconds since the epoch: newer than any seq an earlier run sent unless it sent more
   // than a million snapshots a second for one game (and still below 2^53, exact as a double).
-  const auto seq_base = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                                       std::chrono::system_clock::now().time_since_epoch())
-                                                       .count());
+  const auto seq_base = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   for (int gi : plan_.games) {
     game_slot g;
     const std::string id = (plan_.ingest ? "ingest-" : "flood-") + std::to_string(gi);
-    g.world = std::make_unique<game_world>(id, reg, players_per_game, gi, rng_);
+    g.world = std::make_unique<game_world>(id, reg, players_per_game, gi, rng_, plan_.stalls);
     g.world->set_seq_base(seq_base);
     g.ingest_seq = seq_base;
     games_.push_back(std::move(g));
@@ -85,6 +89,7 @@ void flood_shard::run() {
   }
   tick();
   io_.run();
+  stats_.turns = tracker_.stats();
 }
 
 std::string flood_shard::next_ingest_body() {
@@ -111,8 +116,10 @@ void flood_shard::send_ingest(std::size_t) {
     record(k_snapshot, res);
     if (closed_loop && !stopped_) send_ingest(0);
   });
-  if (ok) ++ks.sent;
-  else ++ks.not_sent;
+  if (ok)
+    ++ks.sent;
+  else
+    ++ks.not_sent;
 }
 
 void flood_shard::tick() {
@@ -154,7 +161,7 @@ void flood_shard::tick() {
 bool flood_shard::finished(clock::time_point now) const {
   if (now >= drain_end_) return true;
   // Done early once every request is answered and every accepted turn has its outcome.
-  const bool turns_settled = listeners_.empty() || !stats_.turns.events_available || turns_open_ == 0;
+  const bool turns_settled = listeners_.empty() || !tracker_.stats().events_available || tracker_.open() == 0;
   return pool_.busy_count() == 0 && turns_settled;
 }
 
@@ -186,7 +193,7 @@ void flood_shard::offer_snapshot(game_slot& g, clock::time_point now) {
   ++ks.sent;
 }
 
-void flood_shard::offer_chat(clock::time_point now) {
+void flood_shard::offer_chat(clock::time_point) {
   auto& g = games_[chat_game_++ % games_.size()];
   std::uniform_real_distribution<double> u(0.0, 1.0);
   if (plan_.malformed_share > 0 && u(rng_) < plan_.malformed_share) return offer_malformed(g);
@@ -196,18 +203,21 @@ void flood_shard::offer_chat(clock::time_point now) {
     ++ks.not_sent;
     return;
   }
-  const auto turn = g.world->chat_turn(plan_.mix, rng_);
+  const auto turn = plan_.address_round_robin ? g.world->addressed_turn(rng_) : g.world->chat_turn(plan_.mix, rng_);
   raw_request r;
   r.target = chat_turn_path;
   r.body = turn.body;
-  pool_.try_send(r, [this, now](http_result res) {
+  turn_info info{g.world->game_id(), turn.speaker, turn.target, turn.text};
+  pool_.try_send(r, [this, info = std::move(info)](http_result res) mutable {
     record(k_chat, res);
     if (res.status != 202 && res.status != 200) return;
     rapidjson::Document d;
     d.Parse<rapidjson::kParseIterativeFlag>(res.body.c_str(), res.body.size());
     if (d.HasParseError() || !d.IsObject()) return;
     auto it = d.FindMember("turnId");
-    if (it != d.MemberEnd() && it->value.IsString()) on_turn_ack(it->value.GetString(), now);
+    if (it != d.MemberEnd() && it->value.IsString()) {
+      tracker_.on_ack(it->value.GetString(), std::move(info), clock::now());
+    }
   });
   ++ks.sent;
 }
@@ -240,41 +250,6 @@ void flood_shard::record(const std::string& kind, const http_result& r) {
   ks.ack.add(r.latency_s);
 }
 
-void flood_shard::on_turn_ack(const std::string& turn_id, clock::time_point sent) {
-  ++stats_.turns.accepted;
-  if (auto e = early_.find(turn_id); e != early_.end()) {
-    if (e->second.drop_reason.empty()) {
-      ++stats_.turns.replied;
-      stats_.turns.reply_latency.add(duration<double>(e->second.at - sent).count());
-    } else {
-      ++stats_.turns.dropped[e->second.drop_reason];
-    }
-    early_.erase(e);
-    return;
-  }
-  turns_.emplace(turn_id, turn_rec{sent, false});
-  ++turns_open_;
-}
-
-void flood_shard::on_turn_outcome(const std::string& turn_id, const std::string& drop_reason,
-                                  clock::time_point at) {
-  auto it = turns_.find(turn_id);
-  if (it == turns_.end()) {
-    // Before the 202 was read (or a second reply to a settled turn: then ignored).
-    early_.try_emplace(turn_id, early_outcome{at, drop_reason});
-    return;
-  }
-  if (it->second.done) return;
-  it->second.done = true;
-  --turns_open_;
-  if (drop_reason.empty()) {
-    ++stats_.turns.replied;
-    stats_.turns.reply_latency.add(duration<double>(at - it->second.sent).count());
-  } else {
-    ++stats_.turns.dropped[drop_reason];
-  }
-}
-
 void flood_shard::poll(listener& l) {
   if (stopped_) return;
   raw_request r;
@@ -300,7 +275,7 @@ void flood_shard::poll(listener& l) {
       return;
     }
     if (res.status == 404 || res.status == 405 || res.status == 501) {
-      stats_.turns.events_available = false;  // the route is not there: stop asking
+      tracker_.stats().events_available = false;  // the route is not there: stop asking
       return;
     }
     // Connection trouble or a transient answer (429/503): ask again shortly.
@@ -320,9 +295,9 @@ void flood_shard::handle_events(listener& l, const std::string& body) {
   rapidjson::Document d;
   d.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(body.c_str(), body.size());
   if (d.HasParseError() || !d.IsObject()) return;
-  if (auto reset = d.FindMember("reset"); count && reset != d.MemberEnd() && reset->value.IsBool() &&
-                                          reset->value.GetBool()) {
-    ++stats_.turns.event_resets;
+  if (auto reset = d.FindMember("reset");
+      count && reset != d.MemberEnd() && reset->value.IsBool() && reset->value.GetBool()) {
+    ++tracker_.stats().event_resets;
   }
   if (auto next = d.FindMember("next"); next != d.MemberEnd() && next->value.IsUint64()) {
     l.since = std::max(l.since, next->value.GetUint64());
@@ -334,22 +309,20 @@ void flood_shard::handle_events(listener& l, const std::string& body) {
     auto type = e.FindMember("type");
     if (type == e.MemberEnd() || !type->value.IsString()) continue;
     const std::string t = type->value.GetString();
-    if (count) ++stats_.turns.events_by_type[t];
+    if (count) ++tracker_.stats().events_by_type[t];
     if (auto seq = e.FindMember("seq"); seq != e.MemberEnd() && seq->value.IsUint64()) {
       l.since = std::max(l.since, seq->value.GetUint64());
     }
-    if (t == "npc_message") {
-      auto irt = e.FindMember("inReplyTo");
-      if (irt != e.MemberEnd() && irt->value.IsString()) on_turn_outcome(irt->value.GetString(), "", now);
+    if (t == "npc_message" || t == "npc_typing") {
+      const std::string irt = string_member(e, "inReplyTo");
+      if (irt.empty()) continue;  // unprompted speech
+      if (t == "npc_typing")
+        tracker_.on_typing(irt, string_member(e, "npc"), now);
+      else
+        tracker_.on_message(irt, string_member(e, "npc"), string_member(e, "text"), now);
     } else if (t == "turn_dropped") {
-      auto id = e.FindMember("turnId");
-      auto reason = e.FindMember("reason");
-      if (id != e.MemberEnd() && id->value.IsString()) {
-        const std::string why = reason != e.MemberEnd() && reason->value.IsString()
-                                    ? reason->value.GetString()
-                                    : "unknown";
-        on_turn_outcome(id->value.GetString(), why, now);
-      }
+      const std::string id = string_member(e, "turnId");
+      if (!id.empty()) tracker_.on_dropped(id, string_member(e, "reason"), now);
     }
   }
 }

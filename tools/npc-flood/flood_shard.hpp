@@ -24,6 +24,7 @@
 #include "tools/npc-flood/flood_stats.hpp"
 #include "tools/npc-flood/http_connection.hpp"
 #include "tools/npc-flood/scenario.hpp"
+#include "tools/npc-flood/turn_tracker.hpp"
 #include "tools/npc-flood/world_sim.hpp"
 
 namespace orch::tools {
@@ -31,11 +32,11 @@ namespace orch::tools {
 struct shard_plan {
   int index = 0;
   boost::asio::ip::tcp::endpoint endpoint;
-  std::string host;                 // Host header
-  std::vector<int> games;           // game indices simulated by this shard
+  std::string host;        // Host header
+  std::vector<int> games;  // game indices simulated by this shard
   int connections = 1;
-  double snapshot_interval_s = 2;   // per game; 0 = none
-  double chat_turns_per_s = 0;      // this shard's share
+  double snapshot_interval_s = 2;  // per game; 0 = none
+  double chat_turns_per_s = 0;     // this shard's share
   double malformed_share = 0;
   double duration_s = 10;
   double drain_s = 3;
@@ -43,6 +44,8 @@ struct shard_plan {
   std::uint64_t seed = 1;
   bool listen_events = true;
   chat_mix mix;
+  stall_layout stalls;               // stall mode (town-12), or walking
+  bool address_round_robin = false;  // chat turns address each NPC in turn (address_period_s)
   // Ingest mode: closed loop (every connection sends the next snapshot as soon as the last
   // is answered) over many games, or open loop at `ingest_rate` snapshots/s when > 0.
   bool ingest = false;
@@ -54,6 +57,7 @@ class flood_shard {
   flood_shard(shard_plan plan, const flood_registry& reg, int players_per_game);
   // Runs the flood to its end (duration, then drain); blocks.
   void run();
+  // Complete once run() has returned.
   const flood_stats& stats() const { return stats_; }
 
  private:
@@ -71,14 +75,6 @@ class flood_shard {
     bool primed = false;  // the first answer (history before the run) has been read
     std::unique_ptr<boost::asio::steady_timer> retry;
   };
-  struct turn_rec {
-    std::chrono::steady_clock::time_point sent;
-    bool done = false;
-  };
-  struct early_outcome {  // an event that arrived before its turn's 202
-    std::chrono::steady_clock::time_point at;
-    std::string drop_reason;  // empty = a reply
-  };
   using clock = std::chrono::steady_clock;
 
   void tick();
@@ -87,8 +83,6 @@ class flood_shard {
   void offer_malformed(game_slot& g);
   void send_ingest(std::size_t conn_hint);
   void record(const std::string& kind, const http_result& r);
-  void on_turn_ack(const std::string& turn_id, clock::time_point sent);
-  void on_turn_outcome(const std::string& turn_id, const std::string& drop_reason, clock::time_point at);
   void poll(listener& l);
   void handle_events(listener& l, const std::string& body);
   bool finished(clock::time_point now) const;
@@ -102,9 +96,7 @@ class flood_shard {
   rng_t rng_;
   std::vector<game_slot> games_;
   std::vector<std::unique_ptr<listener>> listeners_;
-  std::unordered_map<std::string, turn_rec> turns_;
-  std::unordered_map<std::string, early_outcome> early_;
-  std::uint64_t turns_open_ = 0;
+  turn_tracker tracker_;
   clock::time_point start_, end_, drain_end_, chat_next_;
   std::size_t chat_game_ = 0;
   std::size_t ingest_game_ = 0;

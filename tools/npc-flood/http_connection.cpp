@@ -53,9 +53,8 @@ void http_connection::start() {
 void http_connection::on_connect(beast::error_code ec) {
   if (ec) return fail(ec);
   connected_ = true;
-  http::async_write(stream_, req_, [self = shared_from_this()](beast::error_code e, std::size_t) {
-    self->on_write(e);
-  });
+  http::async_write(stream_, req_,
+                    [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_write(e); });
 }
 
 void http_connection::on_write(beast::error_code ec) {
@@ -67,9 +66,8 @@ void http_connection::on_write(beast::error_code ec) {
   }
   parser_.emplace();
   parser_->body_limit(response_body_limit);
-  http::async_read(stream_, buf_, *parser_, [self = shared_from_this()](beast::error_code e, std::size_t) {
-    self->on_read(e);
-  });
+  http::async_read(stream_, buf_, *parser_,
+                   [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_read(e); });
 }
 
 void http_connection::on_read(beast::error_code ec) {

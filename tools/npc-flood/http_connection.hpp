@@ -62,7 +62,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   std::chrono::milliseconds timeout_{};
   bool connected_ = false;
   bool busy_ = false;
-  bool reused_ = false;    // this request went out on an already used connection
+  bool reused_ = false;  // this request went out on an already used connection
   bool retried_ = false;
   bool write_failed_ = false;
   boost::beast::http::request<boost::beast::http::string_body> req_;
@@ -74,8 +74,8 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
 
 class http_pool {
  public:
-  http_pool(boost::asio::io_context& io, boost::asio::ip::tcp::endpoint ep, std::string host,
-            int size, std::chrono::milliseconds timeout);
+  http_pool(boost::asio::io_context& io, boost::asio::ip::tcp::endpoint ep, std::string host, int size,
+            std::chrono::milliseconds timeout);
   // Sends on an idle connection; false (nothing sent) when every connection is busy.
   bool try_send(const raw_request& r, http_connection::callback cb);
   std::size_t busy_count() const;

@@ -1,60 +1,29 @@
-// npc-flood: synthetic floods against npc-orchestratord (DESIGN 7). Parses argv, loads the
-// scenario, hands over to run_flood. Exit codes: 0 run completed, 1 target unreachable,
-// 2 usage or scenario error.
+// npc-flood: synthetic floods against npc-orchestratord (DESIGN 7). Parses argv with CLI11
+// (help generated, errors name the option), loads the scenario, hands over to run_flood.
+// Exit codes: 0 run completed, 1 target unreachable, 2 usage or scenario error.
+#include <CLI/CLI.hpp>
+
 #include <cstdlib>
 #include <iostream>
 #include <stdexcept>
 #include <string>
-#include <string_view>
 
 #include "tools/npc-flood/flood_runner.hpp"
 
 namespace {
 
-constexpr const char* usage_text =
-    R"(usage: npc-flood --target URL --scenario FILE [options]
-       npc-flood --target URL --mode ingest [--scenario FILE] [options]
+constexpr const char* description =
+    "Simulates game servers (NPCs and players walking between the registry's locations, or\n"
+    "standing at stalls) and floods the daemon with snapshots, chat turns and, in the\n"
+    "malformed scenario, bad requests. Rate control is open loop: a request whose slot finds\n"
+    "every connection busy is counted not_sent, never delayed. Prints a report at the end:\n"
+    "offered vs achieved, statuses, ack latency, reply latency (202 -> the addressed NPC's\n"
+    "npc_message), time to npc_typing, and the daemon's /metrics over the run (queues, block\n"
+    "writes, block lag, Letta requests per reply and per snapshot, tokens).";
 
-Simulates game servers (NPCs and players walking between the registry's locations) and
-floods the daemon with snapshots, chat turns and, in the malformed scenario, bad requests.
-Rate control is open loop: a request whose slot finds every connection busy is counted
-not_sent, never delayed. Prints a report at the end (offered vs achieved, statuses, ack
-latency, chat-turn -> npc_message latency, and the daemon's /metrics over the run).
-
-  --target URL        daemon base URL, e.g. http://127.0.0.1:8080. Loopback only: the host
-                      must be 127.0.0.1 (127.x.x.x), localhost or [::1]; others are refused.
-  --scenario FILE     scenario YAML (etc/scenarios/*.yaml)
-  --duration S        offer requests for S seconds (overrides duration_s)
-  --rate N            total requests/s: scales the scenario's snapshot and chat rates to sum
-                      to N; in ingest mode, open-loop snapshots/s (default: closed loop)
-  --json              print the report as one JSON object
-  --metrics-url URL   where to read Prometheus metrics (default: TARGET/metrics)
-  --mode M            scenario (default) or ingest: every connection posts original-format
-                      snapshots (50 NPCs + 50 players by default) for many distinct games
-                      back to back, to measure ingest throughput (also against nginx)
-  --connections N     keep-alive connections (overrides the scenario's)
-  --games N           simulated games (overrides the scenario's)
-  --threads N         client threads (default 2)
-  -h, --help          this text
-
-Exit codes: 0 the run completed (even if the daemon rejected requests), 1 the target was
-unreachable, 2 usage or scenario error.
-)";
-
-int usage_error(const std::string& what) {
-  std::cerr << "npc-flood: " << what << "\n(see npc-flood --help)\n";
-  return 2;
-}
-
-bool parse_number(const std::string& s, double& out) {
-  try {
-    std::size_t used = 0;
-    out = std::stod(s, &used);
-    return used == s.size();
-  } catch (const std::exception&) {
-    return false;
-  }
-}
+constexpr const char* footer =
+    "Exit codes: 0 the run completed (even if the daemon rejected requests), 1 the target was\n"
+    "unreachable, 2 usage or scenario error.";
 
 // The defaults of --mode ingest when no scenario is given (DESIGN 9's ingest target).
 orch::tools::scenario ingest_defaults() {
@@ -71,52 +40,73 @@ orch::tools::scenario ingest_defaults() {
   return s;
 }
 
+int usage_error(const std::string& what) {
+  std::cerr << "npc-flood: " << what << "\n(see npc-flood --help)\n";
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace orch::tools;
   flood_options o;
   std::string target, scenario_file, metrics_url, mode = "scenario";
-  double duration = 0, rate = 0, connections = 0, games = 0, threads = 2;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    auto value = [&](std::string& into) {
-      if (i + 1 >= argc) return false;
-      into = argv[++i];
-      return true;
-    };
-    auto number = [&](double& into, double min) {
-      std::string v;
-      return value(v) && parse_number(v, into) && into >= min;
-    };
-    if (a == "-h" || a == "--help") {
-      std::cout << usage_text;
-      return 0;
-    } else if (a == "--json") {
-      o.json = true;
-    } else if (a == "--target") {
-      if (!value(target)) return usage_error("--target needs a URL");
-    } else if (a == "--scenario") {
-      if (!value(scenario_file)) return usage_error("--scenario needs a file");
-    } else if (a == "--metrics-url") {
-      if (!value(metrics_url)) return usage_error("--metrics-url needs a URL");
-    } else if (a == "--mode") {
-      if (!value(mode) || (mode != "scenario" && mode != "ingest")) {
-        return usage_error("--mode is scenario or ingest");
-      }
-    } else if (a == "--duration") {
-      if (!number(duration, 0.1)) return usage_error("--duration needs seconds >= 0.1");
-    } else if (a == "--rate") {
-      if (!number(rate, 0.001)) return usage_error("--rate needs a positive number");
-    } else if (a == "--connections") {
-      if (!number(connections, 1) || connections > 4096) return usage_error("--connections needs 1..4096");
-    } else if (a == "--games") {
-      if (!number(games, 1) || games > 100000) return usage_error("--games needs 1..100000");
-    } else if (a == "--threads") {
-      if (!number(threads, 1) || threads > 64) return usage_error("--threads needs 1..64");
-    } else {
-      return usage_error("unknown argument '" + std::string(a) + "'");
+  double duration = 0, rate = 0;
+  int connections = 0, games = 0, threads = 2;
+  bool daemon_settings = false;
+
+  CLI::App app(description, "npc-flood");
+  app.footer(footer);
+  app.add_option("--target", target,
+                 "daemon base URL, e.g. http://127.0.0.1:8080; loopback only (127.x.x.x, localhost, [::1])")
+      ->option_text("URL");
+  app.add_option("--scenario", scenario_file, "scenario YAML (etc/scenarios/*.yaml)")->option_text("FILE");
+  app.add_option("--duration", duration, "offer requests for S seconds (overrides duration_s)")
+      ->check(CLI::Range(0.1, 86400.0))
+      ->option_text("S (0.1-86400)");
+  app.add_option("--rate", rate,
+                 "total requests/s: scales the scenario's snapshot and chat rates to sum to N; in ingest "
+                 "mode, open-loop snapshots/s (default: closed loop)")
+      ->check(CLI::PositiveNumber)
+      ->option_text("N");
+  app.add_flag("--json", o.json, "print the report as one JSON object");
+  app.add_option("--transcript", o.transcript,
+                 "end the report with N answered turns: who said what to whom, and the NPC's answer")
+      ->check(CLI::Range(0, 1000))
+      ->option_text("N (0-1000)");
+  app.add_option("--metrics-url", metrics_url, "where to read Prometheus metrics (default: TARGET/metrics)")
+      ->option_text("URL");
+  app.add_option("--mode", mode,
+                 "scenario, or ingest: every connection posts original-format snapshots (50 NPCs + 50 "
+                 "players by default) for many games back to back, to measure ingest throughput")
+      ->check(CLI::IsMember({"scenario", "ingest"}))
+      ->option_text("scenario|ingest");
+  app.add_option("--connections", connections, "keep-alive connections (overrides the scenario's)")
+      ->check(CLI::Range(1, 4096))
+      ->option_text("N (1-4096)");
+  app.add_option("--games", games, "simulated games (overrides the scenario's)")
+      ->check(CLI::Range(1, 100000))
+      ->option_text("N (1-100000)");
+  app.add_option("--threads", threads, "client threads (default 2)")->check(CLI::Range(1, 64))->option_text("N (1-64)");
+  app.add_flag("--daemon-settings", daemon_settings,
+               "print the scenario's daemon_settings as key=value lines (for --set) and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return usage_error(e.what());
+  }
+
+  if (daemon_settings) {
+    if (scenario_file.empty()) return usage_error("--daemon-settings needs --scenario");
+    try {
+      for (const auto& [k, v] : load_scenario(scenario_file).daemon_settings) std::cout << k << "=" << v << "\n";
+    } catch (const std::exception& e) {
+      std::cerr << "npc-flood: " << e.what() << "\n";
+      return 2;
     }
+    return 0;
   }
   if (target.empty()) return usage_error("--target is required");
   std::string error;
@@ -137,9 +127,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (duration > 0) o.sc.duration_s = duration;
-  if (connections > 0) o.sc.connections = static_cast<int>(connections);
-  if (games > 0) o.sc.games = static_cast<int>(games);
-  o.threads = static_cast<int>(threads);
+  if (connections > 0) o.sc.connections = connections;
+  if (games > 0) o.sc.games = games;
+  resolve_address_rate(o.sc);
+  o.threads = threads;
   if (o.ingest) {
     o.rate = rate;
     o.sc.listen_events = false;

@@ -16,14 +16,14 @@ struct raw_request {
   std::string target;
   std::string content_type = "application/json";
   std::string body;
-  std::string label;     // kind of request, for the report
-  int expected = 0;      // the status the contract names (informational; any 4xx passes)
+  std::string label;  // kind of request, for the report
+  int expected = 0;   // the status the contract names (informational; any 4xx passes)
 };
 
 inline constexpr std::array<const char*, 15> malformed_kinds = {
-    "invalid_json",  "wrong_type",   "missing_field", "huge_body",       "wrong_content_type",
-    "nan",           "deep_nesting", "bad_utf8",      "unknown_route",   "wrong_method",
-    "chat_no_text",  "chat_speaker_type", "number_out_of_range", "empty_body", "top_level_array"};
+    "invalid_json",        "wrong_type", "missing_field",  "huge_body",    "wrong_content_type", "nan",
+    "deep_nesting",        "bad_utf8",   "unknown_route",  "wrong_method", "chat_no_text",       "chat_speaker_type",
+    "number_out_of_range", "empty_body", "top_level_array"};
 
 inline constexpr const char* snapshot_path = "/letta/v1/snapshot/game";
 inline constexpr const char* chat_turn_path = "/letta/v1/chat/turn";
@@ -39,8 +39,7 @@ inline raw_request malformed_request(std::size_t kind, const std::string& g) {
   r.target = snapshot_path;
   r.label = malformed_kinds[kind % malformed_kinds.size()];
   r.expected = 400;
-  const std::string ok_entity =
-      "\"humanContext\":{\"Diamond\":{\"position\":{\"x\":1.5,\"y\":3,\"z\":-2}}}}";
+  const std::string ok_entity = "\"humanContext\":{\"Diamond\":{\"position\":{\"x\":1.5,\"y\":3,\"z\":-2}}}}";
   switch (kind % malformed_kinds.size()) {
     case 0:  // truncated document
       r.body = snapshot_head(g) + "\"humanContext\":{\"Diamond\":{\"position\":{\"x\":1";
@@ -67,8 +66,8 @@ inline raw_request malformed_request(std::size_t kind, const std::string& g) {
       break;
     case 6: {  // far deeper than any sane limit, still well under 1 MiB
       constexpr std::size_t depth = 100000;
-      r.body = snapshot_head(g) + "\"humanContext\":{},\"x\":" + std::string(depth, '[') +
-               std::string(depth, ']') + "}";
+      r.body =
+          snapshot_head(g) + "\"humanContext\":{},\"x\":" + std::string(depth, '[') + std::string(depth, ']') + "}";
       break;
     }
     case 7:  // invalid UTF-8 inside a string

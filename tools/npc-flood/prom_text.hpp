@@ -34,8 +34,7 @@ class prom_text {
   bool empty() const { return samples_.empty(); }
 
   // Sum of every sample named `name` whose labels include `where` (all of them when empty).
-  std::optional<double> sum(const std::string& name,
-                            const std::map<std::string, std::string>& where = {}) const {
+  std::optional<double> sum(const std::string& name, const std::map<std::string, std::string>& where = {}) const {
     std::optional<double> total;
     for (const auto& s : samples_) {
       if (s.name != name || !matches(s, where)) continue;
@@ -66,10 +65,11 @@ class prom_text {
       if (le == s.labels.end()) continue;
       const double bound = parse_value(le->second);
       if (std::isnan(bound)) continue;
-      auto it = std::find_if(buckets.begin(), buckets.end(),
-                             [&](const auto& b) { return b.first == bound; });
-      if (it == buckets.end()) buckets.emplace_back(bound, s.value);
-      else it->second += s.value;
+      auto it = std::find_if(buckets.begin(), buckets.end(), [&](const auto& b) { return b.first == bound; });
+      if (it == buckets.end())
+        buckets.emplace_back(bound, s.value);
+      else
+        it->second += s.value;
     }
     if (buckets.empty()) return std::nullopt;
     std::sort(buckets.begin(), buckets.end());

@@ -1,13 +1,16 @@
 #pragma once
 // A flood scenario (etc/scenarios/*.yaml) and the world registry it points at, loaded into
-// plain structs. Pure code, header-only so tests/integration/flood_test.cpp can link it
-// without the npc-flood executable.
+// plain structs. Header-only so the tests use it without the npc-flood executable; the
+// world registry is read with the daemon's loader (daemon/config_loader.hpp).
 //
 // Thread-safety: plain values; load once, then share read-only.
 // Failure: load_scenario throws std::runtime_error naming the key and line (1-based);
-// load_flood_registry never throws: a missing or bad registry file falls back to generated
-// names (NPC-1..) and a generated grid of waypoints, and says so in `note`.
+// load_flood_registry never throws: a missing or invalid registry file falls back to generated
+// names (NPC-1..) and a generated grid of waypoints, and says so in `note` (with the loader's
+// error, naming file, key and line).
 #include <yaml-cpp/yaml.h>
+
+#include "daemon/config_loader.hpp"
 
 #include <algorithm>
 #include <array>
@@ -17,40 +20,49 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace orch::tools {
 
 struct chat_mix {
-  double addressed = 0.6;   // share of turns naming an NPC (in `target` or in the text)
-  double unaddressed = 0.3; // share of turns to nobody in particular
-  double system = 0.1;      // share of `[SYSTEM] ...` notices sent by the game
+  double addressed = 0.6;    // share of turns naming an NPC (in `target` or in the text)
+  double unaddressed = 0.3;  // share of turns to nobody in particular
+  double system = 0.1;       // share of `[SYSTEM] ...` notices sent by the game
 };
 
 struct scenario {
-  std::string name;                   // file stem, for the report
-  int games = 1;                      // concurrent game servers simulated
-  int npcs_per_game = 10;             // NPCs in each game (registry first, then NPC-k)
-  int players_per_game = 5;           // players in each game
-  int snapshot_interval_ms = 2000;    // per game
-  double chat_turns_per_s = 1.0;      // over all games
-  chat_mix mix;                       // shares, normalised on load
-  double duration_s = 10.0;           // how long requests are offered
-  double drain_s = 3.0;               // how long replies are awaited afterwards
-  int connections = 8;                // keep-alive connections in the request pool
-  double malformed_share = 0.0;       // share of requests replaced by a bad one (0..1)
-  std::string registry_file;          // absolute after loading; empty = generated world
-  double world_size = 200.0;          // side of the square world, studs
-  std::uint64_t seed = 1;             // for the random walk and chat mix
-  int request_timeout_ms = 5000;      // per request (connect, write, read)
-  bool listen_events = true;          // long-poll /letta/v1/events per game for replies
+  std::string name;                 // file stem, for the report
+  int games = 1;                    // concurrent game servers simulated
+  int npcs_per_game = 10;           // NPCs in each game (registry first, then NPC-k)
+  int players_per_game = 5;         // players in each game
+  int snapshot_interval_ms = 2000;  // per game
+  double chat_turns_per_s = 1.0;    // over all games
+  chat_mix mix;                     // shares, normalised on load
+  double duration_s = 10.0;         // how long requests are offered
+  double drain_s = 3.0;             // how long replies are awaited afterwards
+  int connections = 8;              // keep-alive connections in the request pool
+  double malformed_share = 0.0;     // share of requests replaced by a bad one (0..1)
+  std::string registry_file;        // absolute after loading; empty = generated world
+  double world_size = 200.0;        // side of the square world, studs
+  std::uint64_t seed = 1;           // for the random walk and chat mix
+  int request_timeout_ms = 5000;    // per request (connect, write, read)
+  bool listen_events = true;        // long-poll /letta/v1/events per game for replies
+  // Stalls (town-12): people stand at the first `stalls` registry locations instead of
+  // walking; every swap_period_s two players at different stalls swap places, then two NPCs.
+  int stalls = 0;            // 0 = people walk between waypoints
+  double swap_period_s = 0;  // 0 = nobody swaps (stalls only)
+  // > 0: every NPC of every game is addressed by name (text and `target`) by a player of its
+  // group once per period, round robin; replaces chat_turns_per_s and chat_mix.
+  double address_period_s = 0;
+  // `--set` flags the scenario was written for (e.g. the simulated Letta's latencies), in
+  // file order; npc-flood --daemon-settings prints them for scripts/demo.sh.
+  std::vector<std::pair<std::string, std::string>> daemon_settings;
 };
 
 namespace detail {
 
-inline std::string yaml_where(const YAML::Node& n) {
-  return " (line " + std::to_string(n.Mark().line + 1) + ")";
-}
+inline std::string yaml_where(const YAML::Node& n) { return " (line " + std::to_string(n.Mark().line + 1) + ")"; }
 
 template <class T>
 T yaml_number(const YAML::Node& n, const std::string& key, T lo, T hi) {
@@ -61,8 +73,8 @@ T yaml_number(const YAML::Node& n, const std::string& key, T lo, T hi) {
     throw std::runtime_error(key + ": expected a number" + yaml_where(n));
   }
   if (!(v >= lo && v <= hi)) {
-    throw std::runtime_error(key + ": out of range [" + std::to_string(lo) + ", " +
-                             std::to_string(hi) + "]" + yaml_where(n));
+    throw std::runtime_error(key + ": out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]" +
+                             yaml_where(n));
   }
   return v;
 }
@@ -76,6 +88,7 @@ inline scenario parse_scenario(const YAML::Node& root, const std::filesystem::pa
   scenario s;
   s.name = std::move(name);
   std::set<std::string> seen;
+  std::string address_where;  // where address_period_s was given, for errors
   for (const auto& kv : root) {
     const auto key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
@@ -83,19 +96,51 @@ inline scenario parse_scenario(const YAML::Node& root, const std::filesystem::pa
       throw std::runtime_error(key + ": duplicate key" + detail::yaml_where(kv.first));
     }
     using detail::yaml_number;
-    if (key == "games") s.games = yaml_number<int>(v, key, 1, 10000);
-    else if (key == "npcs_per_game") s.npcs_per_game = yaml_number<int>(v, key, 0, 100000);
-    else if (key == "players_per_game") s.players_per_game = yaml_number<int>(v, key, 0, 100000);
-    else if (key == "snapshot_interval_ms") s.snapshot_interval_ms = yaml_number<int>(v, key, 0, 3600000);
-    else if (key == "chat_turns_per_s") s.chat_turns_per_s = yaml_number<double>(v, key, 0.0, 1e6);
-    else if (key == "duration_s") s.duration_s = yaml_number<double>(v, key, 0.1, 86400.0);
-    else if (key == "drain_s") s.drain_s = yaml_number<double>(v, key, 0.0, 600.0);
-    else if (key == "connections") s.connections = yaml_number<int>(v, key, 1, 4096);
-    else if (key == "malformed_share") s.malformed_share = yaml_number<double>(v, key, 0.0, 1.0);
-    else if (key == "world_size") s.world_size = yaml_number<double>(v, key, 1.0, 1e6);
-    else if (key == "seed") s.seed = yaml_number<std::uint64_t>(v, key, 0, UINT64_MAX);
-    else if (key == "request_timeout_ms") s.request_timeout_ms = yaml_number<int>(v, key, 10, 600000);
-    else if (key == "listen_events") {
+    if (key == "games")
+      s.games = yaml_number<int>(v, key, 1, 10000);
+    else if (key == "npcs_per_game")
+      s.npcs_per_game = yaml_number<int>(v, key, 0, 100000);
+    else if (key == "players_per_game")
+      s.players_per_game = yaml_number<int>(v, key, 0, 100000);
+    else if (key == "snapshot_interval_ms")
+      s.snapshot_interval_ms = yaml_number<int>(v, key, 0, 3600000);
+    else if (key == "chat_turns_per_s")
+      s.chat_turns_per_s = yaml_number<double>(v, key, 0.0, 1e6);
+    else if (key == "duration_s")
+      s.duration_s = yaml_number<double>(v, key, 0.1, 86400.0);
+    else if (key == "drain_s")
+      s.drain_s = yaml_number<double>(v, key, 0.0, 600.0);
+    else if (key == "connections")
+      s.connections = yaml_number<int>(v, key, 1, 4096);
+    else if (key == "malformed_share")
+      s.malformed_share = yaml_number<double>(v, key, 0.0, 1.0);
+    else if (key == "world_size")
+      s.world_size = yaml_number<double>(v, key, 1.0, 1e6);
+    else if (key == "seed")
+      s.seed = yaml_number<std::uint64_t>(v, key, 0, UINT64_MAX);
+    else if (key == "request_timeout_ms")
+      s.request_timeout_ms = yaml_number<int>(v, key, 10, 600000);
+    else if (key == "stalls")
+      s.stalls = yaml_number<int>(v, key, 1, 1000);
+    else if (key == "swap_period_s")
+      s.swap_period_s = yaml_number<double>(v, key, 0.1, 86400.0);
+    else if (key == "address_period_s") {
+      s.address_period_s = yaml_number<double>(v, key, 0.1, 86400.0);
+      address_where = detail::yaml_where(kv.first);
+    } else if (key == "daemon_settings") {
+      if (!v.IsMap())
+        throw std::runtime_error(key + ": expected a mapping of config keys to values" + detail::yaml_where(v));
+      for (const auto& e : v) {
+        const auto k = e.first.as<std::string>();
+        const bool ok_key =
+            !k.empty() && k.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_.") == std::string::npos;
+        if (!ok_key)
+          throw std::runtime_error(key + "." + k + ": not a config key (a.b.c)" + detail::yaml_where(e.first));
+        if (!e.second.IsScalar())
+          throw std::runtime_error(key + "." + k + ": expected a scalar value" + detail::yaml_where(e.second));
+        s.daemon_settings.emplace_back(k, e.second.as<std::string>());
+      }
+    } else if (key == "listen_events") {
       try {
         s.listen_events = v.as<bool>();
       } catch (const YAML::Exception&) {
@@ -112,16 +157,32 @@ inline scenario parse_scenario(const YAML::Node& root, const std::filesystem::pa
         const auto k = e.first.as<std::string>();
         const auto path = key + "." + k;
         const double share = detail::yaml_number<double>(e.second, path, 0.0, 1e9);
-        if (k == "addressed") m.addressed = share;
-        else if (k == "unaddressed") m.unaddressed = share;
-        else if (k == "system") m.system = share;
-        else throw std::runtime_error(path + ": unknown key" + detail::yaml_where(e.first));
+        if (k == "addressed")
+          m.addressed = share;
+        else if (k == "unaddressed")
+          m.unaddressed = share;
+        else if (k == "system")
+          m.system = share;
+        else
+          throw std::runtime_error(path + ": unknown key" + detail::yaml_where(e.first));
       }
       const double total = m.addressed + m.unaddressed + m.system;
       if (total <= 0) throw std::runtime_error(key + ": shares sum to 0" + detail::yaml_where(v));
       s.mix = {m.addressed / total, m.unaddressed / total, m.system / total};
     } else {
       throw std::runtime_error(key + ": unknown key" + detail::yaml_where(kv.first));
+    }
+  }
+  if (s.swap_period_s > 0 && s.stalls == 0) {
+    throw std::runtime_error("swap_period_s: needs stalls (people swap stalls)");
+  }
+  if (!address_where.empty()) {
+    if (seen.count("chat_turns_per_s") || seen.count("chat_mix")) {
+      throw std::runtime_error("address_period_s: replaces chat_turns_per_s and chat_mix; give one or the other" +
+                               address_where);
+    }
+    if (s.npcs_per_game == 0 || s.players_per_game == 0) {
+      throw std::runtime_error("address_period_s: needs npcs_per_game and players_per_game > 0" + address_where);
     }
   }
   return s;
@@ -142,6 +203,14 @@ inline scenario load_scenario(const std::string& path) {
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(path + ": " + e.what());
   }
+}
+
+// address_period_s: the chat rate that addresses each NPC of each game once per period. Call
+// after --games overrides and before apply_rate.
+inline void resolve_address_rate(scenario& sc) {
+  if (sc.address_period_s <= 0) return;
+  sc.chat_turns_per_s = sc.games * static_cast<double>(sc.npcs_per_game) / sc.address_period_s;
+  sc.mix = {1.0, 0.0, 0.0};
 }
 
 // --rate: scales the snapshot interval and the chat rate so that together they offer `rate`
@@ -196,37 +265,22 @@ inline void complete_registry(flood_registry& r, int npc_count, double world_siz
   }
 }
 
+// The daemon's own registry loader (validated the same way), so the flood and the daemon
+// agree on names and places.
 inline flood_registry load_flood_registry(const std::string& file, int npc_count, double world_size) {
   flood_registry r;
   if (file.empty()) {
     r.note = "generated (no registry_file)";
   } else {
     try {
-      const YAML::Node root = YAML::LoadFile(file);
-      if (const auto npcs = root["npcs"]; npcs && npcs.IsSequence()) {
-        for (const auto& n : npcs) {
-          if (!n["display_name"]) continue;
-          flood_npc f{n["display_name"].as<std::string>(),
-                      n["id"] ? n["id"].as<std::string>() : n["display_name"].as<std::string>()};
-          r.npcs.push_back(std::move(f));
-        }
-      }
-      if (const auto locs = root["locations"]; locs && locs.IsSequence()) {
-        for (const auto& l : locs) {
-          const auto c = l["coordinates"];
-          if (!c || !c.IsSequence() || c.size() != 3) continue;
-          waypoint w;
-          w.name = l["name"] ? l["name"].as<std::string>()
-                             : (l["slug"] ? l["slug"].as<std::string>() : "Unknown Area");
-          for (std::size_t i = 0; i < 3; ++i) w.pos[i] = c[i].as<double>();
-          r.waypoints.push_back(std::move(w));
-        }
-      }
-      r.note = file + ": " + std::to_string(r.npcs.size()) + " NPCs, " +
-               std::to_string(r.waypoints.size()) + " locations";
-    } catch (const YAML::Exception& e) {
+      const auto reg = orch::daemon::load_world_registry(file);
+      for (const auto& n : reg.npcs()) r.npcs.push_back({n.display_name, n.id});
+      for (const auto& l : reg.locations()) r.waypoints.push_back({l.name, l.coordinates});
+      r.note =
+          file + ": " + std::to_string(r.npcs.size()) + " NPCs, " + std::to_string(r.waypoints.size()) + " locations";
+    } catch (const std::exception& e) {
       r = {};
-      r.note = "generated (" + file + ": " + e.what() + ")";
+      r.note = "generated (" + std::string(e.what()) + ")";
     }
   }
   if (static_cast<int>(r.npcs.size()) > npc_count) r.npcs.resize(static_cast<std::size_t>(npc_count));

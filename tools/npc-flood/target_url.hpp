@@ -28,8 +28,10 @@ inline bool is_loopback_host(std::string_view h) {
   if (h.substr(0, 4) != "127.") return false;
   int dots = 0;
   for (char c : h) {
-    if (c == '.') ++dots;
-    else if (c < '0' || c > '9') return false;
+    if (c == '.')
+      ++dots;
+    else if (c < '0' || c > '9')
+      return false;
   }
   return dots == 3;
 }

@@ -81,22 +81,37 @@ struct chat_request {
   std::string body;
   std::string speaker;
   std::string target;  // NPC display name addressed, empty when none
+  std::string text;
   enum class kind { addressed, unaddressed, system } k = kind::unaddressed;
+};
+
+// Stall mode (scenario keys stalls, swap_period_s): people stand at fixed stalls and swap.
+struct stall_layout {
+  int stalls = 0;            // 0 = walk between waypoints
+  double swap_period_s = 0;  // 0 = never swap
 };
 
 class game_world {
  public:
   static constexpr double cluster_radius = 10.0;  // the daemon's default, for the game's clusters
+  static constexpr double stall_radius = 2.5;     // people at a stall stand this close to it
 
-  game_world(std::string game_id, const flood_registry& reg, int players, int game_index, rng_t& rng)
-      : game_id_(std::move(game_id)), waypoints_(reg.waypoints) {
+  // `layout.stalls` must not exceed the registry's waypoints (the runner checks).
+  game_world(std::string game_id, const flood_registry& reg, int players, int game_index, rng_t& rng,
+             stall_layout layout = {})
+      : game_id_(std::move(game_id)), waypoints_(reg.waypoints), layout_(layout) {
     if (waypoints_.empty()) waypoints_.push_back({"Town Square", {0.0, 3.0, 0.0}});  // somewhere to stand
+    layout_.stalls = std::min(layout_.stalls, static_cast<int>(waypoints_.size()));
+    swap_left_s_ = layout_.swap_period_s;
     for (const auto& n : reg.npcs) add(n.name, n.id, true, rng);
     for (int p = 1; p <= players; ++p) {
       add("Player-" + std::to_string(game_index) + "-" + std::to_string(p),
           std::to_string(1000000 + game_index * 10000 + p), false, rng);
     }
   }
+
+  bool stall_mode() const { return layout_.stalls > 0; }
+  std::uint64_t swaps() const { return swaps_; }
 
   const std::string& game_id() const { return game_id_; }
   const std::vector<sim_entity>& entities() const { return entities_; }
@@ -105,11 +120,19 @@ class game_world {
   // seqs than an earlier one, or the daemon drops its snapshots as stale (DESIGN 3.1).
   void set_seq_base(std::uint64_t base) { seq_ = base; }
 
-  // Advances the walk by dt seconds.
+  // Advances the walk (or, in stall mode, the swaps) by dt seconds.
   void step(double dt, rng_t& rng) {
     std::uniform_real_distribution<double> u(0.0, 1.0);
+    if (stall_mode() && layout_.swap_period_s > 0) {
+      for (swap_left_s_ -= dt; swap_left_s_ <= 0; swap_left_s_ += layout_.swap_period_s) {
+        swap_two(false, rng);
+        swap_two(true, rng);
+      }
+    }
     for (auto& e : entities_) {
-      if (!e.moving) {
+      if (stall_mode()) {
+        // Standing at a stall: only health changes (below).
+      } else if (!e.moving) {
         e.dwell_left_s -= dt;
         if (e.dwell_left_s <= 0) depart(e, rng);
       } else {
@@ -126,8 +149,10 @@ class game_world {
         }
       }
       // Now and then someone gets hurt, and heals slowly.
-      if (u(rng) < 0.002 * dt) e.health = std::max(0.0, e.health - 20 - 60 * u(rng));
-      else if (e.health < 100) e.health = std::min(100.0, e.health + 2 * dt);
+      if (u(rng) < 0.002 * dt)
+        e.health = std::max(0.0, e.health - 20 - 60 * u(rng));
+      else if (e.health < 100)
+        e.health = std::min(100.0, e.health + 2 * dt);
     }
   }
 
@@ -222,8 +247,8 @@ class game_world {
     bool target_field = false;
     if (roll < mix.system) {
       r.k = chat_request::kind::system;
-      text = "[SYSTEM] " + (speaker ? speaker->name : std::string("Someone")) +
-             " has entered your range near " + (speaker ? location_of(speaker->pos) : "town");
+      text = "[SYSTEM] " + (speaker ? speaker->name : std::string("Someone")) + " has entered your range near " +
+             (speaker ? location_of(speaker->pos) : "town");
     } else if (roll < mix.system + mix.addressed && !npcs.empty()) {
       r.k = chat_request::kind::addressed;
       std::vector<std::size_t> near;
@@ -231,19 +256,19 @@ class game_world {
         if (speaker && distance(entities_[i].pos, speaker->pos) <= cluster_radius) near.push_back(i);
       }
       r.target = entities_[pick(near.empty() ? npcs : near)].name;
-      static constexpr std::array<const char*, 4> asks = {
-          "how are you today?", "what do you sell?", "have you seen anything strange?",
-          "can you help me?"};
+      static constexpr std::array<const char*, 4> asks = {"how are you today?", "what do you sell?",
+                                                          "have you seen anything strange?", "can you help me?"};
       const char* ask = asks[std::uniform_int_distribution<std::size_t>(0, asks.size() - 1)(rng)];
       target_field = u(rng) < 0.5;
       text = target_field ? std::string("Hey, ") + ask : r.target + ", " + ask;
     } else {
       r.k = chat_request::kind::unaddressed;
-      static constexpr std::array<const char*, 4> lines = {
-          "Anyone here?", "What a nice day.", "Where is the market?", "lol"};
+      static constexpr std::array<const char*, 4> lines = {"Anyone here?", "What a nice day.", "Where is the market?",
+                                                           "lol"};
       text = lines[std::uniform_int_distribution<std::size_t>(0, lines.size() - 1)(rng)];
     }
     r.speaker = speaker ? speaker->name : std::string("Someone");
+    r.text = text;
     rapidjson::StringBuffer sb;
     rapidjson::Writer<rapidjson::StringBuffer> w(sb);
     w.StartObject();
@@ -266,6 +291,49 @@ class game_world {
       w.Key("target");
       w.String(r.target);
     }
+    w.EndObject();
+    r.body.assign(sb.GetString(), sb.GetSize());
+    return r;
+  }
+
+  // The next NPC in round robin, addressed by name (in the text and in `target`) by a player
+  // of its group (any player when its group has none).
+  chat_request addressed_turn(rng_t& rng) {
+    chat_request r;
+    r.k = chat_request::kind::addressed;
+    std::vector<std::size_t> npcs, near, players;
+    for (std::size_t i = 0; i < entities_.size(); ++i) (entities_[i].npc ? npcs : players).push_back(i);
+    if (npcs.empty() || players.empty()) return chat_turn({0, 1, 0}, rng);
+    const sim_entity& npc = entities_[npcs[next_addressed_++ % npcs.size()]];
+    for (auto i : players) {
+      if (distance(entities_[i].pos, npc.pos) <= cluster_radius) near.push_back(i);
+    }
+    const auto& pool = near.empty() ? players : near;
+    const sim_entity& speaker = entities_[pool[std::uniform_int_distribution<std::size_t>(0, pool.size() - 1)(rng)]];
+    static constexpr std::array<const char*, 6> asks = {
+        "how are you today?", "what do you sell?",       "have you seen anything strange?",
+        "can you help me?",   "what's new around here?", "who else is at this stall?"};
+    r.speaker = speaker.name;
+    r.target = npc.name;
+    r.text = "Hey " + npc.name + ", " + asks[std::uniform_int_distribution<std::size_t>(0, asks.size() - 1)(rng)];
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    w.StartObject();
+    w.Key("gameId");
+    w.String(game_id_);
+    w.Key("speaker");
+    w.StartObject();
+    w.Key("name");
+    w.String(r.speaker);
+    w.Key("id");
+    w.String(speaker.id);
+    w.Key("kind");
+    w.String("player");
+    w.EndObject();
+    w.Key("text");
+    w.String(r.text);
+    w.Key("target");
+    w.String(r.target);
     w.EndObject();
     r.body.assign(sb.GetString(), sb.GetSize());
     return r;
@@ -298,11 +366,43 @@ class game_world {
     e.npc = npc;
     e.speed = npc ? 8.0 : 16.0;  // Roblox walk speed 16 for players
     std::uniform_real_distribution<double> u(0.0, 1.0);
-    e.waypoint = std::uniform_int_distribution<std::size_t>(0, waypoints_.size() - 1)(rng);
-    e.goal = near_waypoint(e.waypoint, rng);
+    if (stall_mode()) {
+      // Dealt round robin over the stalls, NPCs and players each, so every stall has both.
+      e.waypoint = static_cast<std::size_t>(kind_count(npc) % layout_.stalls);
+      e.goal = near_waypoint(e.waypoint, rng, stall_radius);
+    } else {
+      e.waypoint = std::uniform_int_distribution<std::size_t>(0, waypoints_.size() - 1)(rng);
+      e.goal = near_waypoint(e.waypoint, rng);
+    }
     e.pos = e.goal;
     e.dwell_left_s = 40 * u(rng);
     entities_.push_back(std::move(e));
+  }
+
+  int kind_count(bool npc) const {
+    return static_cast<int>(
+        std::count_if(entities_.begin(), entities_.end(), [npc](const sim_entity& x) { return x.npc == npc; }));
+  }
+
+  // Two people of one kind at different stalls trade places (nothing when all stand at one).
+  void swap_two(bool npcs, rng_t& rng) {
+    std::vector<std::size_t> pool;
+    for (std::size_t i = 0; i < entities_.size(); ++i) {
+      if (entities_[i].npc == npcs) pool.push_back(i);
+    }
+    if (pool.size() < 2) return;
+    std::uniform_int_distribution<std::size_t> pick(0, pool.size() - 1);
+    auto& a = entities_[pool[pick(rng)]];
+    std::vector<std::size_t> others;
+    for (auto i : pool) {
+      if (entities_[i].waypoint != a.waypoint) others.push_back(i);
+    }
+    if (others.empty()) return;
+    auto& b = entities_[others[std::uniform_int_distribution<std::size_t>(0, others.size() - 1)(rng)]];
+    std::swap(a.waypoint, b.waypoint);
+    a.pos = a.goal = near_waypoint(a.waypoint, rng, stall_radius);
+    b.pos = b.goal = near_waypoint(b.waypoint, rng, stall_radius);
+    ++swaps_;
   }
 
   void depart(sim_entity& e, rng_t& rng) {
@@ -315,11 +415,11 @@ class game_world {
     e.moving = true;
   }
 
-  // A random spot within 6 studs of a waypoint: people standing there form one group.
-  std::array<double, 3> near_waypoint(std::size_t w, rng_t& rng) const {
+  // A random spot within `radius` studs of a waypoint: people standing there form one group.
+  std::array<double, 3> near_waypoint(std::size_t w, rng_t& rng, double radius = 6.0) const {
     std::uniform_real_distribution<double> u(0.0, 1.0);
     const double a = 6.283185307179586 * u(rng);
-    const double r = 6.0 * std::sqrt(u(rng));
+    const double r = radius * std::sqrt(u(rng));
     auto p = waypoints_[w].pos;
     p[0] += r * std::cos(a);
     p[2] += r * std::sin(a);
@@ -330,6 +430,10 @@ class game_world {
   std::vector<waypoint> waypoints_;
   std::vector<sim_entity> entities_;
   std::uint64_t seq_ = 0;
+  stall_layout layout_;
+  double swap_left_s_ = 0;
+  std::uint64_t swaps_ = 0;
+  std::size_t next_addressed_ = 0;
 };
 
 }  // namespace orch::tools
