@@ -1,6 +1,8 @@
 #pragma once
-// timer_service: "call me at time t", beside the clock. The call scheduler asks for wake-ups
-// through it, so its tests run on a manual clock with manual timers and never sleep.
+// timer_service: "call me at time t", beside the clock. The Letta call scheduler, the
+// conversation worker's tick and the dispatcher's drain ask for wake-ups through it, so their
+// tests run on a manual clock with manual timers and never sleep. In queues/ so that both the
+// dispatcher and the workers can use it.
 // - asio_timer_service: one boost::asio::steady_timer per request, on the io_context.
 // - manual_timer_service: holds requests until the test calls fire_due(now) after advancing
 //   its manual clock; due callbacks then run inline, in time order.
@@ -21,7 +23,7 @@
 
 #include "policies/clock.hpp"
 
-namespace orch::workers {
+namespace orch::queues {
 
 class timer_service {
  public:
@@ -78,4 +80,4 @@ class manual_timer_service final : public timer_service {
   std::multimap<policies::time_point, std::function<void()>> timers_;
 };
 
-}  // namespace orch::workers
+}  // namespace orch::queues
