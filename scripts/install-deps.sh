@@ -2,7 +2,7 @@
 # Installs what building, testing and the demo need, from Debian 12's packages only.
 set -euo pipefail
 pkgs=(g++ cmake make pkg-config libboost-dev libboost-system-dev libconcurrentqueue-dev
-      rapidjson-dev libyaml-cpp-dev doctest-dev libsystemd-dev libcli11-dev curl clang-format ccache)
+      rapidjson-dev libyaml-cpp-dev doctest-dev libsystemd-dev libcli11-dev libbenchmark-dev curl clang-format ccache)
 [ "${WITH_BENCH:-0}" = 1 ] && pkgs+=(nginx-light wrk)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
