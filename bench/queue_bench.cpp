@@ -18,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "common/percentile.hpp"
 #include "queues/dispatcher.hpp"
 
 using namespace orch::queues;
@@ -61,10 +62,8 @@ message make(message_kind k, std::string key) {
 }
 
 double percentile_ms(std::vector<double>& v, double q) {
-  if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  const auto i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1));
-  return v[i] * 1000.0;
+  return orch::common::nearest_rank(v, q).value_or(0) * 1000.0;
 }
 
 void throughput() {

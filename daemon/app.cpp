@@ -15,6 +15,7 @@
 #include "queues/dispatcher.hpp"
 #include "queues/event_log.hpp"
 #include "queues/metrics.hpp"
+#include "queues/timer_service.hpp"
 #include "workers/conversation_worker.hpp"
 #include "workers/letta_factory.hpp"
 #include "workers/letta_simulated.hpp"
@@ -38,7 +39,7 @@ struct app::impl {
         letta(workers::make_letta_client(io, cfg->letta, clock, metrics)),
         snapshots(cfg->world, cfg->registry, events, dispatcher, clock, metrics),
         memory_sync(*letta, snapshots, clock, metrics),
-        conversations(io, cfg->conversation, cfg->registry, snapshots, *letta, dispatcher, events, clock, metrics),
+        conversations(cfg->conversation, snapshots, *letta, dispatcher, events, clock, timers, metrics),
         rt(router_services{[this] { return current(); }, dispatcher, events, metrics, snapshots, ready,
                            debug_block_reader()}),
         server(io, rt, cfg->server, metrics),
@@ -212,6 +213,7 @@ struct app::impl {
   policies::steady_clock clock;
   queues::registry metrics;
   net::io_context io;
+  queues::asio_timer_service timers{io};
   queues::event_hub events;
   queues::dispatcher dispatcher;
   std::shared_ptr<workers::letta_client> letta;

@@ -27,7 +27,6 @@ struct server_options {
   std::uint32_t threads = 2;                        // io threads
   std::uint32_t max_connections = 10000;
   std::uint32_t max_connections_per_ip = 512;
-  std::uint32_t max_pipelined = 16;                 // requests read ahead of their answers
   std::size_t ws_outbound_max = 4096;               // queued frames before a slow client is cut
   std::size_t ws_max_message_bytes = 1 << 20;
 };

@@ -195,7 +195,6 @@ void read_server(yaml_reader& r, const yaml_entry& sec, server_options& s, std::
            [&](const yaml_entry& e) { r.read_uint(e, 1, 1'000'000, s.max_connections_per_ip); }},
           {"threads", [&](const yaml_entry& e) { r.read_uint(e, 1, 256, s.threads); }},
           {"max_connections", [&](const yaml_entry& e) { r.read_uint(e, 1, 1'000'000, s.max_connections); }},
-          {"max_pipelined", [&](const yaml_entry& e) { r.read_uint(e, 1, 1024, s.max_pipelined); }},
           {"ws_outbound_max", [&](const yaml_entry& e) { r.read_uint(e, 1, 1'000'000, s.ws_outbound_max); }},
           {"ws_max_message_bytes", [&](const yaml_entry& e) { r.read_uint(e, 1, gib, s.ws_max_message_bytes); }}});
 }

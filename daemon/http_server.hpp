@@ -38,7 +38,7 @@ class http_server {
   // connections are owed nothing and do not count).
   std::uint32_t open_connections() const;
 
-  struct shared_state;  // limits and counters the sessions read (defined in the .cpp)
+  struct shared_state;  // limits and counters the sessions read (defined in daemon/session_state.hpp)
 
  private:
   boost::asio::io_context& io_;

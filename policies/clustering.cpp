@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "common/union_find.hpp"
+
 namespace orch::policies {
 
 namespace {
@@ -208,17 +210,12 @@ std::vector<std::vector<std::string>> cluster_by_name(std::span<const named_poin
 cluster_set cluster_points_brute_force(std::span<const point3> pts, double radius) {
   const auto n = pts.size();
   const double r2 = squared_radius(radius);
-  std::vector<std::size_t> parent(n);
-  std::iota(parent.begin(), parent.end(), std::size_t{0});
-  auto find = [&](std::size_t i) {
-    while (parent[i] != i) i = parent[i] = parent[parent[i]];
-    return i;
-  };
+  common::union_find sets(static_cast<std::uint32_t>(n));
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t j = i + 1; j < n; ++j)
-      if (within(pts[i], pts[j], r2)) parent[find(i)] = find(j);
+      if (within(pts[i], pts[j], r2)) sets.unite(static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j));
   std::vector<std::vector<std::uint32_t>> groups(n);
-  for (std::size_t i = 0; i < n; ++i) groups[find(i)].push_back(static_cast<std::uint32_t>(i));
+  for (std::size_t i = 0; i < n; ++i) groups[sets.find(static_cast<std::uint32_t>(i))].push_back(static_cast<std::uint32_t>(i));
   std::vector<std::vector<std::uint32_t>> kept;
   for (auto& g : groups)
     if (g.size() >= 2) kept.push_back(std::move(g));

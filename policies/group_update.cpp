@@ -54,12 +54,4 @@ void record_noop(npc_group_state& s, const std::vector<std::string>& members, st
   s.action = std::string(action);
 }
 
-std::uint64_t fnv1a(std::string_view s, std::uint64_t h) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
 }  // namespace orch::policies

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/fnv1a.hpp"
 #include "policies/clock.hpp"
 
 namespace orch::policies {
@@ -60,7 +61,7 @@ void record_write(npc_group_state& s, update_reason reason, const std::vector<st
 void record_noop(npc_group_state& s, const std::vector<std::string>& members, std::string_view location,
                  std::string_view action);
 
-// 64-bit FNV-1a, for block hashes.
-std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 14695981039346656037ULL);
+// 64-bit FNV-1a, for block hashes (defined in common/).
+using common::fnv1a;
 
 }  // namespace orch::policies

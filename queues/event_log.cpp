@@ -23,7 +23,6 @@ namespace orch::queues {
 namespace {
 
 struct subscriber_entry {
-  std::uint64_t id = 0;
   event_hub::subscriber fn;
   std::atomic<bool> alive{true};
 };
@@ -200,7 +199,6 @@ struct event_hub::impl {
   std::unordered_map<std::string, std::shared_ptr<game_log>> games;
   std::list<std::string> lru;   // most recently active first
   std::uint64_t seq_floor = 0;  // highest seq of any evicted log
-  std::atomic<std::uint64_t> next_sub_id{1};
 };
 
 namespace {
@@ -341,7 +339,6 @@ std::uint64_t event_hub::last_seq(std::string_view game) const {
 
 std::unique_ptr<event_hub::subscription> event_hub::subscribe(std::string_view game, subscriber fn) {
   auto entry = std::make_shared<subscriber_entry>();
-  entry->id = impl_->next_sub_id.fetch_add(1);
   entry->fn = std::move(fn);
   // A subscription made before the game's first event creates the (empty) log; games with
   // subscribers are never evicted, so the handle always finds its log. The subscriber is

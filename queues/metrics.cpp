@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -34,15 +33,6 @@ std::uint64_t histogram::cumulative(std::size_t i) const {
   std::uint64_t total = 0;
   for (std::size_t b = 0; b <= std::min(i, bounds_.size()); ++b) total += buckets_[b].load(std::memory_order_relaxed);
   return total;
-}
-
-double histogram::quantile_upper_bound(double q) const {
-  const std::uint64_t n = cumulative(bounds_.size());
-  if (n == 0) return 0;
-  const auto want = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(n)));
-  for (std::size_t i = 0; i < bounds_.size(); ++i)
-    if (cumulative(i) >= want) return bounds_[i];
-  return std::numeric_limits<double>::infinity();
 }
 
 std::vector<double> latency_buckets() {

@@ -4,8 +4,9 @@
 // from the app; there are no global metrics.
 //
 // Thread-safety: creating or looking up a metric takes a mutex; the returned reference is
-// stable for the registry's lifetime and its updates are lock-free atomics. Hot paths look a
-// metric up once and keep the reference.
+// stable for the registry's lifetime and its updates are lock-free atomics. Metrics with fixed
+// labels are looked up once and the reference kept; ones labelled by a runtime value (agent,
+// failure reason) are looked up per use, which costs the mutex and a linear label scan.
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -48,8 +49,6 @@ class histogram {
   std::uint64_t cumulative(std::size_t i) const;
   std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
   double sum() const { return sum_.load(std::memory_order_relaxed); }
-  // Upper bound of the bucket holding quantile q (0..1); +inf when it is past the last bound.
-  double quantile_upper_bound(double q) const;
 
  private:
   std::vector<double> bounds_;

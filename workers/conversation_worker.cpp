@@ -4,18 +4,16 @@
 
 namespace orch::workers {
 
-conversation_worker::conversation_worker(boost::asio::io_context& io, const policies::conversation_options& opts,
-                                         std::shared_ptr<const world_registry> registry, const world_views& views,
+conversation_worker::conversation_worker(const policies::conversation_options& opts, const world_views& views,
                                          letta_client& letta, queues::dispatcher& dispatcher, queues::event_hub& events,
-                                         const policies::clock& clock, queues::registry& metrics)
-    : io_(io),
-      registry_(std::move(registry)),
-      letta_(letta),
+                                         const policies::clock& clock, queues::timer_service& timers,
+                                         queues::registry& metrics)
+    : letta_(letta),
       dispatcher_(dispatcher),
       events_(events),
       clock_(clock),
       state_(opts, views, metrics),
-      timer_(io),
+      timers_(timers),
       self_(std::make_shared<conversation_worker*>(this)) {
   arm_timer();
 }
@@ -35,7 +33,6 @@ void conversation_worker::stop() {
   conversation_effects fx;
   {
     std::lock_guard lk(mu_);
-    timer_.cancel();
     fx = state_.on_shutdown("shutdown");
   }
   for (auto& e : fx.events) events_.publish(e.game, e.body);
@@ -44,11 +41,11 @@ void conversation_worker::stop() {
 void conversation_worker::arm_timer() {
   std::lock_guard lk(mu_);
   if (stopped_) return;
-  timer_.expires_after(tick_period);
   std::weak_ptr<conversation_worker*> weak = self_;
-  timer_.async_wait([weak](const boost::system::error_code& ec) {
+  const auto now = clock_.now();
+  timers_.schedule(now + tick_period, now, [weak] {
     auto p = weak.lock();
-    if (ec || !p || !*p) return;
+    if (!p || !*p) return;
     conversation_worker* w = *p;
     if (w->stopped_) return;
     conversation_effects fx;

@@ -3,7 +3,8 @@
 // chosen NPCs answer through `npc_reply` messages (conversation queue, key = agent id),
 // delivers entry notices through `system_notice` messages, and publishes npc_message,
 // conversation_state and turn_dropped events. All decisions live in conversation_state;
-// this class wires it to the dispatcher, the Letta client, the event hub and a timer.
+// this class wires it to the dispatcher, the Letta client, the event hub and a tick on the
+// injected timer service (asio in the daemon, manual timers in tests).
 //
 // Ownership: the app owns it; it must outlive the dispatcher's handlers and the Letta
 // client's pending callbacks (stop the dispatcher and the client first, then call stop()).
@@ -15,15 +16,13 @@
 #include <memory>
 #include <mutex>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include "policies/clock.hpp"
 #include "policies/conversation_options.hpp"
 #include "queues/dispatcher.hpp"
 #include "queues/event_log.hpp"
 #include "queues/message.hpp"
 #include "queues/metrics.hpp"
+#include "queues/timer_service.hpp"
 #include "workers/cluster_diff.hpp"
 #include "workers/conversation_state.hpp"
 #include "workers/letta_client.hpp"
@@ -34,10 +33,9 @@ namespace orch::workers {
 
 class conversation_worker {
  public:
-  conversation_worker(boost::asio::io_context& io, const policies::conversation_options& opts,
-                      std::shared_ptr<const world_registry> registry, const world_views& views, letta_client& letta,
+  conversation_worker(const policies::conversation_options& opts, const world_views& views, letta_client& letta,
                       queues::dispatcher& dispatcher, queues::event_hub& events, const policies::clock& clock,
-                      queues::registry& metrics);
+                      queues::timer_service& timers, queues::registry& metrics);
   ~conversation_worker();
   conversation_worker(const conversation_worker&) = delete;
   conversation_worker& operator=(const conversation_worker&) = delete;
@@ -48,7 +46,7 @@ class conversation_worker {
   void on_dropped(queues::message m, queues::drop_reason reason);  // drop handler for those three kinds
   void on_cluster_diff(const cluster_diff& diff);
   void on_block_synced(const block_synced& synced);
-  void stop();  // cancel timers
+  void stop();  // ends the tick (a pending wake-up finds the worker stopped)
   void forget_game(const std::string& game);  // an evicted game (conversation_state::forget_game)
 
   // Period of the tick that expires waits and sends due notices.
@@ -59,15 +57,13 @@ class conversation_worker {
   void start_job(queues::message m, queues::completion done);
   void arm_timer();
 
-  boost::asio::io_context& io_;
-  std::shared_ptr<const world_registry> registry_;
   letta_client& letta_;
   queues::dispatcher& dispatcher_;
   queues::event_hub& events_;
   const policies::clock& clock_;
   std::mutex mu_;
   conversation_state state_;
-  boost::asio::steady_timer timer_;
+  queues::timer_service& timers_;
   std::atomic<bool> stopped_{false};
   // Guards timer callbacks that outlive the worker.
   std::shared_ptr<conversation_worker*> self_;

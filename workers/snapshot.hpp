@@ -1,6 +1,6 @@
 #pragma once
-// A snapshot as parsed and validated once by the HTTP/WS codec (daemon/codec) and handed to
-// the snapshot worker through the urgent queue. Field names follow the original game's
+// A snapshot as parsed and validated once by the HTTP/WS codec (daemon/json_codec,
+// daemon/snapshot_reader) and handed to the snapshot worker through the urgent queue. Field names follow the original game's
 // payload (DESIGN 3.1); every humanContext field is optional.
 #include <cstdint>
 #include <optional>

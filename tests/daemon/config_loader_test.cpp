@@ -100,7 +100,6 @@ void check_defaults(const daemon::config& c) {
   CHECK(c.server.read_timeout == d.server.read_timeout);
   CHECK(c.server.threads == d.server.threads);
   CHECK(c.server.max_connections == d.server.max_connections);
-  CHECK(c.server.max_pipelined == d.server.max_pipelined);
   CHECK(c.server.ws_outbound_max == d.server.ws_outbound_max);
   CHECK(c.server.ws_max_message_bytes == d.server.ws_max_message_bytes);
   REQUIRE(c.queues.queues.size() == d.queues.queues.size());

@@ -8,6 +8,7 @@
 #include <rapidjson/writer.h>
 #include <thread>
 
+#include "tests/eventually.hpp"
 #include "tests/integration/http_client.hpp"
 
 using namespace orch::testing;
@@ -24,15 +25,11 @@ std::string scene(const std::string& game, int seq, bool goldie_near) {
     "Diamond":{"kind":"player","id":"2154372","appearance":"a tall avatar in a blue hoodie","position":{"x":8,"y":3,"z":-12}}}})";
 }
 
-// Polls `read` until `ok(value)` or 20 s pass; returns the last value read.
+// Reads until `ok(value)` or 20 s pass; returns the last value read.
 template <class Read, class Ok>
 std::string poll(Read read, Ok ok) {
   std::string v;
-  for (int i = 0; i < 400; ++i) {
-    v = read();
-    if (ok(v)) return v;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  eventually([&] { return ok(v = read()); }, std::chrono::seconds(20));
   return v;
 }
 

@@ -5,6 +5,7 @@
 #include <rapidjson/document.h>
 #include <thread>
 
+#include "tests/eventually.hpp"
 #include "tests/integration/http_client.hpp"
 
 using namespace orch::testing;
@@ -100,8 +101,9 @@ void addressed_first_scenario(daemon_under_test& d) {
   auto rep = replies_to(rd.all(), t1);
   REQUIRE(!rep.empty());
   CHECK(std::string(rep.front()->doc["npc"].GetString()) == "Kaiden");
-  // Give any extra responder time to show up, then count.
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // Wait until the conversation is idle (nothing queued or generating), then count: every
+  // responder the turn will ever get has answered by then.
+  REQUIRE(eventually([&] { return d.metric("npcorch_conversations_active") == 0; }, std::chrono::seconds(20)));
   rd.until([](auto&) { return true; });
   rep = replies_to(rd.all(), t1);
   CHECK(rep.size() <= 2);
@@ -115,7 +117,8 @@ void addressed_first_scenario(daemon_under_test& d) {
   r = c.post("/letta/v1/chat/turn", R"({"gameId":"talk","speaker":{"name":"Ruby","kind":"player"},"text":"Kaiden, again?","target":"Kaiden"})");
   REQUIRE(r.status == 202);
   const std::string t2 = turn_id_of(r.body);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  // The hold is observed (metric), not waited for: Kaiden has not answered t2 at that point.
+  REQUIRE(eventually([&] { return d.metric("npcorch_conversation_cooldown_holds_total") >= 1; }));
   rd.until([](auto&) { return true; });
   for (auto& m : replies_to(rd.all(), t2)) CHECK(std::string(m->doc["npc"].GetString()) != "Kaiden");
   CHECK(d.metric("npcorch_conversation_cooldown_holds_total") >= 1);

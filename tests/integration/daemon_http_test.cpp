@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "tests/eventually.hpp"
 #include "tests/integration/http_client.hpp"
 
 using namespace orch::testing;
@@ -131,7 +132,9 @@ TEST_CASE("bearer auth guards every route but /healthz") {
 }
 
 TEST_CASE("positions make daemon clusters and events come back by long-poll with since/next") {
-  daemon_under_test d;
+  // One subscriber per game, so that a probing long-poll is refused (429) exactly while the
+  // poller below is subscribed: that is how the test knows it subscribed first.
+  daemon_under_test d({"events.max_subscribers_per_game=1"});
   REQUIRE(d.port() > 0);
   http_conn c(d.port());
   // Subscribe before the game's first snapshot: the long-poll answers when the event lands.
@@ -139,11 +142,19 @@ TEST_CASE("positions make daemon clusters and events come back by long-poll with
   std::string poll_body;
   std::thread poller([&] {
     http_conn p(d.port());
-    auto r = p.get("/letta/v1/events?gameId=walk&since=0&wait_ms=10000");
-    poll_body = r.body;
-    poll_status = r.status;
+    // A probe may hold the one slot for its 1 ms: then the poller is refused and tries again.
+    for (int i = 0; i < 1000; ++i) {
+      auto r = p.get("/letta/v1/events?gameId=walk&since=0&wait_ms=10000");
+      if (r.status == 429) continue;
+      poll_body = r.body;
+      poll_status = r.status;
+      break;
+    }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const bool subscribed = eventually([&] {
+    return c.get("/letta/v1/events?gameId=walk&since=0&wait_ms=1").status == 429;
+  });
+  REQUIRE(subscribed);
   REQUIRE(c.post("/letta/v1/snapshot/game", snapshot_for("walk", 1)).status == 202);
   poller.join();
   CHECK(poll_status == 200);
@@ -163,8 +174,7 @@ TEST_CASE("positions make daemon clusters and events come back by long-poll with
   CHECK(r.body.find("\"left\":[\"Diamond\",\"Pete\"]") != std::string::npos);
   // A stale seq is answered 202 and dropped (counted), producing no event.
   REQUIRE(c.post("/letta/v1/snapshot/game", snapshot_for("walk", 1)).status == 202);
-  for (int i = 0; i < 50 && d.metric("npcorch_snapshots_stale_total") < 1; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(eventually([&] { return d.metric("npcorch_snapshots_stale_total") >= 1; }));
   CHECK(d.metric("npcorch_snapshots_stale_total") == 1);
   CHECK(c.get("/letta/v1/events?gameId=walk&since=2").body == R"({"events":[],"next":2})");
   CHECK(d.stop() == 0);
@@ -192,13 +202,18 @@ TEST_CASE("SIGHUP reload under a steady stream of snapshots loses none and a bad
         (r.status == 202 ? accepted : other)++;
       }
     });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Each step waits for the daemon to observe the previous one (its metrics), never a fixed time,
+  // so two signals cannot coalesce into one reload.
+  REQUIRE(eventually([&] { return accepted.load() >= 30; }));
   write_cfg(250, 2);
   ::kill(d.proc().pid(), SIGHUP);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  REQUIRE(eventually([&] { return d.metric("npcorch_config_reloads_total") >= 1; }));
   { std::ofstream(cfg) << "queues:\n  urgent:\n    max_latency_ms: -5\n"; }
   ::kill(d.proc().pid(), SIGHUP);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  REQUIRE(eventually([&] { return d.metric("npcorch_config_reload_failures_total") >= 1; }));
+  // The stream keeps going after both reloads.
+  const int after_reloads = accepted.load();
+  REQUIRE(eventually([&] { return accepted.load() >= after_reloads + 30; }));
   stop = true;
   for (auto& s : senders) s.join();
   CHECK(other == 0);
@@ -209,13 +224,12 @@ TEST_CASE("SIGHUP reload under a steady stream of snapshots loses none and a bad
   CHECK(metric_value(m, "npcorch_queue_workers{queue=\"urgent\"}") == 2);
   // Every accepted snapshot was either applied or coalesced into a newer one of its game.
   double done = 0;
-  for (int i = 0; i < 100; ++i) {
+  eventually([&] {
     m = d.metrics();
     done = metric_value(m, "npcorch_snapshots_applied_total") + metric_value(m, "npcorch_queue_coalesced_total{queue=\"urgent\"}") +
            metric_value(m, "npcorch_snapshots_stale_total");
-    if (done >= accepted) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+    return done >= accepted;
+  });
   CHECK(metric_value(m, "npcorch_queue_accepted_total{queue=\"urgent\"}") == accepted.load());
   CHECK(done == accepted.load());
   CHECK(d.stop() == 0);
@@ -246,12 +260,9 @@ TEST_CASE("a full queue answers 429 with Retry-After and counts the rejection") 
   REQUIRE(d.port() > 0);
   http_conn c(d.port());
   REQUIRE(c.post("/letta/v1/snapshot/game", snapshot_for("busy", 1)).status == 202);
-  bool held = false;
-  for (int i = 0; i < 200 && !held; ++i) {
-    held = d.metric("npcorch_queue_in_flight{queue=\"urgent\"}") == 1 && d.metric("npcorch_queue_depth{queue=\"urgent\"}") == 0;
-    if (!held) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  REQUIRE(held);
+  REQUIRE(eventually([&] {
+    return d.metric("npcorch_queue_in_flight{queue=\"urgent\"}") == 1 && d.metric("npcorch_queue_depth{queue=\"urgent\"}") == 0;
+  }));
   CHECK(c.post("/letta/v1/snapshot/game", snapshot_for("other-1", 1)).status == 202);
   CHECK(c.post("/letta/v1/snapshot/game", snapshot_for("other-2", 1)).status == 202);
   auto r = c.post("/letta/v1/snapshot/game", snapshot_for("other-3", 1));

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <thread>
 
+#include "tests/eventually.hpp"
 #include "tests/integration/http_client.hpp"
 
 using namespace orch::testing;
@@ -93,15 +94,16 @@ TEST_CASE("invented game ids past events.max_games: refused while none is idle, 
   // Keep "active" busy while invented ids keep coming: once the others have been idle for
   // game_idle_s they are evicted; "active" never is.
   const long rss_before = rss_kb(d.proc().pid());
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   int later_accepted = 0, n = 1000;
-  while (std::chrono::steady_clock::now() < end && later_accepted < 100) {
-    CHECK(c.post("/letta/v1/snapshot/game", snapshot_for("active", 5)).status == 202);
-    for (int i = 0; i < 20; ++i)
-      if (c.post("/letta/v1/snapshot/game", snapshot_for("inv-" + std::to_string(n++), 40)).status == 202)
-        ++later_accepted;
-    if (later_accepted < 100) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  eventually(
+      [&] {
+        CHECK(c.post("/letta/v1/snapshot/game", snapshot_for("active", 5)).status == 202);
+        for (int i = 0; i < 20; ++i)
+          if (c.post("/letta/v1/snapshot/game", snapshot_for("inv-" + std::to_string(n++), 40)).status == 202)
+            ++later_accepted;
+        return later_accepted >= 100;
+      },
+      std::chrono::seconds(15));
   CHECK(later_accepted >= 100);
   CHECK(d.metric("npcorch_games_evicted_total") >= later_accepted - 40);
   CHECK(d.metric("npcorch_games") <= 40);
@@ -191,13 +193,7 @@ TEST_CASE("connections per client address are capped at server.max_connections_p
   CHECK(http_conn(d.port(), std::chrono::seconds(5)).get("/healthz").status == 0);  // closed at accept
   held.pop_back();
   // Once one closes, a new connection gets in (the daemon notices the close asynchronously).
-  bool in = false;
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!in && std::chrono::steady_clock::now() < end) {
-    in = http_conn(d.port(), std::chrono::seconds(5)).get("/healthz").status == 200;
-    if (!in) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  CHECK(in);
+  CHECK(eventually([&] { return http_conn(d.port(), std::chrono::seconds(5)).get("/healthz").status == 200; }));
   CHECK(held[0]->get("/metrics").body.find("npcorch_http_connections_per_ip_refused_total") != std::string::npos);
   CHECK(metric_value(held[0]->get("/metrics").body, "npcorch_http_connections_per_ip_refused_total") >= 1);
   CHECK(d.stop() == 0);

@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "tests/eventually.hpp"
 #include "tests/integration/http_client.hpp"
 
 using namespace orch::testing;
@@ -49,12 +50,7 @@ TEST_CASE("shutdown: turn_dropped(shutdown) reaches a WebSocket client, then a c
   REQUIRE(id_at != std::string::npos);
   const std::string turn_id = turn.body.substr(id_at + 10, turn.body.find('"', id_at + 10) - id_at - 10);
   // Pete's reply call to Letta has started (and takes 20 s).
-  bool calling = false;
-  for (int i = 0; i < 200 && !calling; ++i) {
-    calling = metric_value(c.get("/metrics").body, "npcorch_letta_in_flight") >= 1;
-    if (!calling) std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  REQUIRE(calling);
+  REQUIRE(eventually([&] { return metric_value(c.get("/metrics").body, "npcorch_letta_in_flight") >= 1; }));
 
   ::kill(d.proc().pid(), SIGTERM);
   auto dropped = read_until(ws, "turn_dropped");

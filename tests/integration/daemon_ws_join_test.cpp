@@ -10,6 +10,7 @@
 #include <atomic>
 #include <thread>
 
+#include "tests/eventually.hpp"
 #include "tests/integration/http_client.hpp"
 
 using namespace orch::testing;
@@ -84,8 +85,7 @@ TEST_CASE("websocket: clients joining a busy game get a reset, then the live eve
   int seq = 0;
   // More events than the replay buffer (4 096) holds.
   for (int i = 0; i < 600; ++i) REQUIRE(c.post("/letta/v1/snapshot/game", busy_snapshot(++seq)).status == 202);
-  for (int i = 0; i < 200 && oldest_kept(c) <= 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  REQUIRE(oldest_kept(c) > 1);
+  REQUIRE(eventually([&] { return oldest_kept(c) > 1; }));
 
   // Five clients join with since=0, one after another; each stays connected.
   std::vector<std::unique_ptr<ws_client>> clients;
@@ -118,10 +118,7 @@ TEST_CASE("websocket: clients joining a busy game get a reset, then the live eve
 
   // Every client then receives the live events after what it had, without a gap.
   std::uint64_t final_seq = 0;
-  for (int i = 0; i < 200 && final_seq <= read_to.back(); ++i) {
-    if (i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    final_seq = last_seq(c);
-  }
+  eventually([&] { return (final_seq = last_seq(c)) > read_to.back(); });
   REQUIRE(final_seq > read_to.back());
   for (std::size_t k = 0; k < clients.size(); ++k) {
     std::uint64_t last = read_to[k];

@@ -16,6 +16,7 @@
 #include <boost/beast/http.hpp>
 #include <rapidjson/document.h>
 
+#include "tests/eventually.hpp"
 #include "tests/integration/process.hpp"
 #include "workers/letta_discipline.hpp"
 #include "workers/letta_factory.hpp"
@@ -24,6 +25,7 @@
 using namespace orch;
 using namespace orch::workers;
 using namespace std::chrono_literals;
+using orch::testing::eventually;
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -108,10 +110,11 @@ TEST_CASE("letta drill: 429 storm then 503 window, exactly-once delivery, discip
       if (r.ok && rep.text == agent + " hears you: turn " + std::to_string(i)) ++ok;
       else ++failed;
     });
+    // Slow-peer fixture: the client submits in bursts of 20, 50 ms apart, as a game server
+    // would, so that the fault windows open while calls are still arriving.
     if (i % 20 == 19) std::this_thread::sleep_for(50ms);
   }
-  const auto end = std::chrono::steady_clock::now() + 50s;
-  while (callbacks.load() < calls && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(20ms);
+  eventually([&] { return callbacks.load() >= calls; }, 50s);
   CHECK(callbacks.load() == calls);
   CHECK(ok.load() == calls);
   CHECK(failed.load() == 0);

@@ -20,6 +20,8 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+
+#include "tests/eventually.hpp"
 #include <vector>
 
 extern char** environ;
@@ -84,20 +86,13 @@ class child_process {
   // Waits up to `timeout` for the child to exit by itself; its status, or -1 if it did not.
   int wait_exit(std::chrono::milliseconds timeout) {
     if (pid_ <= 0) return -1;
-    const auto end = std::chrono::steady_clock::now() + timeout;
     int status = 0;
-    while (std::chrono::steady_clock::now() < end) {
-      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        pid_ = -1;
-        if (reader_.joinable()) reader_.join();
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-        return status;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return -1;
+    if (!eventually([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout)) return -1;
+    pid_ = -1;
+    if (reader_.joinable()) reader_.join();
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    return status;
   }
 
   // SIGTERM, wait up to `grace`, then SIGKILL. Returns the exit status (as from waitpid), or
@@ -106,16 +101,15 @@ class child_process {
     if (pid_ <= 0) return -1;
     ::kill(pid_, SIGTERM);
     int status = 0;
-    const auto end = std::chrono::steady_clock::now() + grace;
-    for (;;) {
-      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_ || (r < 0 && errno != EINTR)) break;
-      if (std::chrono::steady_clock::now() >= end) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const bool exited = eventually(
+        [&] {
+          const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+          return r == pid_ || (r < 0 && errno != EINTR);
+        },
+        grace);
+    if (!exited) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
     }
     pid_ = -1;
     if (reader_.joinable()) reader_.join();

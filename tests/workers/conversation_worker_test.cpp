@@ -13,6 +13,8 @@
 
 #include "queues/dispatcher.hpp"
 #include "queues/event_log.hpp"
+#include "queues/timer_service.hpp"
+#include "tests/eventually.hpp"
 #include "tests/workers/conversation_test_support.hpp"
 #include "workers/conversation_worker.hpp"
 
@@ -80,6 +82,7 @@ struct rig {
   boost::asio::io_context io;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
   policies::manual_clock clk;
+  queues::manual_timer_service timers;  // the worker's tick: fires only when the test advances
   queues::registry metrics;
   fake_views views;
   fake_letta letta{io};
@@ -90,8 +93,7 @@ struct rig {
 
   explicit rig(policies::conversation_options opts = {}) {
     views.set(make_view("g", {{"Ann", false, 0, "c1"}, {"Pete", true, 2, "c1"}, {"Goldie", true, 4, "c1"}}));
-    worker = std::make_unique<conversation_worker>(io, opts, std::make_shared<world_registry>(), views, letta,
-                                                   dispatcher, events, clk, metrics);
+    worker = std::make_unique<conversation_worker>(opts, views, letta, dispatcher, events, clk, timers, metrics);
     using queues::message_kind;
     dispatcher.set_handler(message_kind::chat_turn,
                            [this](queues::message m, queues::completion c) { worker->handle_turn(std::move(m), std::move(c)); });
@@ -134,14 +136,13 @@ struct rig {
       if (b.find(needle) != std::string::npos) ++n;
     return n;
   }
-  // Polls (real time, generous bound) until pred holds; the result is what is asserted.
-  bool wait_for(const std::function<bool()>& pred) {
-    for (int i = 0; i < 500; ++i) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(10ms);
-    }
-    return pred();
+  // Simulated time: the clock moves and the worker's due ticks run, on this thread.
+  std::size_t advance(std::chrono::milliseconds d) {
+    clk.advance(d);
+    return timers.fire_due(clk.now());
   }
+  // The worker runs on real executor threads: poll (bounded) until pred holds.
+  bool wait_for(const std::function<bool()>& pred) { return orch::testing::eventually(pred, 5s); }
 };
 
 }  // namespace
@@ -184,11 +185,11 @@ TEST_CASE("conversation_worker: an entry notice waits for block_synced, then goe
   d.changes.push_back({"c1", {"Ann", "Diamond", "Pete"}, {"Diamond"}, {}});
   r.views.set(d.view);
   r.worker->on_cluster_diff(d);
-  r.clk.advance(2s);
+  r.advance(2s);
   // (That nothing goes out before the block lists Diamond is decided, and tested on the
   // manual clock, in conversation_state_test.)
   r.worker->on_block_synced({"g", "Pete", {"Ann", "Diamond"}});
-  r.clk.advance(1s);
+  r.advance(1s);
   REQUIRE(r.wait_for([&] { return r.count_events("npc_message") == 1; }));
   auto calls = r.letta.calls();
   REQUIRE(calls.size() == 1);
@@ -199,4 +200,20 @@ TEST_CASE("conversation_worker: an entry notice waits for block_synced, then goe
   CHECK(r.count_events(R"("inReplyTo":null)") == 2);  // npc_typing, then npc_message
   CHECK(r.count_events(R"("type":"npc_typing","npc":"Pete")") == 1);
   CHECK(r.metrics.value("npcorch_conversation_notices_total") == 1);
+}
+
+TEST_CASE("conversation_worker: the tick runs on the injected timers, once per period, and ends at stop") {
+  rig r;
+  // One wake-up is pending from construction; nothing is due before the period has passed.
+  CHECK(r.timers.pending() == 1);
+  CHECK(r.timers.fire_due(r.clk.now()) == 0);
+  CHECK(r.advance(conversation_worker::tick_period - 1ms) == 0);
+  CHECK(r.advance(1ms) == 1);
+  CHECK(r.timers.pending() == 1);  // re-armed for the next period
+  // A jump of three periods runs the one pending tick (it re-arms from the new now).
+  CHECK(r.advance(3 * conversation_worker::tick_period) == 1);
+  CHECK(r.timers.pending() == 1);
+  r.worker->stop();
+  CHECK(r.advance(conversation_worker::tick_period) == 1);  // the pending wake-up finds it stopped
+  CHECK(r.timers.pending() == 0);                           // and does not re-arm
 }
