@@ -91,6 +91,9 @@ struct app::impl {
         conversations.forget_game(game);
       });
     });
+    snapshots.set_sync_key([l = letta](const std::string& agent, const std::string& game) {
+      return l->lane_key(agent, game);
+    });
     snapshots.add_diff_listener([this](const workers::cluster_diff& d) { conversations.on_cluster_diff(d); });
     memory_sync.add_synced_listener([this](const workers::block_synced& b) { conversations.on_block_synced(b); });
   }
