@@ -89,6 +89,8 @@ struct app::impl {
       net::post(io, [this, game] {
         snapshots.forget_game(game);
         conversations.forget_game(game);
+        memory_sync.forget_game(game);
+        letta->forget_game(game);
       });
     });
     snapshots.set_sync_key([l = letta](const std::string& agent, const std::string& game) {

@@ -99,6 +99,7 @@ class letta_discipline final : public letta_client,
   std::optional<std::uint64_t> game_message_steps(const std::string& agent_id,
                                                   const std::string& game_id) const override;
   std::string lane_key(const std::string& agent_id, const std::string& game_id) const override;
+  void forget_game(const std::string& game_id) override;
   // The conversation id of (agent, game) once resolved (tests, debug), or nullopt.
   std::optional<std::string> conversation_of(const std::string& agent_id, const std::string& game_id) const;
 

@@ -40,6 +40,17 @@ std::optional<std::string> letta_discipline::conversation_of(const std::string& 
   return it->second.id;
 }
 
+void letta_discipline::forget_game(const std::string& game_id) {
+  if (!per_game_ || game_id.empty()) return;
+  const std::string suffix = "|" + game_id;
+  auto ends_with = [&](const std::string& k) {
+    return k.size() > suffix.size() && k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  std::lock_guard lk(otid_mu_);
+  std::erase_if(conversations_, [&](const auto& kv) { return ends_with(kv.first); });
+  std::erase_if(steps_, [&](const auto& kv) { return ends_with(kv.first); });
+}
+
 void letta_discipline::attempt(std::shared_ptr<shared_call> sc, std::function<void(attempt_result)> done) {
   auto after_conv = [self = shared_from_this(), sc, done](std::optional<conversation_entry> conv,
                                                           transport_response failure) {

@@ -82,6 +82,16 @@ memory_sync_worker::written memory_sync_worker::last_written(const std::string& 
   return it == written_.end() ? written{} : it->second;
 }
 
+void memory_sync_worker::forget_game(const std::string& game_id) {
+  if (game_id.empty()) return;
+  const std::string suffix = "|" + game_id;
+  std::lock_guard lk(mu_);
+  std::erase_if(written_, [&](const auto& kv) {
+    const auto& k = kv.first;
+    return k.size() > suffix.size() && k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0;
+  });
+}
+
 void memory_sync_worker::handle(queues::message m, queues::completion done) {
   auto req = std::static_pointer_cast<const sync_request>(m.payload);
   auto token = std::make_shared<queues::completion>(std::move(done));

@@ -41,6 +41,9 @@ class memory_sync_worker {
                      queues::registry& metrics);
 
   void add_synced_listener(std::function<void(const block_synced&)> fn);  // before start
+  // The game was evicted: drop the per-lane texts kept for it (per_game lanes only; agent
+  // lanes span games). The next sync of the game reads its blocks first.
+  void forget_game(const std::string& game_id);
   void handle(queues::message m, queues::completion done);                 // message_kind::memory_sync
   // Drop handler for message_kind::memory_sync: a sync shed or dropped at shutdown is marked
   // for a retry at the NPC's next snapshot; a coalesced one needs nothing (the newer sync

@@ -114,6 +114,19 @@ TEST_CASE("conversations: one per (agent, game), racing first calls make one, a 
   });
   REQUIRE(run_until(io, [&] { return got; }));
   CHECK(read == "people of g3");
+
+  // An evicted game's cached conversation is dropped; when the game returns it is found again.
+  again->forget_game("g1");
+  CHECK_FALSE(again->conversation_of(agent, "g1"));
+  CHECK(again->conversation_of(agent, "g2"));
+  done = 0;
+  again->send_in_game(letta_call_class::npc, agent, "g1", say("back again"), [&](letta_result r, letta_reply) {
+    CHECK(r.ok);
+    ++done;
+  });
+  REQUIRE(run_until(io, [&] { return done == 1; }));
+  CHECK(sim->conversations() == 3);
+  CHECK(metrics2.value("npcorch_letta_conversations_total", {{"how", "found"}}) == 4);
 }
 
 TEST_CASE("conversations: agent mode keeps one lane per agent and the agent's own blocks") {
