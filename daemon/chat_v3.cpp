@@ -17,8 +17,8 @@ std::string v3_body(const std::string& turn_id, const std::string* message, cons
          json_quote(turn_id) + extra + "}}";
 }
 
-// The /chat/v3 answer an event makes, if it is this turn's reply or drop. Matches on the
-// typed fields filled when the event was published: no JSON is parsed here.
+// The /chat/v3 answer an event makes, if it is this turn's reply or drop. Reads the typed
+// fields filled when the event was published: no JSON is parsed here.
 std::optional<std::string> v3_answer_of(const queues::event& ev, const std::string& turn_id, const std::string& npc_name) {
   const auto& m = ev.meta;
   const std::string_view type = m.type;

@@ -280,7 +280,8 @@ void read_conversation(yaml_reader& r, const yaml_entry& sec, policies::conversa
            [&](const yaml_entry& e) { r.read_duration(e, 0, 86'400, c.entry_notice_cooldown); }},
           {"notice_delay_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, 60'000, c.notice_delay); }},
           {"turn_timeout_s", [&](const yaml_entry& e) { r.read_duration(e, 1, 3'600, c.turn_timeout); }},
-          {"player_turns_per_min", [&](const yaml_entry& e) { r.read_uint(e, 1, 100'000, c.player_turns_per_min); }}});
+          {"player_turns_per_min", [&](const yaml_entry& e) { r.read_uint(e, 1, 100'000, c.player_turns_per_min); }},
+          {"max_jobs_per_game", [&](const yaml_entry& e) { r.read_uint(e, 1, 1'000'000, c.max_jobs_per_game); }}});
 }
 
 void read_letta(yaml_reader& r, const yaml_entry& sec, workers::letta_options& l,

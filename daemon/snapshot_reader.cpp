@@ -503,20 +503,23 @@ bool all_ascii(std::string_view body) {
 // An ASCII body without NUL bytes: parsed in situ in a per-thread copy (strings are decoded
 // in place, not copied onto the Reader's stack), with no encoding validation (the answer
 // would be the same). The copy is null-terminated, which the in-situ stream needs.
+// Both parses are RapidJSON's recursive descent (faster than the iterative state machine):
+// the handler's open() refuses nesting deeper than max_json_depth before the parser descends,
+// so the recursion is bounded by that limit whatever the body holds.
 bool parse_in_situ(std::string_view body, snapshot_handler& h) {
   thread_local rapidjson::Reader reader;  // its stack is reused from body to body
   thread_local std::string copy;          // grows to the largest body, then stays
   copy.assign(body);
   rapidjson::InsituStringStream is(copy.data());
-  return !reader.Parse<rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag>(is, h).IsError();
+  return !reader.Parse<rapidjson::kParseInsituFlag>(is, h).IsError();
 }
 
-// Anything else, read exactly as the reference decoder reads it.
+// Anything else, read exactly as the reference decoder reads it (its encoding validation).
 bool parse_validating(std::string_view body, snapshot_handler& h) {
   thread_local rapidjson::Reader reader;
   rapidjson::MemoryStream ms(body.data(), body.size());
   rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
-  return !reader.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(is, h).IsError();
+  return !reader.Parse<rapidjson::kParseValidateEncodingFlag>(is, h).IsError();
 }
 
 }  // namespace

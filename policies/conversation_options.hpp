@@ -15,6 +15,7 @@ struct conversation_options {
   std::chrono::seconds turn_timeout{10};
   std::uint32_t player_turns_per_min = 30;
   std::chrono::milliseconds sync_wait{8000};  // chat.sync_wait_ms
+  std::uint32_t max_jobs_per_game = 512;      // reply jobs (queued, parked, in Letta) per game
 };
 
 }  // namespace orch::policies

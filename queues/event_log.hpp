@@ -8,8 +8,8 @@
 // a callback could re-enter; they must only hand the event off (post to a strand).
 // Bounded: replay buffers hold at most replay_capacity events and replay_bytes bytes of event
 // JSON per game (the oldest events go first; the newest event is always kept), and the hub
-// tracks at most max_games games. Past the cap only an idle game is evicted (no subscriber and no
-// activity — publish, admit or unsubscribe — for game_idle; least recently active first);
+// tracks at most max_games games. Past the cap only an idle game is evicted (no subscriber and
+// no activity — publish, admit or unsubscribe — for game_idle; least recently active first);
 // when none is idle, admit() refuses the new game. Eviction listeners then drop the game's
 // other state. Seqs stay monotonic across eviction: a re-created log starts above the
 // highest seq any evicted log had, so a client of the old log is answered with a reset.

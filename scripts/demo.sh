@@ -4,16 +4,17 @@
 # (default 30), prints npc-flood's report ending with a short transcript of real exchanges of
 # the run, and stops everything cleanly.
 #
-# Scenario: etc/scenarios/town-12.yaml by default (DESIGN 9's town: 12 registry NPCs, each
-# addressed every 8 s, so the transcript shows real answers); --scenario NAME picks
-# etc/scenarios/NAME.yaml, --scenario PATH (or a bare *.yaml argument) any file. The
+# Scenario: etc/scenarios/town-50.yaml by default (DESIGN 7); `--scenario town-12` is DESIGN 9's
+# reply-latency town (12 registry NPCs, each addressed every 8 s, Letta 500 ms / 20 ms);
+# --scenario NAME picks etc/scenarios/NAME.yaml, --scenario PATH (or a bare *.yaml argument)
+# any file. The
 # scenario's daemon_settings (npc-flood --daemon-settings) become --set flags; a key this
 # daemon does not know (npc-orchestratord --check-config rejects it) is skipped with a note.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 usage() { echo "usage: scripts/demo.sh [--fake-letta] [--scenario NAME|FILE.yaml] [FILE.yaml]" >&2; exit 2; }
 use_fake=0
-scenario=etc/scenarios/town-12.yaml
+scenario=etc/scenarios/town-50.yaml
 while [ $# -gt 0 ]; do
   case "$1" in
     --fake-letta) use_fake=1 ;;

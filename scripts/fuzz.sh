@@ -8,10 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
 build=${BUILD_DIR:-build-fuzz}
-command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ is needed (apt-get install clang)" >&2; exit 2; }
+WITH_FUZZ=1 scripts/install-deps.sh
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ -DORCH_FUZZ=ON \
   -DORCH_SANITIZE='address;undefined' \
-  -DCMAKE_CXX_FLAGS='-DBOOST_ASIO_HAS_CO_AWAIT=1 -DBOOST_ASIO_HAS_STD_COROUTINE=1' ${CMAKE_EXTRA:-} >/dev/null
+  -DCMAKE_CXX_FLAGS="-DBOOST_ASIO_HAS_CO_AWAIT=1 -DBOOST_ASIO_HAS_STD_COROUTINE=1 -fsanitize-ignorelist=$PWD/tests/fuzz/ubsan_ignorelist.txt" ${CMAKE_EXTRA:-} >/dev/null
 cmake --build "$build" -j"${JOBS:-2}" --target fuzz_all >/dev/null
 mkdir -p "$build/crashes"
 failed=0

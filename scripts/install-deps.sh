@@ -4,6 +4,8 @@ set -euo pipefail
 pkgs=(g++ cmake make pkg-config libboost-dev libboost-system-dev libconcurrentqueue-dev
       rapidjson-dev libyaml-cpp-dev doctest-dev libsystemd-dev libcli11-dev curl clang-format ccache)
 [ "${WITH_BENCH:-0}" = 1 ] && pkgs+=(nginx-light wrk)
+# scripts/fuzz.sh: clang with libFuzzer (libclang-rt-14-dev holds libclang_rt.fuzzer).
+[ "${WITH_FUZZ:-0}" = 1 ] && pkgs+=(clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -178,6 +178,12 @@ conversation_effects conversation_state::on_turn(const chat_turn& turn, time_poi
     sel.responders.push_back({best, false, cands[best].ready_at});
   }
 
+  // Bounded per game: a game flooding turns cannot hold more than max_jobs_per_game jobs.
+  if (auto gj = game_jobs_.find(game);
+      gj != game_jobs_.end() && gj->second + sel.responders.size() > opts_.max_jobs_per_game) {
+    emit_dropped(game, turn.turn_id, "overloaded", fx);
+    return fx;
+  }
   const std::string cluster = cl->first;
   turns_[turn.turn_id] = turn_record{game, 0, false, player_turn, now, {}};
   std::uint64_t addressed_job = 0;
@@ -217,6 +223,7 @@ std::uint64_t conversation_state::add_job(job j, conversation_effects& fx) {
   if (!j.turn_id.empty()) ++turns_[j.turn_id].outstanding;
   auto& st = npcs_[key(j.game, j.npc)];
   ++st.jobs;
+  ++game_jobs_[j.game];
   npc_agent_[key(j.game, j.npc)] = j.agent;
   auto& fl = floors_[key(j.game, j.cluster)];  // the conversation is active from now on
   ++fl.jobs;
@@ -382,6 +389,7 @@ void conversation_state::finish_job(std::uint64_t id, bool replied, std::string_
   if (it == jobs_.end()) return;
   job j = std::move(it->second);
   jobs_.erase(it);
+  if (auto gj = game_jobs_.find(j.game); gj != game_jobs_.end() && --gj->second == 0) game_jobs_.erase(gj);
   const std::string nk = key(j.game, j.npc);
   if (auto st = npcs_.find(nk); st != npcs_.end()) {
     if (st->second.generating == id) st->second.generating = 0;

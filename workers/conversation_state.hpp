@@ -192,6 +192,7 @@ class conversation_state {
   // key(game, npc) -> the members its group_members block lists (sorted), from block_synced:
   // a reply whose NPC's group differs carries the group inline (DESIGN 5.4).
   std::unordered_map<std::string, std::vector<std::string>> block_members_;
+  std::unordered_map<std::string, std::size_t> game_jobs_;  // unfinished jobs per game (erased at 0)
   policies::time_point last_prune_{};
 
   queues::registry& metrics_;

@@ -58,6 +58,7 @@ conversation_effects conversation_state::on_shutdown(std::string_view reason) {
     if (!t.replied) emit_dropped(t.game, id, reason, fx);
   turns_.clear();
   jobs_.clear();
+  game_jobs_.clear();
   floors_.clear();
   for (auto& [k, st] : npcs_) {
     st.generating = 0;
@@ -119,6 +120,7 @@ void conversation_state::forget_game(const std::string& game) {
   std::erase_if(npcs_, [&](const auto& kv) { return of_game(kv.first) && kv.second.jobs == 0; });
   std::erase_if(npc_agent_, [&](const auto& kv) { return of_game(kv.first) && !npcs_.contains(kv.first); });
   std::erase_if(notice_candidates_, [&](const std::string& k) { return of_game(k) && !npcs_.contains(k); });
+  std::erase_if(block_members_, [&](const auto& kv) { return of_game(kv.first) && !npcs_.contains(kv.first); });
 }
 
 }  // namespace orch::workers

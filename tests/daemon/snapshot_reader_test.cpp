@@ -269,4 +269,10 @@ TEST_CASE("snapshot_reader: duplicate keys and deep nesting go to the reference 
                            R"(],"clusters":[],"humanContext":{}})";
   CHECK_FALSE(read_snapshot_fast(deep, "", s));
   CHECK(std::get<codec_error>(parse_snapshot(deep, "")).code == "invalid_json");
+  // The fast path descends recursively: nesting far past the limit must stop at the limit
+  // (no deep recursion), on both the in-situ (ASCII) and the validating (non-ASCII) parse.
+  const std::string very_deep = R"({"timestamp":1,"events":[)" + std::string(200000, '[');
+  CHECK_FALSE(read_snapshot_fast(very_deep, "", s));
+  CHECK_FALSE(read_snapshot_fast(very_deep + "\xc3\xa9", "", s));
+  CHECK(std::get<codec_error>(parse_snapshot(very_deep, "")).code == "invalid_json");
 }

@@ -511,3 +511,17 @@ TEST_CASE("conversation_state: shutdown drops every unanswered turn, once") {
   CHECK(h.counter("npcorch_conversations_active") == 0);
   CHECK(h.reply(fx.submits[0].job, "late").events.empty());  // a late reply is ignored
 }
+
+TEST_CASE("conversation_state: reply jobs per game are capped; the turn past the cap is dropped overloaded") {
+  policies::conversation_options o;
+  o.max_responders = 1;
+  o.max_jobs_per_game = 1;
+  harness h(o);
+  auto first = h.st->on_turn(h.turn("one"), h.clk.now());
+  CHECK_FALSE(has_event(first, "turn_dropped"));
+  CHECK(first.submits.size() == 1);
+  auto fx = h.st->on_turn(h.turn("two"), h.clk.now());
+  CHECK(has_event(fx, R"("reason":"overloaded")"));
+  CHECK(fx.submits.empty());
+  CHECK(h.counter("npcorch_turns_dropped_total", {{"reason", "overloaded"}}) == 1);
+}
