@@ -90,7 +90,12 @@ struct app::impl {
       net::post(io, [this, game] {
         snapshots.forget_game(game);
         conversations.forget_game(game);
+        memory_sync.forget_game(game);
+        letta->forget_game(game);
       });
+    });
+    snapshots.set_sync_key([l = letta](const std::string& agent, const std::string& game) {
+      return l->lane_key(agent, game);
     });
     snapshots.add_diff_listener([this](const workers::cluster_diff& d) { conversations.on_cluster_diff(d); });
     memory_sync.add_synced_listener([this](const workers::block_synced& b) { conversations.on_block_synced(b); });

@@ -298,6 +298,17 @@ void read_letta(yaml_reader& r, const yaml_entry& sec, workers::letta_options& l
           else
             r.error(e, "expected one of: http, simulated");
         }},
+       {"conversations",
+        [&](const yaml_entry& e) {
+          std::string v;
+          if (!r.read_string(e, v, false)) return;
+          if (v == "per_game")
+            l.conversations = workers::letta_conversations::per_game;
+          else if (v == "agent")
+            l.conversations = workers::letta_conversations::agent;
+          else
+            r.error(e, "expected one of: per_game, agent");
+        }},
        {"base_url",
         [&](const yaml_entry& e) {
           std::string v;

@@ -229,7 +229,7 @@ std::uint64_t conversation_state::add_job(job j, conversation_effects& fx) {
   ++fl.jobs;
   if (!j.members.empty()) fl.members = j.members;
   fx.submits.push_back({j.kind == job_kind::notice ? queues::message_kind::system_notice : queues::message_kind::npc_reply,
-                        j.agent, j.id});
+                        j.agent, j.id, j.game});
   const auto id = j.id;
   jobs_.emplace(id, std::move(j));
   return id;
@@ -302,6 +302,7 @@ void conversation_state::start_job(job& j, time_point now, conversation_effects&
   conversation_effects::call call;
   call.job = j.id;
   call.agent_id = j.agent;
+  call.game = j.game;
   call.cls = j.kind == job_kind::turn && j.priority == pol::turn_priority::player ? letta_call_class::reply
                                                                                   : letta_call_class::npc;
   // Pending context first (other speakers' recent lines), then any eligible entry notice,
@@ -541,7 +542,7 @@ void conversation_state::pump(const std::string& fk, time_point now, conversatio
     j.status = job_status::reserved;
     f.active.push_back(j.id);
     fx.submits.push_back({j.kind == job_kind::notice ? queues::message_kind::system_notice : queues::message_kind::npc_reply,
-                          j.agent, j.id});
+                          j.agent, j.id, j.game});
     w = f.waiting.erase(w);
   }
   for (auto id : expired) finish_job(id, false, "timeout", fx);

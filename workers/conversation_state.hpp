@@ -54,12 +54,14 @@ struct conversation_job_ref {
 struct conversation_effects {
   struct submit {
     queues::message_kind kind = queues::message_kind::npc_reply;
-    std::string agent_id;  // the message key
+    std::string agent_id;  // with game: the message key (letta_client::lane_key)
     std::uint64_t job = 0;
+    std::string game;
   };
   struct call {
     std::uint64_t job = 0;
     std::string agent_id;
+    std::string game;  // the Letta conversation's game (per_game mode)
     std::vector<letta_message> messages;
     letta_call_class cls = letta_call_class::npc;  // reply: answers a player's turn
   };

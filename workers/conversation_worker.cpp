@@ -63,7 +63,7 @@ void conversation_worker::run(conversation_effects fx) {
   for (auto& s : fx.submits) {
     queues::message m;
     m.kind = s.kind;
-    m.key = s.agent_id;
+    m.key = letta_.lane_key(s.agent_id, s.game);
     m.payload = std::make_shared<conversation_job_ref>(conversation_job_ref{s.job});
     auto r = dispatcher_.submit(std::move(m));
     if (r.status != queues::submit_status::accepted) {
@@ -119,7 +119,7 @@ void conversation_worker::start_job(queues::message m, queues::completion done) 
   auto slot = std::make_shared<queues::completion>(std::move(done));
   auto& call = calls.front();
   const std::uint64_t job = call.job;
-  letta_.send_messages_as(call.cls, call.agent_id, std::move(call.messages),
+  letta_.send_in_game(call.cls, call.agent_id, call.game, std::move(call.messages),
                        [this, job, slot](letta_result result, letta_reply reply) {
                          conversation_effects after;
                          {

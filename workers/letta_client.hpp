@@ -87,6 +87,40 @@ class letta_client {
     (void)agent_id;
     return std::nullopt;
   }
+
+  // Per-game calls (DESIGN 5.4, letta.conversations). In per_game mode they go to the
+  // (agent, game) conversation (messages to it, the isolated group_members and status blocks
+  // by id), found or created by the lane's first call; otherwise, and by default, they are the
+  // agent-wide calls above.
+  virtual void send_in_game(letta_call_class cls, const std::string& agent_id, const std::string& game_id,
+                            std::vector<letta_message> messages, reply_fn cb) {
+    (void)game_id;
+    send_messages_as(cls, agent_id, std::move(messages), std::move(cb));
+  }
+  virtual void get_game_block(const std::string& agent_id, const std::string& game_id, const std::string& label,
+                              block_fn cb) {
+    (void)game_id;
+    get_block(agent_id, label, std::move(cb));
+  }
+  virtual void update_game_block(const std::string& agent_id, const std::string& game_id, const std::string& label,
+                                 std::string value, done_fn cb) {
+    (void)game_id;
+    update_block(agent_id, label, std::move(value), std::move(cb));
+  }
+  virtual std::optional<std::uint64_t> game_message_steps(const std::string& agent_id,
+                                                          const std::string& game_id) const {
+    (void)game_id;
+    return message_steps(agent_id);
+  }
+  // The game was evicted: drop what is kept per (agent, game) for it (the conversation ids
+  // cached; Letta keeps the conversations, found again by summary when the game returns).
+  virtual void forget_game(const std::string& game_id) { (void)game_id; }
+  // The key that orders one Letta lane's work in the dispatcher: the agent, or in per_game
+  // mode the agent and the game (so one agent is not serialised across games).
+  virtual std::string lane_key(const std::string& agent_id, const std::string& game_id) const {
+    (void)game_id;
+    return agent_id;
+  }
 };
 
 }  // namespace orch::workers

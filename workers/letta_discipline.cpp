@@ -27,6 +27,7 @@ discipline_options discipline_options::from(const letta_options& o) {
   d.breaker_failure_threshold = o.breaker_failure_threshold;
   d.breaker_open = o.breaker_open;
   d.breaker_wait = o.timeout;
+  d.per_game = o.conversations == letta_conversations::per_game;
   return d;
 }
 
@@ -62,6 +63,7 @@ letta_discipline::letta_discipline(asio::io_context& io, std::shared_ptr<letta_t
       metrics_(metrics),
       own_timers_(std::make_unique<asio_timer_service>(io)),
       scheduler_(std::make_shared<call_scheduler>(opts.scheduler(), clock, *own_timers_, metrics)),
+      per_game_(opts.per_game),
       otid_rng_(seed_or_random(opts.jitter_seed == 0 ? 0 : opts.jitter_seed + 1)),
       latency_(metrics.get_histogram("npcorch_letta_latency_seconds", "Latency of one Letta request")) {}
 
@@ -73,6 +75,7 @@ letta_discipline::letta_discipline(asio::io_context& io, std::shared_ptr<letta_t
       clock_(clock),
       metrics_(metrics),
       scheduler_(std::make_shared<call_scheduler>(opts.scheduler(), clock, timers, metrics)),
+      per_game_(opts.per_game),
       otid_rng_(seed_or_random(opts.jitter_seed == 0 ? 0 : opts.jitter_seed + 1)),
       latency_(metrics.get_histogram("npcorch_letta_latency_seconds", "Latency of one Letta request")) {}
 
@@ -143,16 +146,31 @@ static letta_result agent_missing_result() {
 
 void letta_discipline::send_messages_as(letta_call_class cls, const std::string& agent_id,
                                         std::vector<letta_message> messages, reply_fn cb) {
+  send_impl(cls, agent_id, {}, std::move(messages), std::move(cb));
+}
+
+void letta_discipline::send_in_game(letta_call_class cls, const std::string& agent_id, const std::string& game_id,
+                                    std::vector<letta_message> messages, reply_fn cb) {
+  send_impl(cls, agent_id, per_game_ ? game_id : std::string(), std::move(messages), std::move(cb));
+}
+
+void letta_discipline::send_impl(letta_call_class cls, const std::string& agent_id, const std::string& game,
+                                 std::vector<letta_message> messages, reply_fn cb) {
   if (refuse_missing(agent_id)) {
     asio::post(io_, [cb = std::move(cb)] { cb(agent_missing_result(), {}); });
     return;
   }
   for (auto& m : messages)
     if (m.otid.empty()) m.otid = new_otid();
+  std::string otid;  // the otid looked for after a timeout: the last user message's, else the last one's
+  for (const auto& m : messages)
+    if (m.role == "user" || m.role.empty()) otid = m.otid;
+  if (otid.empty() && !messages.empty()) otid = messages.back().otid;
   transport_request req{letta_endpoint::messages, "POST", messages_target(agent_id),
-                        build_messages_body(messages), agent_id, {}};
+                        build_messages_body(messages), agent_id, {}, {}, {}};
+  const std::string lane = lane_key(agent_id, game);
   submit(std::move(req), cls == letta_call_class::reply ? call_class::reply : call_class::npc,
-         [this, agent_id, cb = std::move(cb)](letta_result res, transport_response r) {
+         [this, agent_id, lane, cb = std::move(cb)](letta_result res, transport_response r) {
            letta_reply reply;
            if (res.ok && !parse_letta_response(r.body, reply)) {
              res.ok = false;
@@ -163,18 +181,24 @@ void letta_discipline::send_messages_as(letta_call_class cls, const std::string&
            if (res.ok) count_tokens(agent_id, reply);
            if (res.attempts > 0) {  // it may have run a step, even when it failed
              std::lock_guard lk(otid_mu_);
-             ++steps_[agent_id];
+             ++steps_[lane];
            }
            asio::post(io_, [cb, res, reply = std::move(reply)]() mutable { cb(res, std::move(reply)); });
-         });
+         },
+         game, std::move(otid));
 }
 
 void letta_discipline::get_block(const std::string& agent_id, const std::string& label, block_fn cb) {
+  get_game_block(agent_id, {}, label, std::move(cb));
+}
+
+void letta_discipline::get_game_block(const std::string& agent_id, const std::string& game_id,
+                                      const std::string& label, block_fn cb) {
   if (refuse_missing(agent_id)) {
     asio::post(io_, [cb = std::move(cb)] { cb(agent_missing_result(), {}); });
     return;
   }
-  transport_request req{letta_endpoint::block_get, "GET", block_target(agent_id, label), {}, agent_id, label};
+  transport_request req{letta_endpoint::block_get, "GET", block_target(agent_id, label), {}, agent_id, label, {}, {}};
   submit(std::move(req), call_class::sync, [this, cb = std::move(cb)](letta_result res, transport_response r) {
     std::string value;
     if (res.ok) {
@@ -186,31 +210,49 @@ void letta_discipline::get_block(const std::string& agent_id, const std::string&
       }
     }
     asio::post(io_, [cb, res, value = std::move(value)]() mutable { cb(res, std::move(value)); });
-  });
+  }, per_game_ ? game_id : std::string());
 }
 
 void letta_discipline::update_block(const std::string& agent_id, const std::string& label,
                                     std::string value, done_fn cb) {
+  update_game_block(agent_id, {}, label, std::move(value), std::move(cb));
+}
+
+void letta_discipline::update_game_block(const std::string& agent_id, const std::string& game_id,
+                                         const std::string& label, std::string value, done_fn cb) {
   if (refuse_missing(agent_id)) {
     asio::post(io_, [cb = std::move(cb)] { cb(agent_missing_result()); });
     return;
   }
   transport_request req{letta_endpoint::block_update, "PATCH", block_target(agent_id, label),
-                        build_block_update_body(value), agent_id, label};
+                        build_block_update_body(value), agent_id, label, {}, {}};
   submit(std::move(req), call_class::sync, [this, cb = std::move(cb)](letta_result res, transport_response) {
     asio::post(io_, [cb, res] { cb(res); });
-  });
+  }, per_game_ ? game_id : std::string());
+}
+
+std::optional<std::uint64_t> letta_discipline::game_message_steps(const std::string& agent_id,
+                                                                   const std::string& game_id) const {
+  const std::string lane = lane_key(agent_id, game_id);
+  std::lock_guard lk(otid_mu_);
+  auto it = steps_.find(lane);
+  return it == steps_.end() ? 0 : it->second;
+}
+
+std::string letta_discipline::lane_key(const std::string& agent_id, const std::string& game_id) const {
+  if (!per_game_ || game_id.empty()) return agent_id;
+  return agent_id + "|" + game_id;  // agent ids never hold '|'
 }
 
 void letta_discipline::get_agent(const std::string& agent_id, done_fn cb) {
-  transport_request req{letta_endpoint::agent_get, "GET", agent_target(agent_id), {}, agent_id, {}};
+  transport_request req{letta_endpoint::agent_get, "GET", agent_target(agent_id), {}, agent_id, {}, {}, {}};
   submit(std::move(req), call_class::npc, [this, cb = std::move(cb)](letta_result res, transport_response) {
     asio::post(io_, [cb, res] { cb(res); });
   });
 }
 
 void letta_discipline::health(done_fn cb) {
-  transport_request req{letta_endpoint::health, "GET", health_target(), {}, {}, {}};
+  transport_request req{letta_endpoint::health, "GET", health_target(), {}, {}, {}, {}, {}};
   submit(std::move(req), call_class::npc, [this, cb = std::move(cb)](letta_result res, transport_response) {
     asio::post(io_, [cb, res] { cb(res); });
   });
@@ -237,43 +279,46 @@ const char* request_kind(letta_endpoint e) {
     case letta_endpoint::messages: return "message";
     case letta_endpoint::block_get: return "block_read";
     case letta_endpoint::block_update: return "block_write";
+    case letta_endpoint::conversation_list:
+    case letta_endpoint::conversation_create: return "conversation";
+    case letta_endpoint::messages_list: return "message_check";
     default: return "other";
   }
 }
 
 }  // namespace
 
-void letta_discipline::submit(transport_request req, call_class cls, finish_fn finish) {
-  struct shared_call {
-    transport_request req;
-    transport_response last;
-    finish_fn finish;
-  };
+
+void letta_discipline::execute_counted(transport_request req, const char* kind,
+                                       std::function<void(transport_response)> cb) {
+  const time_point started = clock_.now();
+  const letta_endpoint endpoint = req.endpoint;
+  transport_->execute(std::move(req), [self = shared_from_this(), started, endpoint, kind,
+                                       cb = std::move(cb)](transport_response r) {
+    self->latency_.observe(std::chrono::duration<double>(self->clock_.now() - started).count());
+    self->metrics_.get_counter("npcorch_letta_calls_total", "Letta requests by endpoint and status",
+                               {{"endpoint", to_string(endpoint)}, {"status", status_label(r)}}).inc();
+    self->metrics_.get_counter("npcorch_letta_requests_total", "Letta requests by kind and status",
+                               {{"kind", kind ? kind : request_kind(endpoint)}, {"status", status_label(r)}}).inc();
+    cb(std::move(r));
+  });
+}
+
+void letta_discipline::submit(transport_request req, call_class cls, finish_fn finish, std::string game,
+                              std::string otid) {
   auto sc = std::make_shared<shared_call>();
+  sc->lane = lane_key(req.agent_id, game);  // "" = health: serialised, no per-agent limit
   sc->req = std::move(req);
   sc->finish = std::move(finish);
+  sc->game = std::move(game);
+  sc->otid = std::move(otid);
   call_spec spec;
-  spec.lane = sc->req.agent_id;  // "" = health: serialised, no per-agent limit
+  spec.lane = sc->lane;
   spec.agent = sc->req.agent_id;
   spec.cls = cls;
   spec.agent_rate = sc->req.endpoint == letta_endpoint::messages;
   spec.attempt = [self = shared_from_this(), sc](std::function<void(attempt_result)> done) {
-    const time_point started = self->clock_.now();
-    self->transport_->execute(sc->req, [self, sc, started, done = std::move(done)](transport_response r) {
-      self->latency_.observe(std::chrono::duration<double>(self->clock_.now() - started).count());
-      self->metrics_.get_counter("npcorch_letta_calls_total", "Letta requests by endpoint and status",
-                                 {{"endpoint", to_string(sc->req.endpoint)}, {"status", status_label(r)}}).inc();
-      self->metrics_.get_counter("npcorch_letta_requests_total", "Letta requests by kind and status",
-                                 {{"kind", request_kind(sc->req.endpoint)}, {"status", status_label(r)}}).inc();
-      attempt_result a;
-      a.ok = r.status >= 200 && r.status < 300;
-      // Only signs of a sick server feed the breaker; a 4xx (429 included) is an answer.
-      a.server_failure = r.status == 0 || r.status >= 500;
-      a.retryable = !a.ok && policies::is_retryable(r.status, r.body);
-      if (r.retry_after) a.retry_after = *r.retry_after;
-      sc->last = std::move(r);
-      done(a);
-    });
+    self->attempt(sc, std::move(done));
   };
   spec.finish = [self = shared_from_this(), sc](std::string_view error, std::uint32_t attempts) {
     letta_result res;
@@ -293,6 +338,19 @@ void letta_discipline::submit(transport_request req, call_class cls, finish_fn f
     sc->finish(res, std::move(sc->last));
   };
   scheduler_->submit(std::move(spec));
+}
+
+void letta_discipline::complete_attempt(const std::shared_ptr<shared_call>& sc, transport_response r,
+                                        const std::function<void(attempt_result)>& done) {
+  attempt_result a;
+  a.ok = r.status >= 200 && r.status < 300;
+  // Only signs of a sick server feed the breaker; a 4xx (429 included) is an answer.
+  a.server_failure = r.status == 0 || r.status >= 500;
+  a.retryable = !a.ok && policies::is_retryable(r.status, r.body);
+  if (r.retry_after) a.retry_after = *r.retry_after;
+  if (sc->req.endpoint == letta_endpoint::messages && r.status == 0 && r.error == "timeout") sc->timed_out = true;
+  sc->last = std::move(r);
+  done(a);
 }
 
 }  // namespace orch::workers

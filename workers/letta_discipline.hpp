@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -61,6 +62,7 @@ struct discipline_options {
   std::chrono::milliseconds breaker_wait{60000};  // longest wait of a call behind an open breaker
   std::size_t max_pending_per_agent = 1000;
   std::uint64_t jitter_seed = 0;  // 0 = from std::random_device
+  bool per_game = false;  // letta.conversations == per_game (from() sets it from the config)
 
   static discipline_options from(const letta_options& o);
   scheduler_options scheduler() const;
@@ -88,6 +90,18 @@ class letta_discipline final : public letta_client,
   void health(done_fn cb) override;
   void set_missing_agents(std::vector<std::string> agents) override;
   std::optional<std::uint64_t> message_steps(const std::string& agent_id) const override;
+  void send_in_game(letta_call_class cls, const std::string& agent_id, const std::string& game_id,
+                    std::vector<letta_message> messages, reply_fn cb) override;
+  void get_game_block(const std::string& agent_id, const std::string& game_id, const std::string& label,
+                      block_fn cb) override;
+  void update_game_block(const std::string& agent_id, const std::string& game_id, const std::string& label,
+                         std::string value, done_fn cb) override;
+  std::optional<std::uint64_t> game_message_steps(const std::string& agent_id,
+                                                  const std::string& game_id) const override;
+  std::string lane_key(const std::string& agent_id, const std::string& game_id) const override;
+  void forget_game(const std::string& game_id) override;
+  // The conversation id of (agent, game) once resolved (tests, debug), or nullopt.
+  std::optional<std::string> conversation_of(const std::string& agent_id, const std::string& game_id) const;
 
   const std::shared_ptr<letta_transport>& transport() const { return transport_; }
 
@@ -99,7 +113,38 @@ class letta_discipline final : public letta_client,
 
  private:
   using finish_fn = std::function<void(letta_result, transport_response)>;
-  void submit(transport_request req, call_class cls, finish_fn finish);
+  // One call as the scheduler sees it, across its attempts.
+  struct shared_call {
+    transport_request req;  // the agent-wide form; rewritten per attempt for a conversation
+    transport_response last;
+    finish_fn finish;
+    std::string game;  // per_game mode: the conversation's game; "" = agent-wide
+    std::string lane;
+    std::string otid;  // messages: the otid looked for after a timeout
+    bool timed_out = false;
+  };
+  // A resolved (agent, game) conversation: its id and isolated block ids by label.
+  struct conversation_entry {
+    std::string id;
+    std::unordered_map<std::string, std::string> blocks;
+  };
+  using entry_fn = std::function<void(std::optional<conversation_entry>, transport_response failure)>;
+
+  void send_impl(letta_call_class cls, const std::string& agent_id, const std::string& game,
+                 std::vector<letta_message> messages, reply_fn cb);
+  void submit(transport_request req, call_class cls, finish_fn finish, std::string game = {},
+              std::string otid = {});
+  // One attempt: resolve the conversation (per_game), look for a timed-out message's reply,
+  // then send. All of it inside the call's lane, so it is never raced within the lane.
+  void attempt(std::shared_ptr<shared_call> sc, std::function<void(attempt_result)> done);
+  void send_now(std::shared_ptr<shared_call> sc, const conversation_entry* conv,
+                std::function<void(attempt_result)> done);
+  void ensure_conversation(const std::shared_ptr<shared_call>& sc, entry_fn cb);
+  void read_block_labels(std::shared_ptr<conversation_entry> entry, std::vector<std::string> ids,
+                         std::string lane, std::string agent, entry_fn cb);
+  void complete_attempt(const std::shared_ptr<shared_call>& sc, transport_response r,
+                        const std::function<void(attempt_result)>& done);
+  void execute_counted(transport_request req, const char* kind, std::function<void(transport_response)> cb);
   // True (and the call refused, counted) when the agent is known missing.
   bool refuse_missing(const std::string& agent_id);
   void count_tokens(const std::string& agent_id, const letta_reply& reply);
@@ -113,7 +158,9 @@ class letta_discipline final : public letta_client,
   std::shared_ptr<call_scheduler> scheduler_;
   mutable std::mutex otid_mu_;  // also guards missing_ and steps_
   std::unordered_set<std::string> missing_;
-  std::unordered_map<std::string, std::uint64_t> steps_;  // ended message calls per agent
+  std::unordered_map<std::string, std::uint64_t> steps_;  // ended message calls per lane
+  std::unordered_map<std::string, conversation_entry> conversations_;  // by lane (per_game)
+  bool per_game_ = true;
   std::mt19937_64 otid_rng_;
   queues::histogram& latency_;
 };

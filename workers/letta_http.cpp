@@ -108,6 +108,7 @@ struct letta_http::impl {
       rq.prepare_payload();
 
       conn->stream.expires_after(self->timeout_);
+      const auto sent_at = std::chrono::steady_clock::now();
       co_await http::async_write(conn->stream, rq, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
         if (reused && ec != beast::error::timeout) continue;  // stale keep-alive connection
@@ -119,7 +120,12 @@ struct letta_http::impl {
       co_await http::async_read(conn->stream, conn->buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
         const bool nothing_read = !parser.got_some();
-        if (reused && nothing_read && ec != beast::error::timeout) continue;
+        // A read that ended at the request's expiry is a timeout, whatever error the closed
+        // socket reported: the server may be running it, so it is never resent here (the
+        // discipline looks for a message's otid before it resends).
+        if (ec != beast::error::timeout && std::chrono::steady_clock::now() - sent_at >= self->timeout_)
+          ec = beast::error::timeout;
+        if (reused && nothing_read && ec != beast::error::timeout) continue;  // stale keep-alive connection
         co_return fail(ec);
       }
       auto res = parser.release();

@@ -7,9 +7,12 @@
 namespace orch::workers {
 
 enum class letta_backend : std::uint8_t { http, simulated };
+// One Letta conversation per (agent, game) (default), or one thread per agent.
+enum class letta_conversations : std::uint8_t { per_game, agent };
 
 struct letta_options {
   letta_backend backend = letta_backend::http;
+  letta_conversations conversations = letta_conversations::per_game;
   std::string base_url = "http://127.0.0.1:8283";
   std::string token_file;  // empty = no Authorization header
   std::string token;       // read from token_file by the loader

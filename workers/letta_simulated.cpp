@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "workers/letta_codec.hpp"
+#include "workers/letta_conversation_codec.hpp"
 
 namespace orch::workers {
 
@@ -35,7 +36,68 @@ transport_response letta_simulated::answer(const transport_request& req) {
     else r.body = detail_body("simulated failure");
     return r;
   }
+  if (!req.block_id.empty() &&
+      (req.endpoint == letta_endpoint::block_get || req.endpoint == letta_endpoint::block_update)) {
+    auto it = id_blocks_.find(req.block_id);
+    if (it == id_blocks_.end()) {
+      r.status = 404;
+      r.body = detail_body("Block not found");
+      return r;
+    }
+    if (req.endpoint == letta_endpoint::block_update) {
+      auto v = parse_block_update_body(req.body);
+      if (!v) {
+        r.status = 422;
+        r.body = detail_body("value: expected a string");
+        return r;
+      }
+      it->second.value = *v;
+      it->second.written = ++block_seq_;
+      ++block_writes_;
+    }
+    r.status = 200;
+    r.body = "{\"id\":" + json_quote(it->first) + ",\"label\":" + json_quote(it->second.label) +
+             ",\"value\":" + json_quote(it->second.value) + ",\"limit\":5000}";
+    return r;
+  }
   switch (req.endpoint) {
+    case letta_endpoint::conversation_list: {
+      const std::string agent = query_param(req.target, "agent_id");
+      const std::string search = query_param(req.target, "summary_search");
+      std::string body = "[";
+      for (const auto& [id, c] : conversations_) {
+        if (c.agent != agent || c.summary.find(search) == std::string::npos) continue;
+        if (body.size() > 1) body += ",";
+        body += write_conversation({id, c.agent, c.summary, c.blocks});
+      }
+      r.status = 200;
+      r.body = body + "]";
+      break;
+    }
+    case letta_endpoint::conversation_create: {
+      auto create = parse_create_conversation_body(req.body);
+      if (!create) {
+        r.status = 422;
+        r.body = detail_body("expected a CreateConversation object");
+        break;
+      }
+      const std::string id = "conv-sim-" + std::to_string(++conversation_seq_);
+      sim_conversation c{req.agent_id, create->summary, {}};
+      for (const auto& label : create->isolated_block_labels) {
+        const std::string bid = "block-sim-c" + std::to_string(++block_seq_);
+        auto agent_block = blocks_.find({req.agent_id, label});
+        id_blocks_[bid] = {req.agent_id, label, agent_block == blocks_.end() ? std::string() : agent_block->second, 0};
+        c.blocks.push_back(bid);
+      }
+      r.status = 200;
+      r.body = write_conversation({id, c.agent, c.summary, c.blocks});
+      conversations_[id] = std::move(c);
+      break;
+    }
+    case letta_endpoint::messages_list:
+      r.status = 200;
+      r.body = "[]";  // the simulated backend keeps no thread: a timed-out message is resent
+      break;
     case letta_endpoint::health:
       r.status = 200;
       r.body = R"({"version":"0.16.7-simulated","status":"ok"})";
@@ -95,11 +157,20 @@ transport_response letta_simulated::answer(const transport_request& req) {
   return r;
 }
 
+// The lane a request belongs to: its conversation, or its agent. A conversation's lookup and
+// creation come before its id is known: each is its own lane (one per game's summary).
+static std::string lane_of(const transport_request& req) {
+  if (!req.conversation_id.empty()) return req.conversation_id;
+  if (req.endpoint == letta_endpoint::conversation_list || req.endpoint == letta_endpoint::conversation_create)
+    return req.agent_id + "#" + req.target + req.body;
+  return req.agent_id;
+}
+
 void letta_simulated::execute(transport_request req, response_fn cb) {
   {
     std::lock_guard lk(mu_);
     ++requests_;
-    if (!req.agent_id.empty()) max_concurrent_ = std::max(max_concurrent_, ++busy_[req.agent_id]);
+    if (!req.agent_id.empty()) max_concurrent_ = std::max(max_concurrent_, ++busy_[lane_of(req)]);
   }
   auto timer = std::make_shared<boost::asio::steady_timer>(
       io_, req.endpoint == letta_endpoint::messages ? latency_ : block_latency_);
@@ -110,7 +181,7 @@ void letta_simulated::execute(transport_request req, response_fn cb) {
       // its work; writes become visible then.
       std::lock_guard lk(mu_);
       r = answer(req);
-      if (!req.agent_id.empty()) --busy_[req.agent_id];
+      if (!req.agent_id.empty()) --busy_[lane_of(req)];
     }
     cb(std::move(r));
   });
@@ -124,8 +195,32 @@ void letta_simulated::npc_edit(const std::string& agent_id, const std::string& l
 std::optional<std::string> letta_simulated::block(const std::string& agent_id, const std::string& label) const {
   std::lock_guard lk(mu_);
   auto it = blocks_.find({agent_id, label});
-  if (it == blocks_.end()) return std::nullopt;
-  return it->second;
+  if (it != blocks_.end()) return it->second;
+  const sim_block* latest = nullptr;
+  for (const auto& [id, b] : id_blocks_)
+    if (b.agent == agent_id && b.label == label && b.written != 0 && (!latest || b.written > latest->written))
+      latest = &b;
+  if (!latest) return std::nullopt;
+  return latest->value;
+}
+
+std::optional<std::string> letta_simulated::game_block(const std::string& agent_id, const std::string& game_id,
+                                                       const std::string& label) const {
+  std::lock_guard lk(mu_);
+  const std::string summary = conversation_summary(game_id);
+  for (const auto& [id, c] : conversations_) {
+    if (c.agent != agent_id || c.summary != summary) continue;
+    for (const auto& bid : c.blocks) {
+      auto b = id_blocks_.find(bid);
+      if (b != id_blocks_.end() && b->second.label == label) return b->second.value;
+    }
+  }
+  return std::nullopt;
+}
+
+std::size_t letta_simulated::conversations() const {
+  std::lock_guard lk(mu_);
+  return conversations_.size();
 }
 
 void letta_simulated::fail_next(std::uint32_t n, int status) {

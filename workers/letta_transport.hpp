@@ -14,7 +14,16 @@
 
 namespace orch::workers {
 
-enum class letta_endpoint : std::uint8_t { messages, block_get, block_update, agent_get, health };
+enum class letta_endpoint : std::uint8_t {
+  messages,
+  block_get,
+  block_update,
+  agent_get,
+  health,
+  conversation_list,    // GET /v1/conversations/?agent_id=&summary_search=
+  conversation_create,  // POST /v1/conversations/?agent_id=
+  messages_list,        // GET the newest messages of a conversation (or agent)
+};
 
 inline const char* to_string(letta_endpoint e) {
   switch (e) {
@@ -23,6 +32,9 @@ inline const char* to_string(letta_endpoint e) {
     case letta_endpoint::block_update: return "block_update";
     case letta_endpoint::agent_get: return "agent_get";
     case letta_endpoint::health: return "health";
+    case letta_endpoint::conversation_list: return "conversation_list";
+    case letta_endpoint::conversation_create: return "conversation_create";
+    case letta_endpoint::messages_list: return "messages_list";
   }
   return "messages";
 }
@@ -34,6 +46,8 @@ struct transport_request {
   std::string body;      // JSON, empty for GET
   std::string agent_id;  // empty for health
   std::string label;     // block label for block_get / block_update
+  std::string conversation_id;  // per-game calls: the conversation (messages, messages_list)
+  std::string block_id;         // per-game block calls: the isolated block, by id
 };
 
 struct transport_response {

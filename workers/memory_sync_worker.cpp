@@ -46,6 +46,7 @@ struct memory_sync_worker::op {
   written before;
   std::optional<std::uint64_t> steps;  // the agent's message steps when this sync started
   std::optional<policies::time_point> seen;
+  std::string lane;  // the Letta lane: agent, or agent and game (per_game)
 };
 
 memory_sync_worker::memory_sync_worker(letta_client& letta, snapshot_worker& snapshots, const policies::clock& clock,
@@ -81,6 +82,16 @@ memory_sync_worker::written memory_sync_worker::last_written(const std::string& 
   return it == written_.end() ? written{} : it->second;
 }
 
+void memory_sync_worker::forget_game(const std::string& game_id) {
+  if (game_id.empty()) return;
+  const std::string suffix = "|" + game_id;
+  std::lock_guard lk(mu_);
+  std::erase_if(written_, [&](const auto& kv) {
+    const auto& k = kv.first;
+    return k.size() > suffix.size() && k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0;
+  });
+}
+
 void memory_sync_worker::handle(queues::message m, queues::completion done) {
   auto req = std::static_pointer_cast<const sync_request>(m.payload);
   auto token = std::make_shared<queues::completion>(std::move(done));
@@ -102,8 +113,9 @@ void memory_sync_worker::sync(std::shared_ptr<const sync_request> req, std::func
     return;
   }
   auto o = std::make_shared<op>();
-  o->before = last_written(req->agent_id);
-  o->steps = letta_.message_steps(req->agent_id);
+  o->lane = letta_.lane_key(req->agent_id, req->game_id);
+  o->before = last_written(o->lane);
+  o->steps = letta_.game_message_steps(req->agent_id, req->game_id);
   o->seen = seen;
   o->req = std::move(req);
   o->done = std::move(done);
@@ -118,7 +130,7 @@ void memory_sync_worker::sync_members(std::shared_ptr<op> o) {
     std::string current = o->before.members_value;
     return on_members(std::move(o), known, std::move(current));
   }
-  letta_.get_block(o->req->agent_id, members_label,
+  letta_.get_game_block(o->req->agent_id, o->req->game_id, members_label,
                    [this, o](letta_result r, std::string current) { on_members(o, r, std::move(current)); });
 }
 
@@ -129,7 +141,7 @@ void memory_sync_worker::on_members(std::shared_ptr<op> o, letta_result r, std::
     skipped_.inc();
     {
       std::lock_guard lk(mu_);  // what the block holds is known now
-      auto& wr = written_[req.agent_id];
+      auto& wr = written_[o->lane];
       wr.members_value = current;
       wr.members_steps = o->steps;
     }
@@ -139,12 +151,12 @@ void memory_sync_worker::on_members(std::shared_ptr<op> o, letta_result r, std::
   auto merged = merge_group_members(req.members_block, current, o->before.members_text, o->before.members_owned);
   if (merged.npc_edited) merges_.inc();
   if (merged.conflict) conflicts_.inc();
-  letta_.update_block(req.agent_id, members_label, merged.text, [this, o, merged](letta_result w) {
+  letta_.update_game_block(req.agent_id, req.game_id, members_label, merged.text, [this, o, merged](letta_result w) {
     if (!w.ok) return finish(o, false);
     writes_.inc();
     {
       std::lock_guard lk(mu_);
-      auto& wr = written_[o->req->agent_id];
+      auto& wr = written_[o->lane];
       wr.members_text = merged.text_hash;
       wr.members_owned = merged.owned_hash;
       wr.members_value = merged.text;
@@ -167,7 +179,7 @@ void memory_sync_worker::sync_status(std::shared_ptr<op> o) {
     std::string current = o->before.status_value;
     return on_status(std::move(o), known, std::move(current));
   }
-  letta_.get_block(o->req->agent_id, status_label,
+  letta_.get_game_block(o->req->agent_id, o->req->game_id, status_label,
                    [this, o](letta_result r, std::string current) { on_status(o, r, std::move(current)); });
 }
 
@@ -178,7 +190,7 @@ void memory_sync_worker::on_status(std::shared_ptr<op> o, letta_result r, std::s
     skipped_.inc();
     {
       std::lock_guard lk(mu_);
-      auto& wr = written_[req.agent_id];
+      auto& wr = written_[o->lane];
       wr.status_value = current;
       wr.status_steps = o->steps;
     }
@@ -187,12 +199,12 @@ void memory_sync_worker::on_status(std::shared_ptr<op> o, letta_result r, std::s
   auto merged = merge_status(req.status, current, o->before.status_text);
   if (merged.npc_edited) merges_.inc();
   if (merged.conflict) conflicts_.inc();
-  letta_.update_block(req.agent_id, status_label, merged.text, [this, o, merged](letta_result w) {
+  letta_.update_game_block(req.agent_id, req.game_id, status_label, merged.text, [this, o, merged](letta_result w) {
     if (!w.ok) return finish(o, false);
     writes_.inc();
     {
       std::lock_guard lk(mu_);
-      auto& wr = written_[o->req->agent_id];
+      auto& wr = written_[o->lane];
       wr.status_text = merged.text_hash;
       wr.status_value = merged.text;
       wr.status_steps = o->steps;

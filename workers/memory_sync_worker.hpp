@@ -8,7 +8,8 @@
 // (timestamps aside) and the request is not forced. Then it tells the block_synced listeners
 // which members the NPC's group_members block now lists, and completes.
 //
-// Ownership: the app owns one memory_sync_worker; it remembers, per agent, the hashes of what
+// Ownership: the app owns one memory_sync_worker; it remembers, per Letta lane (agent, or
+// agent and game in per_game mode, letta_client::lane_key), the hashes of what
 // it last wrote (to tell NPC edits from its own text). Thread-safety: handle() may run on any
 // io thread (one sync per agent at a time, by the dispatcher's per-key order); the hash table
 // is locked. Listeners are registered before start and run on the Letta client's callback
@@ -40,6 +41,9 @@ class memory_sync_worker {
                      queues::registry& metrics);
 
   void add_synced_listener(std::function<void(const block_synced&)> fn);  // before start
+  // The game was evicted: drop the per-lane texts kept for it (per_game lanes only; agent
+  // lanes span games). The next sync of the game reads its blocks first.
+  void forget_game(const std::string& game_id);
   void handle(queues::message m, queues::completion done);                 // message_kind::memory_sync
   // Drop handler for message_kind::memory_sync: a sync shed or dropped at shutdown is marked
   // for a retry at the NPC's next snapshot; a coalesced one needs nothing (the newer sync
@@ -72,14 +76,14 @@ class memory_sync_worker {
   void on_status(std::shared_ptr<op> o, letta_result r, std::string current);
   void observe_lag(const op& o);
   void finish(std::shared_ptr<op> o, bool ok);
-  written last_written(const std::string& agent);
+  written last_written(const std::string& lane);
 
   letta_client& letta_;
   snapshot_worker& snapshots_;
   const policies::clock& clock_;
   std::vector<std::function<void(const block_synced&)>> listeners_;
   std::mutex mu_;
-  std::unordered_map<std::string, written> written_;  // by agent id
+  std::unordered_map<std::string, written> written_;  // by Letta lane (agent, or agent and game)
 
   queues::counter& writes_;
   queues::counter& skipped_;

@@ -57,6 +57,10 @@ snapshot_worker::snapshot_worker(const world_options& opts, std::shared_ptr<cons
 
 snapshot_worker::~snapshot_worker() = default;
 
+void snapshot_worker::set_sync_key(std::function<std::string(const std::string&, const std::string&)> fn) {
+  sync_key_ = std::move(fn);
+}
+
 void snapshot_worker::add_diff_listener(std::function<void(const cluster_diff&)> fn) {
   listeners_.push_back(std::move(fn));
 }
@@ -152,7 +156,7 @@ void snapshot_worker::handle(queues::message m, queues::completion done) {
   for (auto& req : r.syncs) {
     queues::message sync;
     sync.kind = queues::message_kind::memory_sync;
-    sync.key = req->agent_id;
+    sync.key = sync_key_ ? sync_key_(req->agent_id, req->game_id) : req->agent_id;
     sync.coalesce = true;
     const std::string agent = req->agent_id;
     sync.payload = std::const_pointer_cast<sync_request>(req);

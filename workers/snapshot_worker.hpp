@@ -38,6 +38,9 @@ class snapshot_worker final : public world_views {
   ~snapshot_worker() override;
 
   void add_diff_listener(std::function<void(const cluster_diff&)> fn);  // before start
+  // The dispatcher key of a memory sync from (agent, game) (default: the agent). Before start;
+  // the app sets letta_client::lane_key, so per-game conversations sync in parallel.
+  void set_sync_key(std::function<std::string(const std::string& agent, const std::string& game)> fn);
   // message_kind::snapshot; payload std::shared_ptr<workers::snapshot>.
   void handle(queues::message m, queues::completion done);
   // Called by the memory_sync_worker when a sync finally failed.
@@ -59,6 +62,7 @@ class snapshot_worker final : public world_views {
 
   world_options opts_;
   std::shared_ptr<const world_registry> reg_;
+  std::function<std::string(const std::string&, const std::string&)> sync_key_;
   queues::event_hub& events_;
   queues::dispatcher& dispatcher_;
   const policies::clock& clock_;

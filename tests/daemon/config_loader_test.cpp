@@ -137,6 +137,8 @@ void check_defaults(const daemon::config& c) {
   CHECK(cl.simulated_latency == dl.simulated_latency);
   CHECK(cl.simulated_block_latency == dl.simulated_block_latency);
   CHECK(cl.sync_share == dl.sync_share);
+  CHECK(cl.conversations == dl.conversations);
+  CHECK(cl.conversations == workers::letta_conversations::per_game);
   CHECK(c.events.replay_capacity == d.events.replay_capacity);
   CHECK(c.events.replay_bytes == d.events.replay_bytes);
   CHECK(c.events.max_games == d.events.max_games);
@@ -325,6 +327,7 @@ TEST_CASE("config_loader: --set overrides (last wins - creates queues - sets rou
   const auto c = load_ok(yaml, {"server.listen=127.0.0.1:9001", "queues.urgent.workers=7", "server.listen=0.0.0.0:9002",
                                 "queues.flood.capacity=3", "queues.flood.overflow=shed_oldest",
                                 "routes.chat_turn=flood", "letta.backend=simulated", "chat.sync_wait_ms=250",
+                                "letta.conversations=agent",
                                 "world.cluster_radius_studs='15'"});
   CHECK(c.server.host == "0.0.0.0");
   CHECK(c.server.port == 9002);
@@ -335,12 +338,15 @@ TEST_CASE("config_loader: --set overrides (last wins - creates queues - sets rou
   check_queue(c.queues.route(queues::message_kind::chat_turn),
               {"flood", std::chrono::milliseconds(1000), 1, 3, queues::overflow_policy::shed_oldest});
   CHECK(c.letta.backend == workers::letta_backend::simulated);
+  CHECK(c.letta.conversations == workers::letta_conversations::agent);
   CHECK(c.conversation.sync_wait == std::chrono::milliseconds(250));
   CHECK(c.world.cluster_radius_studs == 15.0);
 
   const auto errs = errors_of(yaml, {"server.listne=1.2.3.4:5", "queues.urgent.workers=0", "routes.snapshot=nope",
-                                     "server.threads", "server.listen.port=1", "newsection.x=1", "a..b=1"});
-  CHECK_MESSAGE(errs.size() == 7, dump(errs));
+                                     "server.threads", "server.listen.port=1", "newsection.x=1", "a..b=1",
+                                     "letta.conversations=per_npc"});
+  CHECK_MESSAGE(errs.size() == 8, dump(errs));
+  CHECK(has_error(errs, "letta.conversations: expected one of: per_game, agent (--set)"));
   CHECK(has_error_containing(errs, "server.listne: unknown key", "(--set)"));
   CHECK(has_error(errs, "queues.urgent.workers: expected an integer in [1, 10000] (--set)"));
   CHECK(has_error(errs, "routes.snapshot: unknown queue 'nope' (--set)"));

@@ -77,7 +77,7 @@ TEST_CASE("blocks and replies over real HTTP to fake-letta and an NPC's own edit
                       ORCH_SOURCE_DIR "/etc/world.yaml"});
   const int fport = fake.wait_for_port();
   REQUIRE(fport > 0);
-  daemon_under_test d({"letta.backend=http", "letta.base_url=http://127.0.0.1:" + std::to_string(fport)});
+  daemon_under_test d({"letta.backend=http", "letta.conversations=agent", "letta.base_url=http://127.0.0.1:" + std::to_string(fport)});
   REQUIRE(d.port() > 0);
   http_conn c(d.port());
   http_conn f(fport);

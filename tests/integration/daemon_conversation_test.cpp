@@ -140,7 +140,7 @@ TEST_CASE("conversation over fake-letta: the same turn-taking through real HTTP 
                       ORCH_SOURCE_DIR "/etc/world.yaml"});
   const int fport = fake.wait_for_port();
   REQUIRE(fport > 0);
-  daemon_under_test d({"letta.backend=http", "letta.base_url=http://127.0.0.1:" + std::to_string(fport),
+  daemon_under_test d({"letta.backend=http", "letta.conversations=agent", "letta.base_url=http://127.0.0.1:" + std::to_string(fport),
                        "conversation.max_responders=2", "conversation.npc_cooldown_s=5"});
   addressed_first_scenario(d);
   // Every message call went over HTTP, and fake-letta never saw two at once for one agent.

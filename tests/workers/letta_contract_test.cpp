@@ -11,6 +11,7 @@
 #include <rapidjson/writer.h>
 
 #include "workers/letta_codec.hpp"
+#include "workers/letta_conversation_codec.hpp"
 
 using namespace orch::workers;
 
@@ -135,4 +136,65 @@ TEST_CASE("contract: request paths") {
   CHECK(block_target("agent-1", "a b/c") == "/v1/agents/agent-1/core-memory/blocks/a%20b%2Fc");
   CHECK(agent_target("agent-1") == "/v1/agents/agent-1");
   CHECK(health_target() == "/v1/health/");
+}
+
+TEST_CASE("contract: conversation bodies validate against CreateConversation, ConversationMessageRequest, Conversation") {
+  const std::string create = build_create_conversation_body(conversation_summary("game-7"), isolated_labels());
+  CHECK(validate("CreateConversation", create) == "");
+  CHECK(validate("CreateConversation", R"({"isolated_block_labels":"group_members"})") != "");
+  auto back = parse_create_conversation_body(create);
+  REQUIRE(back);
+  CHECK(back->summary == "npc-orchestrator game game-7");
+  CHECK(back->isolated_block_labels == std::vector<std::string>{"group_members", "status"});
+
+  std::vector<letta_message> ms{{"user", "Hi Pete", "Alice", "otid-1"}};
+  const std::string send = build_conversation_messages_body(ms);
+  CHECK(validate("ConversationMessageRequest", send) == "");
+  rapidjson::Document d;
+  d.Parse(send.c_str());
+  REQUIRE(d.HasMember("streaming"));
+  CHECK(d["streaming"].IsFalse());
+  CHECK(parse_messages_body(send)->front().otid == "otid-1");
+
+  // What the simulated backend and fake-letta answer is a Conversation, and it reads back.
+  const std::string conv = write_conversation({"conv-1", "agent-1", "npc-orchestrator game g", {"block-1", "block-2"}});
+  CHECK(validate("Conversation", conv) == "");
+  auto c = parse_conversation(conv);
+  REQUIRE(c);
+  CHECK(c->id == "conv-1");
+  CHECK(c->isolated_block_ids == std::vector<std::string>{"block-1", "block-2"});
+  auto list = parse_conversation_list("[" + conv + "]");
+  REQUIRE(list);
+  REQUIRE(list->size() == 1);
+  CHECK_FALSE(parse_conversation_list(conv));  // a list is a bare array
+  CHECK(parse_block_label(R"({"id":"block-1","label":"group_members","value":"{}","limit":5000})") ==
+        std::optional<std::string>("group_members"));
+}
+
+TEST_CASE("contract: a thread's messages validate against UserMessage and AssistantMessage") {
+  const std::string thread =
+      R"([{"id":"message-2","date":"2026-01-01T00:00:00Z","message_type":"assistant_message","content":"Hello!"},)"
+      R"({"id":"message-1","date":"2026-01-01T00:00:00Z","message_type":"user_message","content":"Hi","otid":"otid-9"}])";
+  rapidjson::Document d;
+  d.Parse(thread.c_str());
+  const char* kinds[] = {"AssistantMessage", "UserMessage"};
+  for (rapidjson::SizeType i = 0; i < 2; ++i) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    d[i].Accept(w);
+    CHECK(validate(kinds[i], sb.GetString()) == "");
+  }
+  auto r = reply_after_otid(thread, "otid-9", true);
+  REQUIRE(r);
+  CHECK(r->text == "Hello!");
+}
+
+TEST_CASE("contract: conversation paths") {
+  CHECK(conversations_list_target("agent-1", "npc-orchestrator game g 1") ==
+        "/v1/conversations/?agent_id=agent-1&summary_search=npc-orchestrator%20game%20g%201");
+  CHECK(conversations_create_target("agent-1") == "/v1/conversations/?agent_id=agent-1");
+  CHECK(conversation_messages_target("conv-1") == "/v1/conversations/conv-1/messages");
+  CHECK(conversation_recent_target("conv-1", 20) == "/v1/conversations/conv-1/messages?order=desc&limit=20");
+  CHECK(agent_recent_target("agent-1", 20) == "/v1/agents/agent-1/messages?order=desc&limit=20");
+  CHECK(block_id_target("block-1") == "/v1/blocks/block-1");
 }

@@ -4,7 +4,10 @@
 // the daemon uses with Letta's status codes and error bodies, keeps agents and blocks in
 // memory, answers deterministically, records every request, answers 409 (Letta's lock) to a
 // second concurrent message request for one agent and counts it, and takes faults:
-//   POST /_fake/faults {"mode":"429"|"409_retry_after"|"503"|"timeout"|"drop"|"slow","count":N,"agent"?}
+//   POST /_fake/faults {"mode":"429"|"409_retry_after"|"503"|"timeout"|"drop"|"slow"|"land_late","count":N,
+//                       "agent"?,"delay_ms"? (land_late)}
+// Per-game conversations and blocks by id: see conversations.hpp. GET /_fake/conversations
+// [?agent_id=] shows them (blocks by label, user messages, duplicated otids, steps).
 //   DELETE /_fake/faults, GET /_fake/stats, POST /_fake/edit_block {agent,label,value}
 // Single-threaded: one io_context thread, one coroutine per connection.
 #include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it.
@@ -26,8 +29,11 @@
 #include <rapidjson/document.h>
 #include <yaml-cpp/yaml.h>
 
+#include "tools/fake-letta/conversations.hpp"
 #include "tools/fake-letta/fake_state.hpp"
+#include "tools/fake-letta/http_util.hpp"
 #include "workers/letta_codec.hpp"
+#include "workers/letta_conversation_codec.hpp"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -38,42 +44,12 @@ using orch::workers::json_quote;
 
 namespace {
 
-using request = http::request<http::string_body>;
-using response = http::response<http::string_body>;
-
-response reply(const request& rq, unsigned status, std::string body) {
-  response r{static_cast<http::status>(status), rq.version()};
-  r.set(http::field::content_type, "application/json");
-  r.set(http::field::server, "fake-letta");
-  r.keep_alive(rq.keep_alive());
-  r.body() = std::move(body);
-  r.prepare_payload();
-  return r;
-}
-
-std::string detail(std::string_view d) { return "{\"detail\":" + json_quote(d) + "}"; }
-
-std::vector<std::string> split_path(std::string_view target) {
-  if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
-  std::vector<std::string> parts;
-  std::string cur;
-  for (char c : target) {
-    if (c == '/') {
-      if (!cur.empty()) parts.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  if (!cur.empty()) parts.push_back(cur);
-  return parts;
-}
-
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  beast::error_code ec;
-  co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-}
+using fake_letta::detail;
+using fake_letta::reply;
+using fake_letta::request;
+using fake_letta::response;
+using fake_letta::sleep_for;
+using fake_letta::split_path;
 
 std::string block_json(fake_state& st, const std::string& agent, const std::string& label, const std::string& v) {
   return "{\"id\":\"block-" + std::to_string(++st.block_seq) + "\",\"label\":" + json_quote(label) +
@@ -84,6 +60,8 @@ std::string block_json(fake_state& st, const std::string& agent, const std::stri
 std::optional<response> control(fake_state& st, const request& rq) {
   const std::string target(rq.target());
   if (target == "/_fake/stats" && rq.method() == http::verb::get) return reply(rq, 200, st.stats_json());
+  if (target.rfind("/_fake/conversations", 0) == 0 && rq.method() == http::verb::get)
+    return reply(rq, 200, st.conversations_json(orch::workers::query_param(target, "agent_id")));
   if (target == "/_fake/faults" && rq.method() == http::verb::delete_) {
     st.clear_faults();
     return reply(rq, 200, "{}");
@@ -101,7 +79,9 @@ std::optional<response> control(fake_state& st, const request& rq) {
     f.agent = str("agent");
     f.left = 1;
     if (d.IsObject() && d.HasMember("count") && d["count"].IsUint64()) f.left = d["count"].GetUint64();
-    static const std::set<std::string> modes{"429", "409_retry_after", "503", "timeout", "drop", "slow"};
+    static const std::set<std::string> modes{"429", "409_retry_after", "503", "timeout", "drop", "slow", "land_late"};
+    if (d.IsObject() && d.HasMember("delay_ms") && d["delay_ms"].IsUint64())
+      st.land_late_delay = std::chrono::milliseconds(d["delay_ms"].GetUint64());
     if (!modes.count(f.mode) || f.left == 0) return reply(rq, 400, detail("mode or count invalid"));
     st.add_fault(std::move(f));
     return reply(rq, 200, "{}");
@@ -126,6 +106,8 @@ asio::awaitable<response> handle(fake_state& st, const request& rq, bool& close)
   }
   if (!st.token.empty() && rq[http::field::authorization] != "Bearer " + st.token)
     co_return reply(rq, 401, detail("Unauthorized"));
+  if (!parts.empty() && parts[0] == "v1")
+    if (auto r = co_await fake_letta::handle_conversation_routes(st, rq, parts, close)) co_return std::move(*r);
   if (parts.size() < 3 || parts[0] != "v1" || parts[1] != "agents") co_return reply(rq, 404, detail("Not Found"));
   const std::string& agent = parts[2];
   std::string endpoint = "other";
@@ -135,7 +117,7 @@ asio::awaitable<response> handle(fake_state& st, const request& rq, bool& close)
     endpoint = rq.method() == http::verb::patch ? "block_update" : "block_get";
   st.record(endpoint, agent);
 
-  if (auto f = st.take_fault(agent)) {
+  if (auto f = st.take_fault(agent, false)) {
     if (*f == "429")
       co_return reply(rq, 429, R"({"error":{"type":"llm_rate_limit","message":"Rate limited by provider","detail":"fake"}})");
     if (*f == "503") co_return reply(rq, 503, detail("Service unavailable"));
@@ -178,11 +160,8 @@ asio::awaitable<response> handle(fake_state& st, const request& rq, bool& close)
     const std::string text = agent + " hears you: " + last.substr(0, std::min<std::size_t>(40, last.size()));
     for (const auto& m : *ms)
       if (!m.otid.empty()) st.answered_200(m.otid);
-    co_return reply(rq, 200,
-                    "{\"messages\":[{\"id\":\"message-1\",\"message_type\":\"reasoning_message\",\"reasoning\":\"fake\"},"
-                    "{\"id\":\"message-2\",\"message_type\":\"assistant_message\",\"content\":" + json_quote(text) +
-                        "}],\"stop_reason\":{\"message_type\":\"stop_reason\",\"stop_reason\":\"end_turn\"},"
-                        "\"usage\":{\"message_type\":\"usage_statistics\",\"completion_tokens\":1,\"prompt_tokens\":1,\"total_tokens\":2,\"step_count\":1}}");
+    fake_letta::record_exchange(st, st.agent_threads[agent], *ms, text);
+    co_return reply(rq, 200, fake_letta::letta_response_body(text));
   }
   if (endpoint == "block_get" && rq.method() == http::verb::get) {
     auto it = st.blocks.find({agent, parts[5]});
