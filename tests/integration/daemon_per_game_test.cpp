@@ -6,8 +6,8 @@
 #include <doctest/doctest.h>
 
 #include <rapidjson/document.h>
-#include <thread>
 
+#include "tests/eventually.hpp"
 #include "tests/integration/http_client.hpp"
 
 using namespace orch::testing;
@@ -27,15 +27,11 @@ std::string turn(const std::string& game, const std::string& player) {
          R"(","kind":"player"},"text":"Pete, hello","target":"Pete"})";
 }
 
-// Polls `read` until `ok(value)` or 15 s pass; returns the last value read.
+// Polls `read` (through eventually()) until `ok(value)` or 15 s pass; returns the last value read.
 template <class Read, class Ok>
 std::string poll(Read read, Ok ok) {
   std::string v;
-  for (int i = 0; i < 300; ++i) {
-    v = read();
-    if (ok(v)) return v;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  eventually([&] { return ok(v = read()); }, std::chrono::seconds(15));
   return v;
 }
 

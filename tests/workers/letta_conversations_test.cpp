@@ -12,6 +12,7 @@
 
 #include "workers/letta_codec.hpp"
 #include "workers/letta_conversation_codec.hpp"
+#include "tests/workers/run_until.hpp"
 #include "workers/letta_discipline.hpp"
 #include "workers/letta_simulated.hpp"
 
@@ -21,15 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-template <class Pred>
-bool run_until(boost::asio::io_context& io, Pred done, std::chrono::seconds limit = std::chrono::seconds(10)) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!done() && std::chrono::steady_clock::now() < end) {
-    if (io.stopped()) io.restart();
-    io.run_one_for(5ms);
-  }
-  return done();
-}
+using orch::testing::run_until;
 
 discipline_options per_game() {
   discipline_options o;

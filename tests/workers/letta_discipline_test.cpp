@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "tests/workers/run_until.hpp"
 #include "workers/letta_discipline.hpp"
 #include "workers/letta_simulated.hpp"
 #include "workers/timer_service.hpp"
@@ -16,15 +17,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-template <class Pred>
-bool run_until(boost::asio::io_context& io, Pred done, std::chrono::seconds limit = std::chrono::seconds(10)) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!done() && std::chrono::steady_clock::now() < end) {
-    if (io.stopped()) io.restart();
-    io.run_one_for(5ms);
-  }
-  return done();
-}
+using orch::testing::run_until;
 
 struct rig {
   boost::asio::io_context io;
