@@ -33,6 +33,8 @@ call_scheduler::call_scheduler(scheduler_options opts, const policies::clock& cl
       jitter_(seed_or_random(opts_.jitter_seed)),
       retries_(m.get_counter(opts_.metric_prefix + "retries_total", "Request attempts that were retries")),
       in_flight_gauge_(m.get_gauge(opts_.metric_prefix + "in_flight", "Requests in flight")),
+      extra_requests_(m.get_counter(opts_.metric_prefix + "extra_requests_total",
+                                    "Requests an attempt made beyond its own (charged to the global rate)")),
       rate_waits_(m.get_counter(opts_.metric_prefix + "rate_limited_waits_total", "Requests that waited for a rate limit")),
       sync_share_waits_(m.get_counter(opts_.metric_prefix + "sync_share_waits_total",
                                       "Syncs held back by the sync share while replies waited")),
@@ -67,6 +69,12 @@ void call_scheduler::submit(call_spec spec) {
     }
   }
   run(acts);
+}
+
+void call_scheduler::charge(std::uint32_t requests) {
+  std::lock_guard lk(mu_);
+  global_.take(clock_.now(), requests);
+  extra_requests_.inc(requests);
 }
 
 call_scheduler::item_ptr call_scheduler::head_locked(lane_state& l) const {
