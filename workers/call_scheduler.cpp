@@ -58,6 +58,12 @@ void call_scheduler::submit(call_spec spec) {
       acts.push_back([finish = std::move(spec.finish)] { finish("overloaded", 0); });
       if (!l.current && l.pending.empty()) lanes_.erase(name);
     } else {
+      if (spec.cls == call_class::reply && l.current) {
+        static constexpr const char* names[] = {"reply", "npc", "sync"};
+        metrics_.get_counter(opts_.metric_prefix + "replies_behind_total",
+                             "Reply calls that found their lane busy, by the class of the call in it",
+                             {{"class", names[static_cast<int>(l.current->spec.cls)]}}).inc();
+      }
       auto it = std::make_shared<item>();
       it->seq = next_seq_++;
       it->spec = std::move(spec);
