@@ -63,7 +63,12 @@ void conversation_worker::run(conversation_effects fx) {
   for (auto& s : fx.submits) {
     queues::message m;
     m.kind = s.kind;
-    m.key = letta_.lane_key(s.agent_id, s.game);
+    // Each pair's replies, notices and block syncs (app.cpp) are keyed apart, so that the
+    // dispatcher never holds a player's reply behind a notice or a sync queued before it: the
+    // conversation state lets one job of an NPC generate at a time, players first (DESIGN
+    // 5.3), and the Letta lane serialises the requests, replies first (5.4).
+    const char* ns = s.kind == queues::message_kind::system_notice ? "note:" : "talk:";
+    m.key = ns + letta_.lane_key(s.agent_id, s.game);
     m.payload = std::make_shared<conversation_job_ref>(conversation_job_ref{s.job});
     auto r = dispatcher_.submit(std::move(m));
     if (r.status != queues::submit_status::accepted) {
