@@ -85,7 +85,7 @@ void conversation_worker::run(conversation_effects fx) {
 }
 
 void conversation_worker::handle_turn(queues::message m, queues::completion done) {
-  auto turn = std::static_pointer_cast<chat_turn>(m.payload);
+  auto turn = m.payload.as<chat_turn>();
   conversation_effects fx;
   if (turn) {
     std::lock_guard lk(mu_);
@@ -104,7 +104,7 @@ void conversation_worker::handle_notice(queues::message m, queues::completion do
 }
 
 void conversation_worker::start_job(queues::message m, queues::completion done) {
-  auto ref = std::static_pointer_cast<conversation_job_ref>(m.payload);
+  auto ref = m.payload.as<conversation_job_ref>();
   if (!ref) return;
   conversation_effects fx;
   bool started = false;
@@ -140,12 +140,12 @@ void conversation_worker::on_dropped(queues::message m, queues::drop_reason reas
   const std::string_view why = reason == queues::drop_reason::shutdown ? "shutdown" : "shed";
   conversation_effects fx;
   if (m.kind == queues::message_kind::chat_turn) {
-    auto turn = std::static_pointer_cast<chat_turn>(m.payload);
+    auto turn = m.payload.as<chat_turn>();
     if (!turn) return;
     std::lock_guard lk(mu_);
     fx = state_.on_turn_dropped(*turn, why);
   } else {
-    auto ref = std::static_pointer_cast<conversation_job_ref>(m.payload);
+    auto ref = m.payload.as<conversation_job_ref>();
     if (!ref) return;
     std::lock_guard lk(mu_);
     fx = state_.on_dropped(ref->job, why, clock_.now());

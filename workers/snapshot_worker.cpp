@@ -155,7 +155,7 @@ apply_result snapshot_worker::process(const snapshot& s) {
 }
 
 void snapshot_worker::handle(queues::message m, queues::completion done) {
-  auto s = std::static_pointer_cast<snapshot>(m.payload);
+  auto s = m.payload.as<snapshot>();
   if (!s) {
     stale_.inc();
     done.done();

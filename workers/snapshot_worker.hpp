@@ -9,8 +9,8 @@
 // never runs two snapshots of one game at once); view(), game_of_npc() and mark_sync_failed()
 // may be called from any thread. Listeners are registered before the dispatcher starts and
 // run on the handler's thread. How it fails: no exception leaves handle(); a stale snapshot
-// is dropped and counted; a null payload is dropped and counted as stale (the payload's type
-// is not checked: the urgent queue's snapshot messages carry only snapshots).
+// is dropped and counted; a payload that is no snapshot (checked by its type tag) is dropped
+// and counted as stale.
 #include <functional>
 #include <memory>
 #include <mutex>
