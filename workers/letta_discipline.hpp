@@ -42,6 +42,7 @@
 #include "policies/retry_backoff.hpp"
 #include "queues/metrics.hpp"
 #include "workers/call_scheduler.hpp"
+#include "workers/conversation_directory.hpp"
 #include "workers/letta_client.hpp"
 #include "workers/letta_options.hpp"
 #include "workers/letta_transport.hpp"
@@ -63,6 +64,10 @@ struct discipline_options {
   std::size_t max_pending_per_agent = 1000;
   std::uint64_t jitter_seed = 0;  // 0 = from std::random_device
   bool per_game = false;  // letta.conversations == per_game (from() sets it from the config)
+  // Shared by several daemons (DESIGN 10), both optional: the global and per-agent limits
+  // (null: local buckets) and the (agent, game) → conversation map (null: Letta only).
+  std::shared_ptr<rate_gate> gate;
+  std::shared_ptr<conversation_directory> directory;
 
   static discipline_options from(const letta_options& o);
   scheduler_options scheduler() const;
@@ -140,8 +145,15 @@ class letta_discipline final : public letta_client,
   void send_now(std::shared_ptr<shared_call> sc, const conversation_entry* conv,
                 std::function<void(attempt_result)> done);
   void ensure_conversation(const std::shared_ptr<shared_call>& sc, entry_fn cb);
+  void resolve_in_letta(const std::shared_ptr<shared_call>& sc, entry_fn cb);
   void read_block_labels(std::shared_ptr<conversation_entry> entry, std::vector<std::string> ids,
-                         std::string lane, std::string agent, entry_fn cb);
+                         std::string lane, std::string agent, entry_fn cb, bool created = false);
+  // Remembers a resolved conversation locally and in the shared directory, adopting the
+  // directory's when another daemon got there first.
+  void remember_conversation(conversation_entry entry, bool created, const std::string& lane, entry_fn cb);
+  // The shared map's text of an entry: "id\nlabel\tblock_id..." (labels sorted).
+  static std::string encode_conversation_entry(const conversation_entry& e);
+  static std::optional<conversation_entry> decode_conversation_entry(const std::string& s);
   void complete_attempt(const std::shared_ptr<shared_call>& sc, transport_response r,
                         const std::function<void(attempt_result)>& done);
   void execute_counted(transport_request req, const char* kind, std::function<void(transport_response)> cb);
@@ -161,6 +173,7 @@ class letta_discipline final : public letta_client,
   std::unordered_map<std::string, std::uint64_t> steps_;  // ended message calls per lane
   std::unordered_map<std::string, conversation_entry> conversations_;  // by lane (per_game)
   bool per_game_ = true;
+  std::shared_ptr<conversation_directory> directory_;
   std::mt19937_64 otid_rng_;
   queues::histogram& latency_;
 };

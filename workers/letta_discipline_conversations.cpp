@@ -1,6 +1,8 @@
 // letta_discipline, per-game conversations and the check before a resend (DESIGN 5.4): the
 // attempt of one call, run inside its lane (one attempt in flight per lane, retries included),
 // so a conversation's first calls cannot race to create it twice.
+#include <map>
+
 #include <boost/asio/post.hpp>
 
 #include "workers/json_text.hpp"
@@ -120,6 +122,25 @@ void letta_discipline::ensure_conversation(const std::shared_ptr<shared_call>& s
     if (auto it = conversations_.find(sc->lane); it != conversations_.end()) known = it->second;
   }
   if (known) return cb(std::move(known), {});
+  if (!directory_) return resolve_in_letta(sc, std::move(cb));
+  // Another daemon may have resolved it (a game moved here): the shared map, then Letta.
+  directory_->get(sc->lane, [self = shared_from_this(), sc, cb = std::move(cb)](std::optional<std::string> v) mutable {
+    if (v) {
+      if (auto e = decode_conversation_entry(*v)) {
+        self->metrics_.get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved",
+                                   {{"how", "shared"}}).inc();
+        {
+          std::lock_guard lk(self->otid_mu_);
+          self->conversations_[sc->lane] = *e;
+        }
+        return cb(std::move(*e), {});
+      }
+    }
+    self->resolve_in_letta(sc, std::move(cb));
+  });
+}
+
+void letta_discipline::resolve_in_letta(const std::shared_ptr<shared_call>& sc, entry_fn cb) {
   const std::string agent = sc->req.agent_id;
   const std::string summary = conversation_summary(sc->game);
   const std::string lane = sc->lane;
@@ -148,20 +169,14 @@ void letta_discipline::ensure_conversation(const std::shared_ptr<shared_call>& s
                                  {{"how", "created"}}).inc();
       auto entry = std::make_shared<conversation_entry>();
       entry->id = c->id;
-      self->read_block_labels(entry, std::move(c->isolated_block_ids), lane, agent, std::move(cb));
+      self->read_block_labels(entry, std::move(c->isolated_block_ids), lane, agent, std::move(cb), true);
     });
   });
 }
 
 void letta_discipline::read_block_labels(std::shared_ptr<conversation_entry> entry, std::vector<std::string> ids,
-                                         std::string lane, std::string agent, entry_fn cb) {
-  if (ids.empty()) {  // every label known: remember the conversation
-    {
-      std::lock_guard lk(otid_mu_);
-      conversations_[lane] = *entry;
-    }
-    return cb(*entry, {});
-  }
+                                         std::string lane, std::string agent, entry_fn cb, bool created) {
+  if (ids.empty()) return remember_conversation(*entry, created, lane, std::move(cb));  // every label known
   const std::string id = ids.back();
   ids.pop_back();
   transport_request get{letta_endpoint::block_get, "GET", block_id_target(id), {}, agent, {}, {}, {}};
@@ -169,13 +184,64 @@ void letta_discipline::read_block_labels(std::shared_ptr<conversation_entry> ent
   get.conversation_id = entry->id;
   execute_counted(std::move(get), "conversation",
                   [self = shared_from_this(), entry, ids = std::move(ids), lane = std::move(lane),
-                   agent = std::move(agent), id, cb = std::move(cb)](transport_response r) mutable {
+                   agent = std::move(agent), id, cb = std::move(cb), created](transport_response r) mutable {
                     if (!ok_status(r)) return cb(std::nullopt, std::move(r));
                     auto label = parse_block_label(r.body);
                     if (!label) return cb(std::nullopt, bad_answer());
                     entry->blocks[*label] = id;
-                    self->read_block_labels(entry, std::move(ids), std::move(lane), std::move(agent), std::move(cb));
+                    self->read_block_labels(entry, std::move(ids), std::move(lane), std::move(agent), std::move(cb),
+                                            created);
                   });
+}
+
+void letta_discipline::remember_conversation(conversation_entry entry, bool created, const std::string& lane,
+                                             entry_fn cb) {
+  auto keep = [self = shared_from_this(), lane, cb = std::move(cb)](conversation_entry e) mutable {
+    {
+      std::lock_guard lk(self->otid_mu_);
+      self->conversations_[lane] = e;
+    }
+    cb(std::move(e), {});
+  };
+  if (!directory_) return keep(std::move(entry));
+  std::string mine = encode_conversation_entry(entry);
+  directory_->put_if_absent(lane, mine, [self = shared_from_this(), entry, created, mine, keep = std::move(keep)](
+                                            std::optional<std::string> standing) mutable {
+    if (standing && *standing != mine) {
+      if (auto winner = decode_conversation_entry(*standing)) {
+        // Another daemon resolved this pair first: use its conversation. One we created in
+        // this race stays in Letta unused (same summary; the map, not summary_search, is
+        // what daemons read while Redis is up) and is counted.
+        self->metrics_.get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved",
+                                   {{"how", created ? "lost_race" : "adopted"}}).inc();
+        return keep(std::move(*winner));
+      }
+    }
+    keep(std::move(entry));
+  });
+}
+
+std::string letta_discipline::encode_conversation_entry(const conversation_entry& e) {
+  std::string out = e.id;
+  std::map<std::string, std::string> sorted(e.blocks.begin(), e.blocks.end());  // one text per entry
+  for (const auto& [label, id] : sorted) out += "\n" + label + "\t" + id;
+  return out;
+}
+
+std::optional<letta_discipline::conversation_entry> letta_discipline::decode_conversation_entry(const std::string& s) {
+  conversation_entry e;
+  std::size_t pos = s.find('\n');
+  e.id = s.substr(0, pos);
+  if (e.id.empty()) return std::nullopt;
+  while (pos != std::string::npos) {
+    const std::size_t start = pos + 1;
+    pos = s.find('\n', start);
+    const std::string line = s.substr(start, pos == std::string::npos ? std::string::npos : pos - start);
+    const auto tab = line.find('\t');
+    if (tab == std::string::npos || tab == 0 || tab + 1 == line.size()) return std::nullopt;
+    e.blocks[line.substr(0, tab)] = line.substr(tab + 1);
+  }
+  return e;
 }
 
 }  // namespace orch::workers
