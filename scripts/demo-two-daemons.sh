@@ -5,12 +5,13 @@
 # scenario (X-Game-Id on every request), then prints npc-flood's report, how many games each
 # daemon owns (npcorch_games) and the rate Letta saw (fake-letta's counters), and stops all.
 # Env: DURATION (default 20), SCENARIO (default etc/scenarios/servers-20.yaml), RATE (the shared
-# letta.rate.global_per_s, default 20), BUILD_DIR (default build).
+# letta.rate.global_per_s and global_burst, default 5: below what the flood asks for, so the
+# shared limit is what Letta sees), BUILD_DIR (default build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
 scenario=${SCENARIO:-etc/scenarios/servers-20.yaml}
-rate=${RATE:-20}
+rate=${RATE:-5}
 duration=${DURATION:-20}
 for b in /usr/bin/redis-server /usr/sbin/nginx; do
   [ -x "$b" ] || { echo "demo: $b missing (scripts/install-deps.sh installs it)" >&2; exit 2; }
@@ -46,7 +47,7 @@ for i in 1 2; do
   p=$(free_port)
   "$build"/npc-orchestratord --config etc/npc-orchestrator.yaml --set "server.listen=127.0.0.1:$p" \
     --set letta.backend=http --set "letta.base_url=http://$fake_addr" \
-    --set "redis.url=redis://127.0.0.1:$redis_port" --set "letta.rate.global_per_s=$rate" \
+    --set "redis.url=redis://127.0.0.1:$redis_port" --set "letta.rate.global_per_s=$rate" --set "letta.rate.global_burst=$rate" \
     >"$work/daemon$i.out" 2>"$work/daemon$i.err" &
   pids+=($!)
   addrs+=("$(wait_line "$work/daemon$i.out" "listening on ")")
@@ -59,7 +60,7 @@ sed -e "s/127.0.0.1:8080/127.0.0.1:$nginx_port/" -e "s/127.0.0.1:8081/${addrs[0]
 pids+=($!)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$nginx_port/healthz" && break; sleep 0.1; done
 echo "redis-server 127.0.0.1:$redis_port, fake-letta $fake_addr, daemons ${addrs[*]}, nginx 127.0.0.1:$nginx_port"
-echo "shared letta.rate.global_per_s=$rate; redis up: $(metric "${addrs[0]}" npcorch_redis_up) $(metric "${addrs[1]}" npcorch_redis_up)"
+echo "shared letta.rate.global_per_s=$rate (burst $rate); redis up: $(metric "${addrs[0]}" npcorch_redis_up) $(metric "${addrs[1]}" npcorch_redis_up)"
 
 before=$(curl -s "http://$fake_addr/_fake/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
 start=$(date +%s.%N)
@@ -77,6 +78,12 @@ n = s["total"] - before
 print(f"Letta (fake-letta) saw {n:.0f} requests in {end - start:.1f} s: {n / (end - start):.1f}/s "
       f"(shared limit {rate:g}/s); at most {s['max_per_1s']} in any 1 s; {s['conversations']} conversations")
 PY
+granted=0
+for a in "${addrs[@]}"; do
+  granted=$(python3 -c "print(int($granted + float('$(metric "$a" 'npcorch_redis_rate_asks_total{result="allowed"}')')))")
+done
+python3 -c "print(f'Redis granted {$granted} tokens of the shared limit to both daemons: {$granted / ($end - $start):.1f}/s' +
+  ' (conversation set-up requests ride on the token of the call that needs them)')"
 for i in 1 2; do
   echo "daemon $i: rate-limited waits $(metric "${addrs[$((i-1))]}" npcorch_letta_rate_limited_waits_total)," \
     "shared-limit answers $(metric "${addrs[$((i-1))]}" 'npcorch_redis_rate_asks_total{result="allowed"}')"

@@ -15,12 +15,11 @@ void redis_conversation_directory::get(const std::string& key, value_fn cb) {
 }
 
 void redis_conversation_directory::put_if_absent(const std::string& key, std::string value, value_fn cb) {
-  client_.command({"SET", prefix_ + "conv:" + key, value, "NX", "GET"},
-                  [cb = std::move(cb), value](redis_reply r) {
-                    if (r.type == redis_reply::kind::nil) return cb(value);  // set: ours stands
-                    if (r.type == redis_reply::kind::string) return cb(std::move(r.str));  // the winner's
-                    cb(std::nullopt);
-                  });
+  client_.command({"SET", prefix_ + "conv:" + key, value, "NX", "GET"}, [cb = std::move(cb), value](redis_reply r) {
+    if (r.type == redis_reply::kind::nil) return cb(value);                // set: ours stands
+    if (r.type == redis_reply::kind::string) return cb(std::move(r.str));  // the winner's
+    cb(std::nullopt);
+  });
 }
 
 }  // namespace orch::workers

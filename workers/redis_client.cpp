@@ -41,7 +41,9 @@ redis_reply convert(const redisReply* r) {
       out.type = redis_reply::kind::array;
       for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
       break;
-    default: out.type = redis_reply::kind::nil; break;
+    default:
+      out.type = redis_reply::kind::nil;
+      break;
   }
   return out;
 }
@@ -53,7 +55,9 @@ timeval to_timeval(std::chrono::milliseconds ms) {
   return tv;
 }
 
-bool starts_with(const std::string& s, std::string_view p) { return s.size() >= p.size() && s.compare(0, p.size(), p) == 0; }
+bool starts_with(const std::string& s, std::string_view p) {
+  return s.size() >= p.size() && s.compare(0, p.size(), p) == 0;
+}
 
 }  // namespace
 
@@ -84,7 +88,8 @@ bool parse_redis_url(const std::string& url, std::string& host, int& port, int& 
 redis_client::redis_client(boost::asio::io_context& io, redis_options opts, queues::registry& m)
     : io_(io),
       opts_(std::move(opts)),
-      up_gauge_(m.get_gauge("npcorch_redis_up", "1 while the shared Redis answers, 0 while this daemon uses local limits")),
+      up_gauge_(
+          m.get_gauge("npcorch_redis_up", "1 while the shared Redis answers, 0 while this daemon uses local limits")),
       ok_(m.get_counter("npcorch_redis_commands_total", "Redis commands by outcome", {{"status", "ok"}})),
       errors_(m.get_counter("npcorch_redis_commands_total", "Redis commands by outcome", {{"status", "error"}})),
       down_(m.get_counter("npcorch_redis_commands_total", "Redis commands by outcome", {{"status", "down"}})),
@@ -105,6 +110,10 @@ std::size_t redis_client::add_script(std::string body) {
 
 void redis_client::start() {
   if (thread_.joinable()) return;
+  // The first connection is made here (bounded by the timeout), so that a daemon starting
+  // beside a running Redis takes its first Letta calls (agent verification) under the shared
+  // limits. The caller is the app before its io threads run: no io thread waits.
+  connect();
   thread_ = std::thread([this] { run(); });
 }
 

@@ -62,6 +62,7 @@ class redis_client {
   std::size_t add_script(std::string body);
   // Before start(): told (on the client's thread) each time Redis comes up or goes down.
   void on_state(state_fn fn) { state_fn_ = std::move(fn); }
+  // Connects once on the calling thread (at most the timeout), then starts the client's thread.
   void start();
   // Fails what is queued (down) and joins the thread. Idempotent.
   void stop();

@@ -7,8 +7,8 @@
 namespace orch::workers {
 
 struct redis_options {
-  std::string url;                      // redis://host:port[/db]; empty = no Redis
-  std::string key_prefix = "npcorch:";  // every key the daemon writes starts with it
+  std::string url;                         // redis://host:port[/db]; empty = no Redis
+  std::string key_prefix = "npcorch:";     // every key the daemon writes starts with it
   std::chrono::milliseconds timeout{500};  // connect and per-command timeout
 };
 

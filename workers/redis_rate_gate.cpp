@@ -44,11 +44,11 @@ redis_gcra_store::redis_gcra_store(redis_client& client) : client_(client), scri
 bool redis_gcra_store::up() const { return client_.up(); }
 
 void redis_gcra_store::reserve(const std::string& key, const policies::gcra_params& p, answer_fn cb) {
-  client_.eval(script_, {key},
-               {std::to_string(p.interval_us), std::to_string(p.burst), std::to_string(p.max_wait_us)},
+  client_.eval(script_, {key}, {std::to_string(p.interval_us), std::to_string(p.burst), std::to_string(p.max_wait_us)},
                [cb = std::move(cb)](redis_reply r) {
                  if (r.type != redis_reply::kind::array || r.elements.size() != 2 ||
-                     r.elements[0].type != redis_reply::kind::integer || r.elements[1].type != redis_reply::kind::integer)
+                     r.elements[0].type != redis_reply::kind::integer ||
+                     r.elements[1].type != redis_reply::kind::integer)
                    return cb(std::nullopt);
                  policies::gcra_answer a;
                  a.allowed = r.elements[0].integer == 1;
@@ -64,10 +64,14 @@ redis_rate_gate::redis_rate_gate(std::shared_ptr<gcra_store> store, rate_limits 
       prefix_(std::move(key_prefix)),
       clock_(clock),
       local_(limits, clock.now()),
-      allowed_(m.get_counter("npcorch_redis_rate_asks_total", "Shared rate limit questions by answer", {{"result", "allowed"}})),
-      refused_(m.get_counter("npcorch_redis_rate_asks_total", "Shared rate limit questions by answer", {{"result", "refused"}})),
-      failed_(m.get_counter("npcorch_redis_rate_asks_total", "Shared rate limit questions by answer", {{"result", "failed"}})),
-      local_taken_(m.get_counter("npcorch_redis_rate_asks_total", "Shared rate limit questions by answer", {{"result", "local"}})) {}
+      allowed_(m.get_counter("npcorch_redis_rate_asks_total", "Shared rate limit questions by answer",
+                             {{"result", "allowed"}})),
+      refused_(m.get_counter("npcorch_redis_rate_asks_total", "Shared rate limit questions by answer",
+                             {{"result", "refused"}})),
+      failed_(m.get_counter("npcorch_redis_rate_asks_total", "Shared rate limit questions by answer",
+                            {{"result", "failed"}})),
+      local_taken_(m.get_counter("npcorch_redis_rate_asks_total", "Shared rate limit questions by answer",
+                                 {{"result", "local"}})) {}
 
 void redis_rate_gate::set_waker(std::function<void()> wake) {
   std::lock_guard lk(mu_);

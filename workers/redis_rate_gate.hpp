@@ -65,8 +65,8 @@ class redis_rate_gate final : public rate_gate, public std::enable_shared_from_t
 
  private:
   struct slot {
-    std::optional<policies::time_point> ready_at;  // a reserved token, usable from then
-    std::optional<policies::time_point> retry_at;  // refused: ask again then
+    std::optional<policies::time_point> ready_at;     // a reserved token, usable from then
+    std::optional<policies::time_point> retry_at;     // refused: ask again then
     std::optional<policies::time_point> local_until;  // the store failed: local limits until then
     bool asking = false;
   };

@@ -63,7 +63,9 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
 std::string scene(const std::string& game, const std::string& player) {
   return R"({"gameId":")" + game + R"(","seq":1,"timestamp":1,"events":[],"clusters":[],"humanContext":{
     "Pete":{"kind":"npc","id":"npc-pete","position":{"x":10,"y":3,"z":-12},"health":{"current":100,"max":100}},
-    ")" + player + R"(":{"kind":"player","id":"p-)" + player + R"(","appearance":"a traveller","position":{"x":8,"y":3,"z":-12}}}})";
+    ")" + player +
+         R"(":{"kind":"player","id":"p-)" + player +
+         R"(","appearance":"a traveller","position":{"x":8,"y":3,"z":-12}}}})";
 }
 
 std::string turn(const std::string& game, const std::string& player, int n) {
@@ -103,24 +105,28 @@ double fake_stat(int port, const char* key, const char* endpoint = nullptr) {
 // Requests that each take one token of the global rate (message calls and block writes;
 // conversation lookups inside an attempt ride on that attempt's token).
 double gated_requests(int fake_port) {
-  return fake_stat(fake_port, "requests", "conversation_messages") + fake_stat(fake_port, "requests", "block_id_update");
+  return fake_stat(fake_port, "requests", "conversation_messages") +
+         fake_stat(fake_port, "requests", "block_id_update");
 }
 
 int pete_messages(int port, const std::string& game) {
   const std::string body = get_from(port, "/letta/v1/events?gameId=" + game + "&since=0").body;
   int n = 0;
-  for (std::size_t p = 0; (p = body.find("\"type\":\"npc_message\",\"npc\":\"Pete\"", p)) != std::string::npos; ++p) ++n;
+  for (std::size_t p = 0; (p = body.find("\"type\":\"npc_message\",\"npc\":\"Pete\"", p)) != std::string::npos; ++p)
+    ++n;
   return n;
 }
 
 class redis_process {
  public:
   redis_process(int port, const std::string& dir) : port_(port) {
-    proc_ = std::make_unique<child_process>(std::vector<std::string>{
-        redis_server, "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-        "--dir", dir, "--daemonize", "no", "--loglevel", "warning"});
+    proc_ = std::make_unique<child_process>(
+        std::vector<std::string>{redis_server, "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--loglevel", "warning"});
   }
-  bool ready() { return eventually([&] { return accepts(port_); }, std::chrono::seconds(10)); }
+  bool ready() {
+    return eventually([&] { return accepts(port_); }, std::chrono::seconds(10));
+  }
   void stop() { proc_->stop(std::chrono::seconds(5)); }
 
  private:
@@ -145,8 +151,9 @@ struct two_daemons {
     std::filesystem::permissions(dir, std::filesystem::perms(0755));  // nginx workers run as nobody
     redis = std::make_unique<redis_process>(redis_port, dir);
     REQUIRE(redis->ready());
-    fake = std::make_unique<child_process>(std::vector<std::string>{
-        ORCH_FAKE_LETTA_PATH, "--listen", "127.0.0.1:0", "--latency-ms", "20", "--world", ORCH_SOURCE_DIR "/etc/world.yaml"});
+    fake = std::make_unique<child_process>(std::vector<std::string>{ORCH_FAKE_LETTA_PATH, "--listen", "127.0.0.1:0",
+                                                                    "--latency-ms", "20", "--world",
+                                                                    ORCH_SOURCE_DIR "/etc/world.yaml"});
     fake_port = fake->wait_for_port();
     REQUIRE(fake_port > 0);
     std::vector<std::string> sets{"letta.backend=http",
@@ -254,7 +261,8 @@ TEST_CASE("two daemons: a killed daemon's games move through nginx and keep thei
     REQUIRE(post_game(c.nginx_port, "/letta/v1/chat/turn", game, turn(game, player, 1)).status == 202);
   }
   for (const auto& [game, player] : games)
-    CHECK_MESSAGE(eventually([&, g = game] { return pete_messages(c.nginx_port, g) >= 1; }, std::chrono::seconds(10)), game);
+    CHECK_MESSAGE(eventually([&, g = game] { return pete_messages(c.nginx_port, g) >= 1; }, std::chrono::seconds(10)),
+                  game);
   REQUIRE(c.games(c.d1->port()) + c.games(c.d2->port()) == 8);
   const double on_d2 = c.games(c.d2->port());
   REQUIRE(on_d2 >= 1);
@@ -298,7 +306,7 @@ TEST_CASE("two daemons: a killed daemon's games move through nginx and keep thei
   const double allowed = metric_of(c.d1->port(), "npcorch_redis_rate_asks_total{result=\"allowed\"}");
   for (const auto& [game, player] : games)
     REQUIRE(post_game(c.nginx_port, "/letta/v1/chat/turn", game, turn(game, player, 4)).status == 202);
-  CHECK(eventually(
-      [&] { return metric_of(c.d1->port(), "npcorch_redis_rate_asks_total{result=\"allowed\"}") > allowed; },
-      std::chrono::seconds(10)));
+  CHECK(
+      eventually([&] { return metric_of(c.d1->port(), "npcorch_redis_rate_asks_total{result=\"allowed\"}") > allowed; },
+                 std::chrono::seconds(10)));
 }

@@ -153,7 +153,7 @@ TEST_CASE("shared rate gate: two schedulers on one store keep one global rate be
   b.s = std::make_shared<call_scheduler>(o, clk, timers, m2);
   a.submit(100);
   b.submit(100);
-  CHECK(a.started + b.started == 0);  // nothing goes before the store answers
+  CHECK(a.started + b.started == 0);        // nothing goes before the store answers
   for (int step = 0; step < 300; ++step) {  // 3 s in 10 ms steps
     store->flush();
     clk.advance(10ms);
