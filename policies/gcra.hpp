@@ -24,8 +24,10 @@ struct gcra_answer {
   std::int64_t tat_us = 0;   // the key's TAT to store (unchanged when refused)
 };
 
-// `tat`: the stored TAT (nullopt: none yet). Integer arithmetic, as in the Lua script.
-gcra_answer gcra_reserve(std::optional<std::int64_t> tat, std::int64_t now_us, const gcra_params& p);
+// `tat`: the stored TAT (nullopt: none yet); `n` tokens at once. Integer arithmetic, as in the
+// Lua script.
+gcra_answer gcra_reserve(std::optional<std::int64_t> tat, std::int64_t now_us, const gcra_params& p,
+                         std::int64_t n = 1);
 
 // Parameters for `rate_per_s` and `burst` (rate > 0).
 gcra_params gcra_for(double rate_per_s, double burst, std::int64_t max_wait_us = 60'000'000);

@@ -65,7 +65,7 @@ letta_discipline::letta_discipline(asio::io_context& io, std::shared_ptr<letta_t
       own_timers_(std::make_unique<asio_timer_service>(io)),
       scheduler_(std::make_shared<call_scheduler>(opts.scheduler(), clock, *own_timers_, metrics)),
       per_game_(opts.per_game),
-      directory_(opts.directory),
+      shared_(opts.shared_map),
       otid_rng_(seed_or_random(opts.jitter_seed == 0 ? 0 : opts.jitter_seed + 1)),
       latency_(metrics.get_histogram("npcorch_letta_latency_seconds", "Latency of one Letta request")) {}
 
@@ -78,7 +78,7 @@ letta_discipline::letta_discipline(asio::io_context& io, std::shared_ptr<letta_t
       metrics_(metrics),
       scheduler_(std::make_shared<call_scheduler>(opts.scheduler(), clock, timers, metrics)),
       per_game_(opts.per_game),
-      directory_(opts.directory),
+      shared_(opts.shared_map),
       otid_rng_(seed_or_random(opts.jitter_seed == 0 ? 0 : opts.jitter_seed + 1)),
       latency_(metrics.get_histogram("npcorch_letta_latency_seconds", "Latency of one Letta request")) {}
 

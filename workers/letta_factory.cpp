@@ -15,14 +15,14 @@ std::shared_ptr<letta_client> make_letta_client(boost::asio::io_context& io, con
   if (opts.backend == letta_backend::simulated)
     transport = std::make_shared<letta_simulated>(io, opts.simulated_latency, opts.simulated_block_latency);
   else
-    transport = std::make_shared<letta_http>(io, opts);
+    transport = std::make_shared<letta_http>(io, opts, &metrics);
   auto d = discipline_options::from(opts);
   if (redis) {
     d.gate = std::make_shared<redis_rate_gate>(
         std::make_shared<redis_gcra_store>(*redis),
         rate_limits{d.global_per_s, d.global_burst, d.per_agent_per_s, d.per_agent_burst}, redis->options().key_prefix,
         clock, metrics);
-    d.directory = std::make_shared<redis_conversation_directory>(*redis, redis->options().key_prefix);
+    d.shared_map = std::make_shared<redis_shared_conversations>(*redis, redis->options().key_prefix);
   }
   return std::make_shared<letta_discipline>(io, std::move(transport), std::move(d), clock, metrics);
 }

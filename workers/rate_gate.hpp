@@ -37,6 +37,9 @@ class rate_gate {
   virtual policies::duration wait_time(rate_scope scope, const std::string& key, policies::time_point now) = 0;
   // Takes the token wait_time just said was there.
   virtual void take(rate_scope scope, const std::string& key, policies::time_point now) = 0;
+  // `n` requests already made (outside any wait): counted after the fact, so later tokens wait
+  // them out.
+  virtual void charge(rate_scope scope, const std::string& key, policies::time_point now, std::uint32_t n) = 0;
   virtual void set_waker(std::function<void()> wake) = 0;
   virtual bool unlimited(rate_scope scope) const = 0;
 };
@@ -54,6 +57,9 @@ class local_rate_gate final : public rate_gate {
   }
   void take(rate_scope scope, const std::string& key, policies::time_point now) override {
     if (!unlimited(scope)) bucket(scope, key, now).try_acquire(now);
+  }
+  void charge(rate_scope scope, const std::string& key, policies::time_point now, std::uint32_t n) override {
+    if (!unlimited(scope)) bucket(scope, key, now).take(now, n);
   }
   void set_waker(std::function<void()>) override {}  // every answer is known at once
   bool unlimited(rate_scope scope) const override {

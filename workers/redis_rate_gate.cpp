@@ -1,6 +1,7 @@
 #include "workers/redis_rate_gate.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "workers/redis_client.hpp"
 
@@ -14,16 +15,18 @@ namespace {
 constexpr auto store_failure_pause = std::chrono::seconds(1);
 
 const char* const gcra_script = R"LUA(
--- GCRA reservation (policies/gcra.cpp): KEYS[1] the limit; ARGV interval_us, burst, max_wait_us.
+-- GCRA reservation (policies/gcra.cpp): KEYS[1] the limit; ARGV interval_us, burst, max_wait_us,
+-- tokens (at once).
 -- Returns {1, wait_us} (reserved: go after wait_us) or {0, retry_after_us} (nothing reserved).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local max_wait = tonumber(ARGV[3])
+local n = math.max(1, tonumber(ARGV[4]) or 1)
 local tat = tonumber(redis.call('GET', KEYS[1]))
 if tat == nil or tat < now then tat = now end
-local nxt = tat + interval
+local nxt = tat + interval * n
 local tolerance = math.floor(math.max(1, burst) * interval + 0.5)
 local wait = nxt - tolerance - now
 if wait < 0 then wait = 0 end
@@ -43,8 +46,11 @@ redis_gcra_store::redis_gcra_store(redis_client& client) : client_(client), scri
 
 bool redis_gcra_store::up() const { return client_.up(); }
 
-void redis_gcra_store::reserve(const std::string& key, const policies::gcra_params& p, answer_fn cb) {
-  client_.eval(script_, {key}, {std::to_string(p.interval_us), std::to_string(p.burst), std::to_string(p.max_wait_us)},
+void redis_gcra_store::reserve(const std::string& key, const policies::gcra_params& p, std::uint32_t n,
+                               answer_fn cb) {
+  client_.eval(script_, {key},
+               {std::to_string(p.interval_us), std::to_string(p.burst), std::to_string(p.max_wait_us),
+                std::to_string(n)},
                [cb = std::move(cb)](redis_reply r) {
                  if (r.type != redis_reply::kind::array || r.elements.size() != 2 ||
                      r.elements[0].type != redis_reply::kind::integer ||
@@ -103,7 +109,7 @@ duration redis_rate_gate::wait_time(rate_scope scope, const std::string& key, ti
                                       ? policies::gcra_for(limits_.global_per_s, limits_.global_burst)
                                       : policies::gcra_for(limits_.per_agent_per_s, limits_.per_agent_burst);
   std::weak_ptr<redis_rate_gate> weak = weak_from_this();
-  store_->reserve(prefix_ + "rate:" + k, p, [weak, k](std::optional<policies::gcra_answer> a) {
+  store_->reserve(prefix_ + "rate:" + k, p, 1, [weak, k](std::optional<policies::gcra_answer> a) {
     if (auto self = weak.lock()) self->on_answer(k, a);
   });
   return pending;
@@ -142,6 +148,20 @@ void redis_rate_gate::take(rate_scope scope, const std::string& key, time_point 
     return;
   }
   if (found != slots_.end()) found->second.ready_at.reset();
+}
+
+void redis_rate_gate::charge(rate_scope scope, const std::string& key, time_point now, std::uint32_t n) {
+  if (unlimited(scope) || n == 0) return;
+  const std::string k = slot_key(scope, key);
+  std::lock_guard lk(mu_);
+  auto found = slots_.find(k);
+  if (local_locked(found == slots_.end() ? nullptr : &found->second, now)) return local_.charge(scope, key, now, n);
+  // Requests already made: pushed into the shared limit unconditionally (no wait to honour),
+  // so the next question of any daemon waits them out. The answer is not needed.
+  auto p = scope == rate_scope::global ? policies::gcra_for(limits_.global_per_s, limits_.global_burst)
+                                       : policies::gcra_for(limits_.per_agent_per_s, limits_.per_agent_burst);
+  p.max_wait_us = std::numeric_limits<std::int64_t>::max() / 4;
+  store_->reserve(prefix_ + "rate:" + k, p, n, [](std::optional<policies::gcra_answer>) {});
 }
 
 }  // namespace orch::workers

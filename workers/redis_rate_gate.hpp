@@ -34,7 +34,8 @@ class gcra_store {
   using answer_fn = std::function<void(std::optional<policies::gcra_answer>)>;
   virtual ~gcra_store() = default;
   virtual bool up() const = 0;
-  virtual void reserve(const std::string& key, const policies::gcra_params& p, answer_fn cb) = 0;
+  // `n` tokens at once.
+  virtual void reserve(const std::string& key, const policies::gcra_params& p, std::uint32_t n, answer_fn cb) = 0;
 };
 
 // The GCRA Lua script (the steps of policies::gcra_reserve, on Redis' own clock).
@@ -46,7 +47,7 @@ class redis_gcra_store final : public gcra_store {
   // Registers the script with the client: call before client.start().
   explicit redis_gcra_store(redis_client& client);
   bool up() const override;
-  void reserve(const std::string& key, const policies::gcra_params& p, answer_fn cb) override;
+  void reserve(const std::string& key, const policies::gcra_params& p, std::uint32_t n, answer_fn cb) override;
 
  private:
   redis_client& client_;
@@ -60,6 +61,7 @@ class redis_rate_gate final : public rate_gate, public std::enable_shared_from_t
 
   policies::duration wait_time(rate_scope scope, const std::string& key, policies::time_point now) override;
   void take(rate_scope scope, const std::string& key, policies::time_point now) override;
+  void charge(rate_scope scope, const std::string& key, policies::time_point now, std::uint32_t n) override;
   void set_waker(std::function<void()> wake) override;
   bool unlimited(rate_scope scope) const override { return local_.unlimited(scope); }
 

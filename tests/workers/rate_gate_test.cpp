@@ -35,12 +35,12 @@ struct fake_store final : gcra_store {
   int asked = 0;
   explicit fake_store(const policies::clock& c) : clk(c) {}
   bool up() const override { return is_up; }
-  void reserve(const std::string& key, const policies::gcra_params& p, answer_fn cb) override {
+  void reserve(const std::string& key, const policies::gcra_params& p, std::uint32_t n, answer_fn cb) override {
     ++asked;
-    answers.push_back([this, key, p, cb = std::move(cb)] {
+    answers.push_back([this, key, p, n, cb = std::move(cb)] {
       if (!is_up) return cb(std::nullopt);
       auto it = tat.find(key);
-      auto a = policies::gcra_reserve(it == tat.end() ? std::nullopt : std::optional(it->second), us(clk.now()), p);
+      auto a = policies::gcra_reserve(it == tat.end() ? std::nullopt : std::optional(it->second), us(clk.now()), p, n);
       if (a.allowed) tat[key] = a.tat_us;
       cb(a);
     });

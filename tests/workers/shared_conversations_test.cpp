@@ -1,8 +1,8 @@
 // The shared (agent, game) → conversation map (DESIGN 10) in the typed Letta API: two clients
-// ("two daemons") over one simulated Letta and one in-memory directory with Redis' SET NX
-// semantics. Racing first calls for a pair end with both on one conversation (the loser adopts
-// the winner's, counted); a client that never saw a pair takes it from the directory without
-// asking Letta; a directory that cannot answer leaves Letta's summary_search in charge.
+// ("two daemons") over one simulated Letta and one in-memory map with Redis' SET NX semantics.
+// Racing first calls for a pair end with both on one conversation (the loser adopts the
+// winner's, counted); a client that never saw a pair takes it from the map without asking
+// Letta; a map that cannot answer leaves Letta (directory, summary_search) in charge.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -11,7 +11,7 @@
 #include <boost/asio/post.hpp>
 
 #include "tests/workers/run_until.hpp"
-#include "workers/conversation_directory.hpp"
+#include "workers/shared_conversations.hpp"
 #include "workers/letta_discipline.hpp"
 #include "workers/letta_simulated.hpp"
 
@@ -24,12 +24,12 @@ namespace {
 using orch::testing::run_until;
 
 // Answers later on the io_context, as the Redis client does.
-struct memory_directory final : conversation_directory {
+struct memory_shared final : shared_conversations {
   boost::asio::io_context& io;
   std::map<std::string, std::string> values;
   bool down = false;
   int gets = 0;
-  explicit memory_directory(boost::asio::io_context& i) : io(i) {}
+  explicit memory_shared(boost::asio::io_context& i) : io(i) {}
   void get(const std::string& key, value_fn cb) override {
     ++gets;
     boost::asio::post(io, [this, key, cb = std::move(cb)] {
@@ -46,7 +46,7 @@ struct memory_directory final : conversation_directory {
   }
 };
 
-discipline_options shared(std::shared_ptr<conversation_directory> dir) {
+discipline_options shared(std::shared_ptr<shared_conversations> dir) {
   discipline_options o;
   o.max_in_flight = 8;
   o.global_per_s = 0;
@@ -56,7 +56,7 @@ discipline_options shared(std::shared_ptr<conversation_directory> dir) {
   o.breaker_failure_threshold = 100;
   o.jitter_seed = 7;
   o.per_game = true;
-  o.directory = std::move(dir);
+  o.shared_map = std::move(dir);
   return o;
 }
 
@@ -66,12 +66,12 @@ const std::string agent = "agent-00000000-0000-4000-8000-000000000002";
 
 }  // namespace
 
-TEST_CASE("conversation directory: two daemons racing on a pair share one conversation; a moved game finds it") {
+TEST_CASE("shared conversations: two daemons racing on a pair share one conversation; a moved game finds it") {
   boost::asio::io_context io;
   policies::steady_clock clock;
   queues::registry m1, m2, m3;
   auto sim = std::make_shared<letta_simulated>(io, 2ms, 1ms);
-  auto dir = std::make_shared<memory_directory>(io);
+  auto dir = std::make_shared<memory_shared>(io);
   auto a = std::make_shared<letta_discipline>(io, sim, shared(dir), clock, m1);
   auto b = std::make_shared<letta_discipline>(io, sim, shared(dir), clock, m2);
   int done = 0;
@@ -87,7 +87,7 @@ TEST_CASE("conversation directory: two daemons racing on a pair share one conver
   auto count = [](const queues::registry& m, const char* how) {  // absent = -1
     return std::max(0.0, m.value("npcorch_letta_conversations_total", {{"how", how}}));
   };
-  CHECK(count(m1, "lost_race") + count(m2, "lost_race") == 1);
+  CHECK(count(m1, "adopted") + count(m2, "adopted") == 1);
   CHECK(count(m1, "created") + count(m2, "created") == 2);
   CHECK(dir->values.size() == 1);
   const auto conversations = sim->conversations();  // the loser's stays in Letta, unused
@@ -105,7 +105,7 @@ TEST_CASE("conversation directory: two daemons racing on a pair share one conver
   CHECK(m3.value("npcorch_letta_requests_total", {{"kind", "conversation"}, {"status", "200"}}) <= 0);
   CHECK(sim->conversations() == conversations);
 
-  // The directory down: a new pair is resolved in Letta alone (created), nothing stored.
+  // The map down: a new pair is resolved in Letta alone (created), nothing stored.
   dir->down = true;
   done = 0;
   c->send_in_game(letta_call_class::reply, agent, "g2", say("alone"), [&](letta_result r, letta_reply) {
