@@ -20,6 +20,7 @@
 #include "workers/letta_factory.hpp"
 #include "workers/letta_simulated.hpp"
 #include "workers/memory_sync_worker.hpp"
+#include "workers/redis_client.hpp"
 #include "workers/snapshot_worker.hpp"
 
 namespace orch::daemon {
@@ -36,7 +37,8 @@ struct app::impl {
         io(static_cast<int>(cfg->server.threads)),
         events(cfg->events.replay_capacity, cfg->events.replay_bytes, cfg->events.max_games, metrics),
         dispatcher(io, cfg->queues, clock, metrics),
-        letta(workers::make_letta_client(io, cfg->letta, clock, metrics)),
+        redis(cfg->redis.url.empty() ? nullptr : std::make_unique<workers::redis_client>(io, cfg->redis, metrics)),
+        letta(workers::make_letta_client(io, cfg->letta, clock, metrics, redis.get())),
         snapshots(cfg->world, cfg->registry, events, dispatcher, clock, metrics),
         memory_sync(*letta, snapshots, clock, metrics),
         conversations(cfg->conversation, snapshots, *letta, dispatcher, events, clock, timers, metrics),
@@ -102,6 +104,19 @@ struct app::impl {
     });
     snapshots.add_diff_listener([this](const workers::cluster_diff& d) { conversations.on_cluster_diff(d); });
     memory_sync.add_synced_listener([this](const workers::block_synced& b) { conversations.on_block_synced(b); });
+  }
+
+  // Redis (DESIGN 10): started after the Letta client registered its scripts; its state shows
+  // in /readyz (degraded, still serving) and npcorch_redis_up.
+  void start_redis() {
+    if (!redis) return;
+    ready.set_redis("down: local limits until it answers");
+    redis->on_state([this](bool up) {
+      ready.set_redis(up ? "up" : "down: local limits until it answers");
+      log(up ? log_level::info : log_level::warn,
+          up ? "redis up: shared limits and conversation map" : "redis down: local limits, reconnecting");
+    });
+    redis->start();
   }
 
   void verify_letta() {
@@ -194,6 +209,7 @@ struct app::impl {
   int run() {
     wire();
     dispatcher.start();
+    start_redis();
     server.start();
     verify_letta();
     signals.async_wait([this](boost::system::error_code ec, int) {
@@ -211,6 +227,7 @@ struct app::impl {
     for (std::uint32_t i = 1; i < n; ++i) threads.emplace_back([this] { io.run(); });
     io.run();
     for (auto& t : threads) t.join();
+    if (redis) redis->stop();  // its thread touches `ready`, destroyed before it
     return 0;
   }
 
@@ -224,6 +241,7 @@ struct app::impl {
   queues::asio_timer_service timers{io};
   queues::event_hub events;
   queues::dispatcher dispatcher;
+  std::unique_ptr<workers::redis_client> redis;  // null: this daemon alone
   std::shared_ptr<workers::letta_client> letta;
   workers::snapshot_worker snapshots;
   workers::memory_sync_worker memory_sync;

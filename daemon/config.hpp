@@ -9,6 +9,7 @@
 #include "policies/conversation_options.hpp"
 #include "queues/queue_config.hpp"
 #include "workers/letta_options.hpp"
+#include "workers/redis_options.hpp"
 #include "workers/world_options.hpp"
 #include "workers/world_registry.hpp"
 
@@ -48,6 +49,7 @@ struct config {
   policies::conversation_options conversation;
   workers::letta_options letta;
   events_options events;
+  workers::redis_options redis;  // DESIGN 10: shared by several daemons; empty url = alone
   std::shared_ptr<const workers::world_registry> registry = std::make_shared<workers::world_registry>();
 };
 

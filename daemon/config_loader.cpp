@@ -10,6 +10,7 @@
 
 #include "daemon/config_registry.hpp"
 #include "daemon/config_yaml.hpp"
+#include "workers/redis_client.hpp"
 
 namespace orch::daemon {
 
@@ -370,6 +371,22 @@ void read_events(yaml_reader& r, const yaml_entry& sec, events_options& ev) {
           {"max_wait_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, hour_ms, ev.max_wait); }}});
 }
 
+void read_redis(yaml_reader& r, const yaml_entry& sec, workers::redis_options& o) {
+  r.walk(sec.value, sec.path, sec.mark,
+         {{"url",
+           [&](const yaml_entry& e) {
+             std::string v;
+             if (!r.read_string(e, v, true)) return;
+             std::string host;
+             int port = 0, db = 0;
+             if (!v.empty() && !workers::parse_redis_url(v, host, port, db))
+               return r.error(e, "expected redis://host:port[/db] or empty");
+             o.url = v;
+           }},
+          {"key_prefix", [&](const yaml_entry& e) { r.read_string(e, o.key_prefix, true); }},
+          {"timeout_ms", [&](const yaml_entry& e) { r.read_duration(e, 1, 60'000, o.timeout); }}});
+}
+
 // Reads a token file: trimmed, must be non-empty.
 void read_token(yaml_reader& r, const std::optional<yaml_entry>& where, const std::string& file, std::string& out) {
   if (file.empty()) return;
@@ -418,7 +435,8 @@ config build(const std::string& text, const std::string& base_dir, const std::ve
            }},
           {"letta",
            [&](const yaml_entry& e) { read_letta(r, e, cfg.letta, letta_token_entry, retry_max_entry); }},
-          {"events", [&](const yaml_entry& e) { read_events(r, e, cfg.events); }}});
+          {"events", [&](const yaml_entry& e) { read_events(r, e, cfg.events); }},
+          {"redis", [&](const yaml_entry& e) { read_redis(r, e, cfg.redis); }}});
 
   // Routes: defaults by name, then the YAML's, resolved against the final queue list.
   const auto defaults = queues::queues_config::defaults();

@@ -11,6 +11,7 @@ std::string readiness::body(bool& ready) const {
                     ",\"config\":\"loaded\",\"letta\":" + json_quote(letta_what_) + ",\"missing_agents\":[";
   for (std::size_t i = 0; i < missing_.size(); ++i) out += (i ? "," : "") + json_quote(missing_[i]);
   out += "]";
+  if (!redis_what_.empty()) out += ",\"redis\":" + json_quote(redis_what_);
   if (stopping_) out += ",\"stopping\":true";
   return out + "}";
 }

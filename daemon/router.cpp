@@ -137,6 +137,16 @@ std::optional<router::submit_outcome> router::admit_subscriber(const std::string
   return std::nullopt;
 }
 
+// DESIGN 10: behind nginx a game's requests are routed by X-Game-Id, so a body naming another
+// game would be worked on by a daemon that does not own that game: refused (400, counted with
+// the other bad requests).
+std::optional<std::string> router::game_header_mismatch(std::string_view header, const std::string& body_game,
+                                                        const char* code) {
+  if (header.empty() || header == body_game) return std::nullopt;
+  return error_body(code, "gameId: '" + body_game.substr(0, 64) + "' disagrees with the X-Game-Id header '" +
+                              std::string(header.substr(0, 64)) + "'");
+}
+
 router::submit_outcome router::submit_snapshot(workers::snapshot s) {
   if (has_control_char(s.game_id))
     return {400, error_body("invalid_snapshot", "gameId: control characters are not allowed"), {}};
@@ -250,11 +260,15 @@ void router::handle(http_request&& req, const net::any_io_executor& ex, respond_
     case route_id::snapshot: {
       auto p = parse_snapshot(req.body(), req["X-Game-Id"]);
       if (auto* e = std::get_if<codec_error>(&p)) return answer(e->status, error_body(*e));
+      if (auto bad = game_header_mismatch(req["X-Game-Id"], std::get<workers::snapshot>(p).game_id, "invalid_snapshot"))
+        return answer(400, std::move(*bad));
       return respond(to_response(submit_snapshot(std::move(std::get<workers::snapshot>(p))), version, ka));
     }
     case route_id::chat_turn: {
       auto p = parse_chat_turn(req.body());
       if (auto* e = std::get_if<codec_error>(&p)) return answer(e->status, error_body(*e));
+      if (auto bad = game_header_mismatch(req["X-Game-Id"], std::get<workers::chat_turn>(p).game_id, "invalid_turn"))
+        return answer(400, std::move(*bad));
       return respond(to_response(
           submit_turn(std::make_shared<workers::chat_turn>(std::move(std::get<workers::chat_turn>(p)))), version, ka));
     }

@@ -73,6 +73,9 @@ class router {
     std::optional<unsigned> retry_after;
   };
   submit_outcome submit_snapshot(workers::snapshot s);
+  // The 400 body when an X-Game-Id header names another game than the body; nullopt if not.
+  static std::optional<std::string> game_header_mismatch(std::string_view header, const std::string& body_game,
+                                                         const char* code);
   submit_outcome submit_turn(std::shared_ptr<workers::chat_turn> t);
 
   // Admission of a new subscriber (WebSocket client or waiting long-poll) to `game`: the

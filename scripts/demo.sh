@@ -10,14 +10,18 @@
 # any file. The
 # scenario's daemon_settings (npc-flood --daemon-settings) become --set flags; a key this
 # daemon does not know (npc-orchestratord --check-config rejects it) is skipped with a note.
+# --two-daemons: redis-server, two daemons and nginx in front, fake-letta behind
+# (scripts/demo-two-daemons.sh; README "Running more than one daemon").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage() { echo "usage: scripts/demo.sh [--fake-letta] [--scenario NAME|FILE.yaml] [FILE.yaml]" >&2; exit 2; }
+usage() { echo "usage: scripts/demo.sh [--fake-letta] [--two-daemons] [--scenario NAME|FILE.yaml] [FILE.yaml]" >&2; exit 2; }
 use_fake=0
+two=0
 scenario=etc/scenarios/town-50.yaml
 while [ $# -gt 0 ]; do
   case "$1" in
     --fake-letta) use_fake=1 ;;
+    --two-daemons) two=1 ;;
     --scenario) [ $# -ge 2 ] || usage; scenario=$2; shift ;;
     --scenario=*) scenario=${1#--scenario=} ;;
     *.yaml) scenario=$1 ;;
@@ -33,6 +37,10 @@ esac
 scripts/install-deps.sh
 build=${BUILD_DIR:-build}
 BUILD_DIR=$build scripts/build.sh
+if [ $two = 1 ]; then
+  [ "$scenario" = etc/scenarios/town-50.yaml ] && scenario=etc/scenarios/servers-20.yaml
+  SCENARIO=$scenario BUILD_DIR=$build exec scripts/demo-two-daemons.sh
+fi
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }

@@ -26,7 +26,10 @@ call_scheduler::call_scheduler(scheduler_options opts, const policies::clock& cl
       clock_(clock),
       timers_(timers),
       metrics_(m),
-      global_(opts_.global_per_s, opts_.global_burst, clock.now()),
+      gate_(opts_.gate ? opts_.gate
+                       : std::make_shared<local_rate_gate>(rate_limits{opts_.global_per_s, opts_.global_burst,
+                                                                       opts_.per_agent_per_s, opts_.per_agent_burst},
+                                                           clock.now())),
       sync_bucket_(sync_rate(opts_), std::max(1.0, opts_.global_burst * std::clamp(opts_.sync_share, 0.0, 1.0)),
                    clock.now()),
       breaker_(opts_.breaker_failure_threshold, opts_.breaker_open),
@@ -51,6 +54,12 @@ void call_scheduler::submit(call_spec spec) {
   actions acts;
   {
     std::lock_guard lk(mu_);
+    if (!gate_waker_set_) {  // the gate answers later (shared limits): it pumps us then
+      gate_waker_set_ = true;
+      gate_->set_waker([weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->wake_from_gate();
+      });
+    }
     const time_point now = clock_.now();
     auto& l = lanes_[spec.lane];
     if (l.pending.size() >= opts_.max_pending_per_lane) {
@@ -79,7 +88,7 @@ void call_scheduler::submit(call_spec spec) {
 
 void call_scheduler::charge(std::uint32_t requests) {
   std::lock_guard lk(mu_);
-  global_.take(clock_.now(), requests);
+  gate_->charge(rate_scope::global, {}, clock_.now(), requests);
   extra_requests_.inc(requests);
 }
 
@@ -111,15 +120,17 @@ void call_scheduler::take_head_locked(lane_state& l, const item_ptr& it) {
   l.current_ready = false;
 }
 
-policies::token_bucket& call_scheduler::agent_bucket_locked(const std::string& agent, time_point now) {
-  auto it = agent_buckets_.find(agent);
-  if (it == agent_buckets_.end())
-    it = agent_buckets_.emplace(agent, policies::token_bucket(opts_.per_agent_per_s, opts_.per_agent_burst, now)).first;
-  return it->second;
+void call_scheduler::wake_from_gate() {
+  actions acts;
+  {
+    std::lock_guard lk(mu_);
+    pump_locked(clock_.now(), acts);
+  }
+  run(acts);
 }
 
 bool call_scheduler::sync_must_wait_locked(time_point now, duration& wait) const {
-  if (urgent_queued_ == 0 || opts_.sync_share >= 1.0 || global_.unlimited()) return false;
+  if (urgent_queued_ == 0 || opts_.sync_share >= 1.0 || gate_->unlimited(rate_scope::global)) return false;
   if (opts_.sync_share <= 0) {
     wait = duration::max();  // only when the urgent work has started
     return true;
@@ -171,13 +182,13 @@ void call_scheduler::pump_locked(time_point now, actions& out) {
       ++it;
       continue;
     }
-    if (!global_.unlimited() && global_.wait_time(now) > duration::zero()) {
+    if (const duration gw = gate_->wait_time(rate_scope::global, {}, now); gw > duration::zero()) {
       if (!c->counted_wait) {
         c->counted_wait = true;
         rate_waits_.inc();
       }
-      wake_at_locked(now + global_.wait_time(now), now);
-      break;  // nothing else may start before the global bucket refills
+      if (gw != rate_gate::pending) wake_at_locked(now + gw, now);  // else the gate wakes us
+      break;  // nothing else may start before the global limit allows
     }
     duration sync_wait{};
     if (c->spec.cls == call_class::sync && sync_must_wait_locked(now, sync_wait)) {
@@ -190,13 +201,12 @@ void call_scheduler::pump_locked(time_point now, actions& out) {
       continue;
     }
     if (c->spec.agent_rate) {
-      auto& b = agent_bucket_locked(c->spec.agent, now);
-      if (!b.unlimited() && b.wait_time(now) > duration::zero()) {
+      if (const duration aw = gate_->wait_time(rate_scope::agent, c->spec.agent, now); aw > duration::zero()) {
         if (!c->counted_wait) {
           c->counted_wait = true;
           rate_waits_.inc();
         }
-        wake_at_locked(now + b.wait_time(now), now);
+        if (aw != rate_gate::pending) wake_at_locked(now + aw, now);
         ++it;
         continue;
       }
@@ -208,9 +218,9 @@ void call_scheduler::pump_locked(time_point now, actions& out) {
       ++it;
       continue;
     }
-    global_.try_acquire(now);
+    gate_->take(rate_scope::global, {}, now);
     if (c->spec.cls == call_class::sync) sync_bucket_.try_acquire(now);
-    if (c->spec.agent_rate) agent_bucket_locked(c->spec.agent, now).try_acquire(now);
+    if (c->spec.agent_rate) gate_->take(rate_scope::agent, c->spec.agent, now);
     start_locked(name, l, c, now, out);
     it = ready_.begin();  // the set changed: rescan from the best
   }

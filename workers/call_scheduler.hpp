@@ -35,6 +35,7 @@
 #include "policies/retry_backoff.hpp"
 #include "policies/token_bucket.hpp"
 #include "queues/metrics.hpp"
+#include "workers/rate_gate.hpp"
 #include "workers/timer_service.hpp"
 
 namespace orch::workers {
@@ -56,6 +57,9 @@ struct scheduler_options {
   std::size_t max_pending_per_lane = 1000;
   std::uint64_t jitter_seed = 0;  // 0 = from std::random_device
   std::string metric_prefix = "npcorch_letta_";
+  // The global and per-agent limits (rate_gate.hpp); null = local token buckets at the rates
+  // above. A shared gate (redis_rate_gate) makes them one limit over every daemon.
+  std::shared_ptr<rate_gate> gate;
 };
 
 // How one attempt ended.
@@ -128,7 +132,7 @@ class call_scheduler : public std::enable_shared_from_this<call_scheduler> {
   void wake_at_locked(policies::time_point t, policies::time_point now);
   void track_breaker_locked(std::uint64_t transitions_before, policies::time_point now);
   bool sync_must_wait_locked(policies::time_point now, policies::duration& wait) const;
-  policies::token_bucket& agent_bucket_locked(const std::string& agent, policies::time_point now);
+  void wake_from_gate();
   static void run(actions& acts);
 
   scheduler_options opts_;
@@ -139,8 +143,8 @@ class call_scheduler : public std::enable_shared_from_this<call_scheduler> {
   mutable std::mutex mu_;
   std::unordered_map<std::string, lane_state> lanes_;
   std::set<ready_key> ready_;  // lanes that may start an attempt, best first
-  std::unordered_map<std::string, policies::token_bucket> agent_buckets_;
-  policies::token_bucket global_;
+  std::shared_ptr<rate_gate> gate_;  // global and per-agent limits
+  bool gate_waker_set_ = false;
   policies::token_bucket sync_bucket_;
   policies::circuit_breaker breaker_;
   policies::jitter_source jitter_;

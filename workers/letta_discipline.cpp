@@ -45,6 +45,7 @@ scheduler_options discipline_options::scheduler() const {
   s.breaker_wait = breaker_wait;
   s.max_pending_per_lane = max_pending_per_agent;
   s.jitter_seed = jitter_seed;
+  s.gate = gate;
   return s;
 }
 
@@ -64,6 +65,7 @@ letta_discipline::letta_discipline(asio::io_context& io, std::shared_ptr<letta_t
       own_timers_(std::make_unique<asio_timer_service>(io)),
       scheduler_(std::make_shared<call_scheduler>(opts.scheduler(), clock, *own_timers_, metrics)),
       per_game_(opts.per_game),
+      shared_(opts.shared_map),
       otid_rng_(seed_or_random(opts.jitter_seed == 0 ? 0 : opts.jitter_seed + 1)),
       latency_(metrics.get_histogram("npcorch_letta_latency_seconds", "Latency of one Letta request")) {}
 
@@ -76,6 +78,7 @@ letta_discipline::letta_discipline(asio::io_context& io, std::shared_ptr<letta_t
       metrics_(metrics),
       scheduler_(std::make_shared<call_scheduler>(opts.scheduler(), clock, timers, metrics)),
       per_game_(opts.per_game),
+      shared_(opts.shared_map),
       otid_rng_(seed_or_random(opts.jitter_seed == 0 ? 0 : opts.jitter_seed + 1)),
       latency_(metrics.get_histogram("npcorch_letta_latency_seconds", "Latency of one Letta request")) {}
 

@@ -42,6 +42,7 @@
 #include "policies/retry_backoff.hpp"
 #include "queues/metrics.hpp"
 #include "workers/call_scheduler.hpp"
+#include "workers/shared_conversations.hpp"
 #include "workers/letta_client.hpp"
 #include "workers/letta_conversation_codec.hpp"
 #include "workers/letta_options.hpp"
@@ -64,6 +65,10 @@ struct discipline_options {
   std::size_t max_pending_per_agent = 1000;
   std::uint64_t jitter_seed = 0;  // 0 = from std::random_device
   bool per_game = false;  // letta.conversations == per_game (from() sets it from the config)
+  // Shared by several daemons (DESIGN 10), both optional: the global and per-agent limits
+  // (null: local buckets) and the (agent, game) → conversation map (null: Letta only).
+  std::shared_ptr<rate_gate> gate;
+  std::shared_ptr<shared_conversations> shared_map;
 
   static discipline_options from(const letta_options& o);
   scheduler_options scheduler() const;
@@ -153,6 +158,13 @@ class letta_discipline final : public letta_client,
   void send_now(std::shared_ptr<shared_call> sc, const conversation_entry* conv,
                 std::function<void(attempt_result)> done);
   void ensure_conversation(const std::shared_ptr<shared_call>& sc, entry_fn cb);
+  // Local miss: the directory and Letta (below); with a shared map, what they resolve is
+  // offered to it and another daemon's earlier answer wins (DESIGN 10).
+  void resolve_in_letta(const std::shared_ptr<shared_call>& sc, entry_fn cb);
+  entry_fn publish_shared(const std::string& lane, entry_fn cb);
+  // The shared map's text of an entry: "id\nlabel\tblock_id..." (labels sorted).
+  static std::string encode_conversation_entry(const conversation_entry& e);
+  static std::optional<conversation_entry> decode_conversation_entry(const std::string& s);
   // Runs `ready` once the agent's directory is loaded (loading it, or joining the load).
   void with_directory(const std::string& agent, failure_fn ready);
   void load_directory(std::string agent, std::string after);
@@ -189,6 +201,7 @@ class letta_discipline final : public letta_client,
   std::unordered_map<std::string, conversation_entry> conversations_;  // by lane (per_game)
   std::unordered_map<std::string, directory> directories_;              // by agent (per_game)
   bool per_game_ = true;
+  std::shared_ptr<shared_conversations> shared_;  // the map shared by several daemons, or null
   std::mt19937_64 otid_rng_;
   queues::histogram& latency_;
 };

@@ -1,6 +1,8 @@
 // letta_discipline, per-game conversations and the check before a resend (DESIGN 5.4): the
 // attempt of one call, run inside its lane (one attempt in flight per lane, retries included),
 // so a conversation's first calls cannot race to create it twice.
+#include <map>
+
 #include <boost/asio/post.hpp>
 
 #include "workers/json_text.hpp"
@@ -149,6 +151,25 @@ void letta_discipline::ensure_conversation(const std::shared_ptr<shared_call>& s
     if (auto it = conversations_.find(sc->lane); it != conversations_.end()) known = it->second;
   }
   if (known) return cb(std::move(known), {});
+  if (!shared_) return resolve_in_letta(sc, std::move(cb));
+  // Another daemon may have resolved it (a game moved here): the shared map first.
+  shared_->get(sc->lane, [self = shared_from_this(), sc, cb = std::move(cb)](std::optional<std::string> v) mutable {
+    if (v) {
+      if (auto e = decode_conversation_entry(*v)) {
+        self->metrics_.get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved",
+                                   {{"how", "shared"}}).inc();
+        {
+          std::lock_guard lk(self->otid_mu_);
+          self->conversations_[sc->lane] = *e;
+        }
+        return cb(std::move(*e), {});
+      }
+    }
+    self->resolve_in_letta(sc, self->publish_shared(sc->lane, std::move(cb)));
+  });
+}
+
+void letta_discipline::resolve_in_letta(const std::shared_ptr<shared_call>& sc, entry_fn cb) {
   const std::string agent = sc->req.agent_id;
   with_directory(agent, [self = shared_from_this(), agent, summary = conversation_summary(sc->game), lane = sc->lane,
                          cb = std::move(cb)](std::optional<transport_response> failure) mutable {
@@ -323,6 +344,55 @@ void letta_discipline::read_block_labels(std::shared_ptr<conversation_entry> ent
                     entry->blocks[*label] = id;
                     self->read_block_labels(entry, std::move(ids), std::move(lane), std::move(agent), std::move(cb));
                   });
+}
+
+letta_discipline::entry_fn letta_discipline::publish_shared(const std::string& lane, entry_fn cb) {
+  return [self = shared_from_this(), lane, cb = std::move(cb)](std::optional<conversation_entry> e,
+                                                               transport_response failure) mutable {
+    if (!e) return cb(std::nullopt, std::move(failure));
+    std::string mine = encode_conversation_entry(*e);
+    auto put = [self, lane, mine, e = std::move(*e), cb = std::move(cb)](std::optional<std::string> standing) mutable {
+      if (standing && *standing != mine) {
+        if (auto winner = decode_conversation_entry(*standing)) {
+          // Another daemon resolved this pair first: use its conversation. One this daemon
+          // created in the race stays in Letta unused (counted; the map, not the summary, is
+          // what daemons read while Redis is up).
+          self->metrics_.get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved",
+                                     {{"how", "adopted"}}).inc();
+          {
+            std::lock_guard lk(self->otid_mu_);
+            self->conversations_[lane] = *winner;
+          }
+          return cb(std::move(*winner), {});
+        }
+      }
+      cb(std::move(e), {});
+    };
+    self->shared_->put_if_absent(lane, std::move(mine), std::move(put));
+  };
+}
+
+std::string letta_discipline::encode_conversation_entry(const conversation_entry& e) {
+  std::string out = e.id;
+  std::map<std::string, std::string> sorted(e.blocks.begin(), e.blocks.end());  // one text per entry
+  for (const auto& [label, id] : sorted) out += "\n" + label + "\t" + id;
+  return out;
+}
+
+std::optional<letta_discipline::conversation_entry> letta_discipline::decode_conversation_entry(const std::string& s) {
+  conversation_entry e;
+  std::size_t pos = s.find('\n');
+  e.id = s.substr(0, pos);
+  if (e.id.empty()) return std::nullopt;
+  while (pos != std::string::npos) {
+    const std::size_t start = pos + 1;
+    pos = s.find('\n', start);
+    const std::string line = s.substr(start, pos == std::string::npos ? std::string::npos : pos - start);
+    const auto tab = line.find('\t');
+    if (tab == std::string::npos || tab == 0 || tab + 1 == line.size()) return std::nullopt;
+    e.blocks[line.substr(0, tab)] = line.substr(tab + 1);
+  }
+  return e;
 }
 
 }  // namespace orch::workers

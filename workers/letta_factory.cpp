@@ -4,18 +4,27 @@
 
 #include "workers/letta_discipline.hpp"
 #include "workers/letta_http.hpp"
+#include "workers/redis_rate_gate.hpp"
 
 namespace orch::workers {
 
 std::shared_ptr<letta_client> make_letta_client(boost::asio::io_context& io, const letta_options& opts,
-                                                const policies::clock& clock, queues::registry& metrics) {
+                                                const policies::clock& clock, queues::registry& metrics,
+                                                redis_client* redis) {
   std::shared_ptr<letta_transport> transport;
   if (opts.backend == letta_backend::simulated)
     transport = std::make_shared<letta_simulated>(io, opts.simulated_latency, opts.simulated_block_latency);
   else
     transport = std::make_shared<letta_http>(io, opts, &metrics);
-  return std::make_shared<letta_discipline>(io, std::move(transport), discipline_options::from(opts), clock,
-                                            metrics);
+  auto d = discipline_options::from(opts);
+  if (redis) {
+    d.gate = std::make_shared<redis_rate_gate>(
+        std::make_shared<redis_gcra_store>(*redis),
+        rate_limits{d.global_per_s, d.global_burst, d.per_agent_per_s, d.per_agent_burst}, redis->options().key_prefix,
+        clock, metrics);
+    d.shared_map = std::make_shared<redis_shared_conversations>(*redis, redis->options().key_prefix);
+  }
+  return std::make_shared<letta_discipline>(io, std::move(transport), std::move(d), clock, metrics);
 }
 
 std::shared_ptr<letta_simulated> simulated_of(const std::shared_ptr<letta_client>& client) {

@@ -14,12 +14,16 @@
 #include "workers/letta_client.hpp"
 #include "workers/letta_options.hpp"
 #include "workers/letta_simulated.hpp"
+#include "workers/redis_client.hpp"
 #include "workers/world_registry.hpp"
 
 namespace orch::workers {
 
+// `redis`: when set, the global and per-agent rates and the conversation map are shared through
+// it (DESIGN 10); it must outlive the client, and be started after this call (scripts).
 std::shared_ptr<letta_client> make_letta_client(boost::asio::io_context& io, const letta_options& opts,
-                                                const policies::clock& clock, queues::registry& metrics);
+                                                const policies::clock& clock, queues::registry& metrics,
+                                                redis_client* redis = nullptr);
 
 // The simulated backend behind a client made by make_letta_client, or nullptr (http backend).
 std::shared_ptr<letta_simulated> simulated_of(const std::shared_ptr<letta_client>& client);

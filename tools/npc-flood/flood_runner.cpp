@@ -111,6 +111,7 @@ int run_flood(const flood_options& o, std::ostream& out, std::ostream& err) {
     p.address_round_robin = sc.address_period_s > 0;
     p.ingest = o.ingest;
     p.ingest_rate = o.ingest ? o.rate / shards : 0;
+    p.game_id_header = o.game_id_header;
     workers.push_back(std::make_unique<flood_shard>(std::move(p), reg, sc.players_per_game));
   }
 

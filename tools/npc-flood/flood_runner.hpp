@@ -25,6 +25,7 @@ struct flood_options {
   int threads = 2;
   bool json = false;
   std::size_t transcript = 0;  // exchanges printed at the end (--transcript N)
+  bool game_id_header = false;  // --game-id-header: X-Game-Id on snapshots and chat turns
 };
 
 int run_flood(const flood_options& o, std::ostream& out, std::ostream& err);

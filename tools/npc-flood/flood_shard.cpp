@@ -109,6 +109,7 @@ void flood_shard::send_ingest(std::size_t) {
   raw_request r;
   r.target = snapshot_path;
   r.body = next_ingest_body();
+  if (plan_.game_id_header) r.game_id = games_[(ingest_game_ - 1) % games_.size()].world->game_id();
   auto& ks = stats_.kinds[k_snapshot];
   ++ks.offered;
   const bool closed_loop = plan_.ingest_rate <= 0;
@@ -189,6 +190,7 @@ void flood_shard::offer_snapshot(game_slot& g, clock::time_point now) {
   raw_request r;
   r.target = snapshot_path;
   r.body = g.world->snapshot_body(epoch_seconds());
+  if (plan_.game_id_header) r.game_id = g.world->game_id();
   pool_.try_send(r, [this](http_result res) { record(k_snapshot, res); });
   ++ks.sent;
 }
@@ -207,6 +209,7 @@ void flood_shard::offer_chat(clock::time_point) {
   raw_request r;
   r.target = chat_turn_path;
   r.body = turn.body;
+  if (plan_.game_id_header) r.game_id = g.world->game_id();
   turn_info info{g.world->game_id(), turn.speaker, turn.target, turn.text};
   pool_.try_send(r, [this, info = std::move(info)](http_result res) mutable {
     record(k_chat, res);

@@ -50,6 +50,7 @@ struct shard_plan {
   // is answered) over many games, or open loop at `ingest_rate` snapshots/s when > 0.
   bool ingest = false;
   double ingest_rate = 0;
+  bool game_id_header = false;  // X-Game-Id on every snapshot and chat turn (nginx routes by it)
 };
 
 class flood_shard {

@@ -30,6 +30,7 @@ void http_connection::send(const raw_request& r, callback cb, std::chrono::milli
   req_.set(http::field::host, host_);
   req_.set(http::field::user_agent, "npc-flood");
   if (!r.content_type.empty()) req_.set(http::field::content_type, r.content_type);
+  if (!r.game_id.empty()) req_.set("X-Game-Id", r.game_id);
   req_.keep_alive(true);
   if (!r.body.empty() || r.method == "POST") {
     req_.body() = r.body;

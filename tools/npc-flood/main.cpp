@@ -70,6 +70,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->option_text("N");
   app.add_flag("--json", o.json, "print the report as one JSON object");
+  app.add_flag("--game-id-header", o.game_id_header,
+               "send X-Game-Id on every snapshot and chat turn (several daemons behind nginx route by it)");
   app.add_option("--transcript", o.transcript,
                  "end the report with N answered turns: who said what to whom, and the NPC's answer")
       ->check(CLI::Range(0, 1000))

@@ -16,6 +16,7 @@ struct raw_request {
   std::string target;
   std::string content_type = "application/json";
   std::string body;
+  std::string game_id;  // sent as X-Game-Id when set (--game-id-header)
   std::string label;  // kind of request, for the report
   int expected = 0;   // the status the contract names (informational; any 4xx passes)
 };
