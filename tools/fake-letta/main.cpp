@@ -31,6 +31,7 @@
 #include <boost/beast/http.hpp>
 #include <rapidjson/document.h>
 
+#include "common/address.hpp"
 #include "daemon/config_loader.hpp"
 #include "tools/fake-letta/conversations.hpp"
 #include "tools/fake-letta/fake_state.hpp"
@@ -272,18 +273,19 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const auto colon = listen_at.rfind(':');
-  if (colon == std::string::npos) return usage_error("--listen " + listen_at + ": expected HOST:PORT");
+  std::string why;
+  const auto at = orch::common::parse_host_port(listen_at, orch::common::port_rule{std::nullopt, 0}, why);
+  if (!at) return usage_error("--listen " + listen_at + ": " + why);
   try {
     asio::io_context io(1);
-    tcp::endpoint ep(asio::ip::make_address(listen_at.substr(0, colon)),
-                     static_cast<unsigned short>(std::stoi(listen_at.substr(colon + 1))));
+    tcp::endpoint ep(asio::ip::make_address(at->host), at->port);
     tcp::acceptor acc(io, ep);
+    // Signals first: whoever reads the "listening" line may send SIGTERM at once.
+    asio::signal_set sigs(io, SIGINT, SIGTERM);
+    sigs.async_wait([&](const beast::error_code&, int) { io.stop(); });
     const auto bound = acc.local_endpoint();
     std::printf("listening on %s:%u\n", bound.address().to_string().c_str(), static_cast<unsigned>(bound.port()));
     std::fflush(stdout);
-    asio::signal_set sigs(io, SIGINT, SIGTERM);
-    sigs.async_wait([&](const beast::error_code&, int) { io.stop(); });
     asio::co_spawn(io, listen(st, acc), asio::detached);
     io.run();
     return 0;
