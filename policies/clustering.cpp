@@ -23,10 +23,7 @@ std::int64_t cell_coord(double v, double inv_cell) {
 
 double squared_radius(double radius) { return radius < 0 ? -1.0 : radius * radius; }
 
-bool within(const point3& a, const point3& b, double r2) {
-  const double dx = a.x - b.x, dy = a.y - b.y, dz = a.z - b.z;
-  return dx * dx + dy * dy + dz * dz <= r2;
-}
+bool within(const point3& a, const point3& b, double r2) { return common::squared_distance(a, b) <= r2; }
 
 }  // namespace
 

@@ -23,13 +23,12 @@
 #include <string_view>
 #include <vector>
 
+#include "common/point3.hpp"
 #include "common/union_find.hpp"
 
 namespace orch::policies {
 
-struct point3 {
-  double x = 0, y = 0, z = 0;
-};
+using common::point3;
 
 // Clusters as a flat list: cluster k is members[offsets[k] .. offsets[k+1]).
 // Members are point indices in ascending order; clusters are ordered by their smallest index.
