@@ -109,6 +109,11 @@ struct dispatcher::impl {
         : io(io_), strand(asio::make_strand(io_)), clock(clk), own_timers(std::move(own_t)), timers(t), metrics(m),
           sched(cfg_in), cfg(sched.config()) {
       reloads = &m.get_counter("npcorch_dispatcher_reloads_total", "Queue configuration reloads applied");
+      handler_errors = &m.get_counter("npcorch_dispatcher_handler_exceptions_total",
+                                      "Work or drop handlers that threw (caught and counted; the io thread carries on)", {{"handler", "work"}});
+      drop_handler_errors = &m.get_counter("npcorch_dispatcher_handler_exceptions_total",
+                                           "Work or drop handlers that threw (caught and counted; the io thread carries on)",
+                                           {{"handler", "drop"}});
       publish_gates(cfg, 0);
     }
 
@@ -192,7 +197,9 @@ struct dispatcher::impl {
       // Completions travel like submits: a lock-free hand-off plus (at most) one strand post
       // per burst, instead of one post per completed message.
       completion comp([w = weak_from_this(), q = m.queue, key = m.key, now] {
-        if (auto self = w.lock()) {
+        // Not once the dispatcher is gone: a completion destroyed with the io_context's
+        // pending handlers (at exit) must not post to it.
+        if (auto self = w.lock(); self && !self->closed.load()) {
           self->completions.enqueue(done_item{q, key, now});
           self->kick();
         }
@@ -208,6 +215,7 @@ struct dispatcher::impl {
         } catch (...) {
           // Data path: a throwing handler must not take the io thread down; its completion
           // (moved into the handler) has already freed the slot during unwinding.
+          self->handler_errors->inc();
         }
       });
     }
@@ -236,6 +244,7 @@ struct dispatcher::impl {
         try {
           self->drop_handlers[k](std::move(m), why);
         } catch (...) {
+          self->drop_handler_errors->inc();  // the message is dropped either way
         }
       });
     }
@@ -324,6 +333,8 @@ struct dispatcher::impl {
     std::array<handler, message_kind_count> handlers;
     std::array<drop_handler, message_kind_count> drop_handlers;
     counter* reloads = nullptr;
+    counter* handler_errors = nullptr;
+    counter* drop_handler_errors = nullptr;
 
     // strand only
     scheduler sched;

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -420,4 +421,25 @@ TEST_CASE("dispatcher: posted work and completions outliving the dispatcher are 
   held.clear();  // a completion after the dispatcher is gone does nothing
   io.run();
   CHECK(reg.value("npcorch_queue_accepted_total", {{"queue", "urgent"}}) == 2);
+}
+
+TEST_CASE("dispatcher: a throwing handler is counted, frees its slot and the next message runs") {
+  orch::policies::manual_clock clock;
+  registry reg;
+  boost::asio::io_context io;
+  auto c = queues_config::defaults();
+  c.queues[0].workers = 1;
+  dispatcher d(io, c, clock, reg);
+  std::vector<int> handled;
+  d.set_handler(message_kind::snapshot, [&](message m, completion) {
+    if (payload_of(m) == 1) throw std::runtime_error("boom");
+    handled.push_back(payload_of(m));
+  });
+  d.start();
+  d.submit(msg(message_kind::snapshot, "g1", 1));
+  d.submit(msg(message_kind::snapshot, "g2", 2));
+  io.run();
+  CHECK(handled == std::vector<int>{2});
+  CHECK(reg.value("npcorch_dispatcher_handler_exceptions_total", {{"handler", "work"}}) == 1);
+  CHECK(d.in_flight(0) == 0);
 }
