@@ -27,13 +27,7 @@ namespace orch::daemon {
 namespace net = boost::asio;
 using queues::message_kind;
 
-// Members are declared in start order; destruction runs in reverse (Seastar's deferred stop):
-// when run() returns, the io_context is stopped and its threads joined, so no handler runs
-// any more; the server, workers, Letta client and dispatcher are destroyed before the
-// io_context, whose destructor then frees the handlers still pending. Those hold their
-// objects by shared_ptr or weak_ptr (sessions, Letta calls, dispatcher core, subscriptions,
-// timer state), so destroying them touches nothing already gone; a dispatcher completion
-// destroyed there does nothing (the dispatcher is closed).
+// Members are declared in start order; destruction runs in reverse.
 struct app::impl {
   impl(config c, std::vector<std::string> sets)
       : config_path(c.source_path),
