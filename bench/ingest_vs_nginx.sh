@@ -9,8 +9,11 @@
 #           snapshot moves everyone and changes cluster membership)
 # Prints snapshots/s (2xx answers) for both targets and both mixes, the ratios, and the
 # daemon's CPU time per accepted snapshot (utime+stime of the daemon process from
-# /proc/PID/stat, i.e. getrusage of the whole process, over the run). Never fails on a ratio;
-# exits non-zero only when something needed is missing or does not start.
+# /proc/PID/stat, i.e. getrusage of the whole process, over the run). When /usr/bin/python3 has
+# FastAPI and uvicorn (Debian: python3-fastapi uvicorn), the seed's FastAPI design
+# (bench/fastapi_seed.py) gets the same load too and the daemon/FastAPI ratio is printed
+# (DESIGN 9: >= 100x). Never fails on a ratio; exits non-zero only when something needed is
+# missing or does not start.
 #
 # usage: bench/ingest_vs_nginx.sh [BUILD_DIR] [DURATION_S] [CONNECTIONS] [GAMES]
 #        (defaults: build, 10, 32, 64; BUILD_DIR relative to the repository root)
@@ -37,7 +40,9 @@ done
 TMP=$(mktemp -d)
 NGINX_PID=""
 DAEMON_PID=""
+FASTAPI_PID=""
 cleanup() {
+  [ -n "$FASTAPI_PID" ] && kill "$FASTAPI_PID" 2>/dev/null && wait "$FASTAPI_PID" 2>/dev/null
   [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
   [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
   rm -rf "$TMP"
@@ -117,6 +122,19 @@ if ! grep -q "listening on" "$TMP/daemon.log"; then
   exit 1
 fi
 
+# The seed's FastAPI design, when its Python packages are there.
+FASTAPI_PORT=""
+if /usr/bin/python3 -c "import fastapi, uvicorn" 2>/dev/null; then
+  FASTAPI_PORT=$(free_port) || { echo "ingest_vs_nginx: no free port" >&2; exit 1; }
+  /usr/bin/python3 "$ROOT/bench/fastapi_seed.py" "$FASTAPI_PORT" > "$TMP/fastapi.log" 2>&1 &
+  FASTAPI_PID=$!
+  if ! wait_port "$FASTAPI_PORT"; then
+    echo "ingest_vs_nginx: the FastAPI seed did not start (skipped):" >&2
+    cat "$TMP/fastapi.log" >&2
+    FASTAPI_PORT=""
+  fi
+fi
+
 # CPU ticks (utime + stime) the daemon has used so far.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
 TCK=$(getconf CLK_TCK)
@@ -149,5 +167,13 @@ for mix in repeat walk; do
       mix, n, d, (n > 0 ? d / n : 0), (ok > 0 ? ticks / tck * 1e6 / ok : 0)
   }'
   grep -E "Non-2xx|Socket errors" "$TMP/daemon-$mix.txt" | sed "s/^/         daemon $mix: /"
+  if [ -n "$FASTAPI_PORT" ]; then
+    read -r FASTAPI_RATE _ < <(run_wrk fastapi "$FASTAPI_PORT" "$mix")
+    awk -v mix="$mix" -v f="$FASTAPI_RATE" -v d="$DAEMON_RATE" 'BEGIN {
+      printf "  %-6s FastAPI seed %6.0f/s   daemon/FastAPI %6.1f (target >= 100)\n", mix, f, (f > 0 ? d / f : 0)
+    }'
+    grep -E "Non-2xx|Socket errors" "$TMP/fastapi-$mix.txt" | sed "s/^/         fastapi $mix: /"
+  fi
 done
+[ -z "$FASTAPI_PORT" ] && echo "  (FastAPI seed not measured: apt-get install python3-fastapi uvicorn)"
 exit 0

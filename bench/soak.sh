@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Soak: floods the daemon (simulated Letta) for MINUTES (default 10) with npc-flood — walking
 # game servers (servers-20), a chat storm and a malformed share, all at once, 55 s of every
-# minute — and prints the daemon's RSS (and npcorch_games) once a minute. Memory is bounded
+# minute — and prints the daemon's RSS, npcorch_games and the replay buffers' bytes
+# (npcorch_events_replay_bytes) once a minute. Extra daemon options: SOAK_SET="a.b=v c.d=w". Memory is bounded
 # when RSS stays flat (the README quotes a 10-minute run). Uses BUILD_DIR (default build/),
 # which must hold npc-orchestratord and npc-flood.
 set -euo pipefail
@@ -17,15 +18,17 @@ cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done;
 trap cleanup EXIT
 
 "$build"/npc-orchestratord --config etc/npc-orchestrator.yaml --set server.listen=127.0.0.1:0 \
-  --set letta.backend=simulated --set letta.simulated.latency_ms=50 >"$work/daemon.out" 2>&1 &
+  --set letta.backend=simulated --set letta.simulated.latency_ms=50 \
+  $(for kv in ${SOAK_SET:-}; do printf -- '--set %s ' "$kv"; done) >"$work/daemon.out" 2>&1 &
 daemon=$!
 pids+=($daemon)
 for _ in $(seq 300); do grep -q '^listening on ' "$work/daemon.out" && break; sleep 0.1; done
 addr=$(grep -m1 '^listening on ' "$work/daemon.out" | sed 's/^listening on //')
 [ -n "$addr" ] || { echo "daemon did not start" >&2; cat "$work/daemon.out" >&2; exit 1; }
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status"; }
-echo "minute rss_kb games"
-echo "0 $(rss) -"
+metric() { curl -s "http://$addr/metrics" | awk -v n="$1" '$1 == n {printf "%d", $2}'; }
+echo "minute rss_kb games replay_kb"
+echo "0 $(rss) - -"
 first=$(rss)
 max=$first
 for m in $(seq "$minutes"); do
@@ -39,8 +42,9 @@ for m in $(seq "$minutes"); do
   sleep $((60 - 55))
   r=$(rss)
   [ "$r" -gt "$max" ] && max=$r
-  games=$(curl -s "http://$addr/metrics" | awk '$1 == "npcorch_games" {print $2}')
-  echo "$m $r ${games:-?}"
+  games=$(metric npcorch_games)
+  replay=$(metric npcorch_events_replay_bytes)
+  echo "$m $r ${games:-?} $(( ${replay:-0} / 1024 ))"
 done
 kill -0 "$daemon" || { echo "the daemon died" >&2; exit 1; }
 echo "rss first ${first} kB, max ${max} kB"

@@ -280,6 +280,9 @@ void read_letta(yaml_reader& r, const yaml_entry& sec, workers::letta_options& l
           if (r.read_string(e, l.token_file)) token_entry = e;
         }},
        {"timeout_ms", [&](const yaml_entry& e) { r.read_duration(e, 1, hour_ms, l.timeout); }},
+       {"connect_timeout_ms", [&](const yaml_entry& e) { r.read_duration(e, 1, hour_ms, l.connect_timeout); }},
+       {"max_response_bytes",
+        [&](const yaml_entry& e) { r.read_uint(e, 1024, std::uint64_t{1} << 30, l.max_response_bytes); }},
        {"max_in_flight", [&](const yaml_entry& e) { r.read_uint(e, 1, 100'000, l.max_in_flight); }},
        {"rate",
         [&](const yaml_entry& sub) {

@@ -1,14 +1,16 @@
 #pragma once
-// The snapshot fast path (DESIGN 3.1, 9): one SAX pass of RapidJSON's Reader over the body,
-// straight into a workers::snapshot, validating as it goes. No DOM, no field paths, no
-// per-entity allocation for the usual short names and strings (they fit std::string's small
-// buffer); the Reader's stack is reused per thread.
+// The snapshot fast path (DESIGN 3.1, 9): simdjson's DOM parser (SIMD, validating the whole
+// body: UTF-8, numbers, structure, nesting) and one walk of its tape straight into a
+// workers::snapshot, checking the schema as it goes. No field paths, no per-entity allocation
+// for the usual short names and strings (they fit std::string's small buffer); the parser's
+// buffers and the padded copy of the body are reused per thread.
 //
-// It accepts exactly the bodies json_codec's reference decoder accepts and produces the same
+// It accepts only bodies json_codec's reference decoder accepts and then produces the same
 // snapshot. Anything it does not handle itself returns false: every error (syntax, depth,
-// shape), a body with a duplicate key the schema reads, a missing required field. The caller
-// then runs the reference decoder, which builds the error message with its field path, so
-// errors stay exactly as before and only the common good body takes this path.
+// shape), a body with a duplicate key the schema reads, a missing required field, and what
+// simdjson is stricter about (integers beyond 64 bits, lone surrogate escapes). The caller then
+// runs the reference decoder, which builds the error message with its field path, so errors
+// stay exactly as before and only the common good body takes this path.
 //
 // Thread-safety: a pure function of its input (per-thread scratch only). How it fails: it
 // returns false and leaves `out` in an unspecified state.

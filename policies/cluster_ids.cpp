@@ -4,7 +4,6 @@
 #include <iterator>
 #include <string_view>
 #include <tuple>
-#include <unordered_map>
 
 namespace orch::policies {
 
@@ -33,22 +32,36 @@ std::string join_names(const std::vector<std::string>& names) {
   return out;
 }
 
-id_assignment assign_cluster_ids(const std::vector<id_cluster>& previous,
-                                 const std::vector<std::vector<std::string>>& next, std::uint64_t& next_id) {
-  std::unordered_map<std::string_view, std::size_t> prev_of;  // member -> previous cluster
+id_assignment assign_cluster_ids(const std::vector<id_cluster>& previous, std::vector<std::vector<std::string>> next,
+                                 std::uint64_t& next_id) {
+  // member -> previous cluster, sorted by member (a flat table: no node per member).
+  std::vector<std::pair<std::string_view, std::size_t>> prev_of;
   for (std::size_t j = 0; j < previous.size(); ++j)
-    for (const auto& m : previous[j].members) prev_of.emplace(m, j);
+    for (const auto& m : previous[j].members) prev_of.emplace_back(m, j);
+  std::sort(prev_of.begin(), prev_of.end());
+  auto previous_of = [&](std::string_view m) -> std::size_t {
+    auto it = std::lower_bound(prev_of.begin(), prev_of.end(), m,
+                               [](const auto& e, std::string_view v) { return e.first < v; });
+    // A name listed twice in one previous cluster set maps to its first (smallest) cluster,
+    // as the map's emplace did.
+    return it != prev_of.end() && it->first == m ? it->second : previous.size();
+  };
 
   // (overlap, previous index, next index) for every pair that shares a member.
   std::vector<std::tuple<std::size_t, std::size_t, std::size_t>> pairs;
-  std::unordered_map<std::size_t, std::size_t> counts;
+  std::vector<std::size_t> counts(previous.size(), 0);
+  std::vector<std::size_t> touched;
   for (std::size_t k = 0; k < next.size(); ++k) {
-    counts.clear();
+    touched.clear();
     for (const auto& m : next[k]) {
-      auto it = prev_of.find(m);
-      if (it != prev_of.end()) ++counts[it->second];
+      const std::size_t j = previous_of(m);
+      if (j == previous.size()) continue;
+      if (counts[j]++ == 0) touched.push_back(j);
     }
-    for (auto [j, c] : counts) pairs.emplace_back(c, j, k);
+    for (auto j : touched) {
+      pairs.emplace_back(counts[j], j, k);
+      counts[j] = 0;
+    }
   }
   std::sort(pairs.begin(), pairs.end(), [&](const auto& a, const auto& b) {
     if (std::get<0>(a) != std::get<0>(b)) return std::get<0>(a) > std::get<0>(b);
@@ -71,7 +84,7 @@ id_assignment assign_cluster_ids(const std::vector<id_cluster>& previous,
   out.clusters.reserve(next.size());
   for (std::size_t k = 0; k < next.size(); ++k) {
     id_cluster cl;
-    cl.members = next[k];
+    cl.members = std::move(next[k]);
     if (inherit[k] != none) {
       const auto& p = previous[inherit[k]];
       cl.id = p.id;

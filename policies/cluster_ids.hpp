@@ -33,8 +33,8 @@ struct id_assignment {
 
 // `previous`: the clusters after the last snapshot. `next`: the new clusters (members sorted,
 // as cluster_by_name gives them). `next_id`: the game's id counter, advanced for fresh ids.
-id_assignment assign_cluster_ids(const std::vector<id_cluster>& previous,
-                                 const std::vector<std::vector<std::string>>& next, std::uint64_t& next_id);
+id_assignment assign_cluster_ids(const std::vector<id_cluster>& previous, std::vector<std::vector<std::string>> next,
+                                 std::uint64_t& next_id);
 
 // `next_id` starts at 1 for a new game.
 // "A, B" — used in summaries and update lines.

@@ -28,6 +28,13 @@ bool token_bucket::try_acquire(time_point now, double n) {
   return true;
 }
 
+void token_bucket::take(time_point now, double n) {
+  if (unlimited()) return;
+  const double have = available(now);
+  if (now > last_) last_ = now;
+  tokens_ = have - n;
+}
+
 duration token_bucket::wait_time(time_point now, double n) const {
   if (unlimited()) return duration::zero();
   const double missing = n - available(now);

@@ -18,6 +18,10 @@ class token_bucket {
 
   // Takes `n` tokens when available at `now`; false (and nothing taken) otherwise.
   bool try_acquire(time_point now, double n = 1);
+  // Takes `n` tokens at `now` whether or not they are there: the bucket may go into debt,
+  // which later acquisitions wait out (work that was already done, such as the extra
+  // requests of one attempt, still counts toward the rate).
+  void take(time_point now, double n = 1);
   // How long from `now` until `n` tokens are available (zero when they already are).
   duration wait_time(time_point now, double n = 1) const;
   // Tokens available at `now` (fractional).

@@ -58,6 +58,8 @@ struct event_hub::impl {
                                           "Events dropped from a game's replay buffer, by the cap that dropped them",
                                           {{"cap", "bytes"}})),
         games_gauge(metrics.get_gauge("npcorch_games", "Games tracked (each with an event log)")),
+        replay_bytes_gauge(metrics.get_gauge("npcorch_events_replay_bytes",
+                                             "Bytes held by the replay buffers of all games (counted as replay_bytes)")),
         evicted_total(metrics.get_counter("npcorch_games_evicted_total",
                                           "Idle games evicted with their event log, world and conversation state")),
         refused_total(metrics.get_counter("npcorch_games_refused_total",
@@ -115,6 +117,7 @@ struct event_hub::impl {
       {
         std::lock_guard sl(g.state_mu);
         seq_floor = std::max(seq_floor, g.last_seq);
+        replay_bytes_gauge.add(-static_cast<double>(g.bytes));
       }
       g.evicted = true;
       evicted.push_back(g.name);
@@ -153,8 +156,10 @@ struct event_hub::impl {
       ev->seq = ++g->last_seq;
       fill(*ev);
       g->events.push_back(ev);
+      const auto before = g->bytes;
       g->bytes += event_bytes(*ev);
       trim_locked(*g);
+      replay_bytes_gauge.add(static_cast<double>(g->bytes) - static_cast<double>(before));
       subs = g->subs;
     }
     published.inc();
@@ -189,6 +194,7 @@ struct event_hub::impl {
   counter& trimmed_count;
   counter& trimmed_bytes;
   gauge& games_gauge;
+  gauge& replay_bytes_gauge;
   counter& evicted_total;
   counter& refused_total;
   counter& over_cap_total;

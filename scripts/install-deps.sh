@@ -2,8 +2,8 @@
 # Installs what building, testing and the demo need, from Debian 12's packages only.
 set -euo pipefail
 pkgs=(g++ cmake make pkg-config libboost-dev libboost-system-dev libconcurrentqueue-dev
-      rapidjson-dev libyaml-cpp-dev doctest-dev libsystemd-dev libcli11-dev libbenchmark-dev curl clang-format ccache)
-[ "${WITH_BENCH:-0}" = 1 ] && pkgs+=(nginx-light wrk)
+      rapidjson-dev libsimdjson-dev libyaml-cpp-dev doctest-dev libsystemd-dev libcli11-dev libbenchmark-dev curl clang-format ccache)
+[ "${WITH_BENCH:-0}" = 1 ] && pkgs+=(nginx-light wrk python3-fastapi uvicorn)  # FastAPI: the seed design, bench only
 # scripts/fuzz.sh: clang with libFuzzer (libclang-rt-14-dev holds libclang_rt.fuzzer).
 [ "${WITH_FUZZ:-0}" = 1 ] && pkgs+=(clang libclang-rt-14-dev)
 missing=()

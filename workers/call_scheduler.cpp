@@ -33,6 +33,8 @@ call_scheduler::call_scheduler(scheduler_options opts, const policies::clock& cl
       jitter_(seed_or_random(opts_.jitter_seed)),
       retries_(m.get_counter(opts_.metric_prefix + "retries_total", "Request attempts that were retries")),
       in_flight_gauge_(m.get_gauge(opts_.metric_prefix + "in_flight", "Requests in flight")),
+      extra_requests_(m.get_counter(opts_.metric_prefix + "extra_requests_total",
+                                    "Requests an attempt made beyond its own (charged to the global rate)")),
       rate_waits_(m.get_counter(opts_.metric_prefix + "rate_limited_waits_total", "Requests that waited for a rate limit")),
       sync_share_waits_(m.get_counter(opts_.metric_prefix + "sync_share_waits_total",
                                       "Syncs held back by the sync share while replies waited")),
@@ -56,6 +58,12 @@ void call_scheduler::submit(call_spec spec) {
       acts.push_back([finish = std::move(spec.finish)] { finish("overloaded", 0); });
       if (!l.current && l.pending.empty()) lanes_.erase(name);
     } else {
+      if (spec.cls == call_class::reply && l.current) {
+        static constexpr const char* names[] = {"reply", "npc", "sync"};
+        metrics_.get_counter(opts_.metric_prefix + "replies_behind_total",
+                             "Reply calls that found their lane busy, by the class of the call in it",
+                             {{"class", names[static_cast<int>(l.current->spec.cls)]}}).inc();
+      }
       auto it = std::make_shared<item>();
       it->seq = next_seq_++;
       it->spec = std::move(spec);
@@ -67,6 +75,12 @@ void call_scheduler::submit(call_spec spec) {
     }
   }
   run(acts);
+}
+
+void call_scheduler::charge(std::uint32_t requests) {
+  std::lock_guard lk(mu_);
+  global_.take(clock_.now(), requests);
+  extra_requests_.inc(requests);
 }
 
 call_scheduler::item_ptr call_scheduler::head_locked(lane_state& l) const {

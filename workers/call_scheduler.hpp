@@ -84,6 +84,10 @@ class call_scheduler : public std::enable_shared_from_this<call_scheduler> {
                  queues::registry& metrics);
 
   void submit(call_spec spec);
+  // An attempt made `requests` more requests than the one it was started with (a
+  // conversation's lookup, a read-back before a resend): they count toward the global rate
+  // after the fact, so the calls that start next wait them out.
+  void charge(std::uint32_t requests);
 
   // Observations for tests and the debug route.
   std::uint32_t in_flight() const;
@@ -149,6 +153,7 @@ class call_scheduler : public std::enable_shared_from_this<call_scheduler> {
 
   queues::counter& retries_;
   queues::gauge& in_flight_gauge_;
+  queues::counter& extra_requests_;
   queues::counter& rate_waits_;
   queues::counter& sync_share_waits_;
   queues::gauge& breaker_gauge_;

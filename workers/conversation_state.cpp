@@ -239,6 +239,12 @@ bool conversation_state::floor_has_room(const floor_state& f) const {
   return f.active.size() < std::max<std::uint32_t>(opts_.max_concurrent_speakers, 1);
 }
 
+bool conversation_state::floor_admits(const floor_state& f, const job& j) const {
+  // DESIGN 5.3: a player who addresses an NPC is answered as soon as that NPC's conversation
+  // is free; the cluster's speaker cap holds back unprompted speech, not that answer.
+  return j.addressed_player || floor_has_room(f);
+}
+
 bool conversation_state::may_start(const job& j, time_point now, bool& cooling) const {
   cooling = false;
   auto st = npcs_.find(key(j.game, j.npc));
@@ -283,7 +289,7 @@ conversation_effects conversation_state::on_start(std::uint64_t id, time_point n
   // Only a job first in line may take a free slot: parked jobs ahead of it keep their order.
   const bool first = fl.waiting.empty() ||
                      std::make_pair(static_cast<std::uint8_t>(j.priority), j.id) < *fl.waiting.begin();
-  if (ready && floor_has_room(fl) && first) {
+  if (ready && floor_admits(fl, j) && (first || j.addressed_player)) {
     fl.active.push_back(id);
     start_job(j, now, fx, started);
     update_gauge();
@@ -534,7 +540,7 @@ void conversation_state::pump(const std::string& fk, time_point now, conversatio
       continue;
     }
     bool cooling = false;
-    if (!floor_has_room(f) || !may_start(j, now, cooling)) {
+    if (!floor_admits(f, j) || !may_start(j, now, cooling)) {
       ++w;
       continue;
     }

@@ -163,6 +163,7 @@ class conversation_state {
   std::uint64_t add_job(job j, conversation_effects& fx);
   bool may_start(const job& j, policies::time_point now, bool& cooling) const;
   bool floor_has_room(const floor_state& f) const;
+  bool floor_admits(const floor_state& f, const job& j) const;
   void start_job(job& j, policies::time_point now, conversation_effects& fx, bool& started);
   // Removes a finished job; a turn whose last job ended without a reply is dropped.
   void finish_job(std::uint64_t id, bool replied, std::string_view reason, conversation_effects& fx);

@@ -63,7 +63,12 @@ void conversation_worker::run(conversation_effects fx) {
   for (auto& s : fx.submits) {
     queues::message m;
     m.kind = s.kind;
-    m.key = letta_.lane_key(s.agent_id, s.game);
+    // Each pair's replies, notices and block syncs (app.cpp) are keyed apart, so that the
+    // dispatcher never holds a player's reply behind a notice or a sync queued before it: the
+    // conversation state lets one job of an NPC generate at a time, players first (DESIGN
+    // 5.3), and the Letta lane serialises the requests, replies first (5.4).
+    const char* ns = s.kind == queues::message_kind::system_notice ? "note:" : "talk:";
+    m.key = ns + letta_.lane_key(s.agent_id, s.game);
     m.payload = std::make_shared<conversation_job_ref>(conversation_job_ref{s.job});
     auto r = dispatcher_.submit(std::move(m));
     if (r.status != queues::submit_status::accepted) {
@@ -80,7 +85,7 @@ void conversation_worker::run(conversation_effects fx) {
 }
 
 void conversation_worker::handle_turn(queues::message m, queues::completion done) {
-  auto turn = std::static_pointer_cast<chat_turn>(m.payload);
+  auto turn = m.payload.as<chat_turn>();
   conversation_effects fx;
   if (turn) {
     std::lock_guard lk(mu_);
@@ -99,7 +104,7 @@ void conversation_worker::handle_notice(queues::message m, queues::completion do
 }
 
 void conversation_worker::start_job(queues::message m, queues::completion done) {
-  auto ref = std::static_pointer_cast<conversation_job_ref>(m.payload);
+  auto ref = m.payload.as<conversation_job_ref>();
   if (!ref) return;
   conversation_effects fx;
   bool started = false;
@@ -135,12 +140,12 @@ void conversation_worker::on_dropped(queues::message m, queues::drop_reason reas
   const std::string_view why = reason == queues::drop_reason::shutdown ? "shutdown" : "shed";
   conversation_effects fx;
   if (m.kind == queues::message_kind::chat_turn) {
-    auto turn = std::static_pointer_cast<chat_turn>(m.payload);
+    auto turn = m.payload.as<chat_turn>();
     if (!turn) return;
     std::lock_guard lk(mu_);
     fx = state_.on_turn_dropped(*turn, why);
   } else {
-    auto ref = std::static_pointer_cast<conversation_job_ref>(m.payload);
+    auto ref = m.payload.as<conversation_job_ref>();
     if (!ref) return;
     std::lock_guard lk(mu_);
     fx = state_.on_dropped(ref->job, why, clock_.now());

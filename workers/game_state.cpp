@@ -234,33 +234,21 @@ std::vector<std::vector<std::string>> game_state::cluster_entities(const snapsho
 }
 
 // Whether the view `make_view` would build differs from the last published one: compared in
-// place, so a snapshot that changes nothing readers see publishes the same view again.
+// place, so a snapshot that changes nothing readers see publishes the same view again. The
+// clusters are unchanged exactly when the id assignment reports no change (the view always
+// shows the previous assignment); each entity is compared with its own entry of the view.
 bool game_state::view_changed(const policies::id_assignment& ids) const {
-  if (!view_ || view_->entities.size() != entities_.size() || view_->clusters.size() != ids.clusters.size())
-    return true;
-  std::size_t clustered = 0;
-  for (const auto& c : ids.clusters) {
-    auto it = view_->clusters.find(c.id);
-    if (it == view_->clusters.end() || it->second.members != c.members) return true;
-    clustered += c.members.size();
-    for (const auto& m : c.members) {
-      auto e = view_->entities.find(m);
-      if (e == view_->entities.end() || e->second.cluster_id != c.id) return true;
-    }
-  }
-  std::size_t in_view_clusters = 0;
+  if (!view_ || !ids.changes.empty() || view_->entities.size() != entities_.size()) return true;
   for (const auto& [name, t] : entities_) {
-    auto it = view_->entities.find(name);
-    if (it == view_->entities.end()) return true;
-    const entity_view& e = it->second;
-    if (!e.cluster_id.empty()) ++in_view_clusters;
-    if (e.id != t.id || e.is_npc != t.is_npc || e.agent_id != t.agent_id || e.location != t.location ||
-        e.action != policies::to_string(t.action) || e.position.has_value() != t.position.has_value())
+    const entity_view* e = t.view_entry;
+    if (!e) return true;  // new since the view was built
+    if (e->id != t.id || e->is_npc != t.is_npc || e->agent_id != t.agent_id || e->location != t.location ||
+        e->action != policies::to_string(t.action) || e->position.has_value() != t.position.has_value())
       return true;
-    if (t.position && (e.position->x != t.position->x || e.position->y != t.position->y || e.position->z != t.position->z))
+    if (t.position && (e->position->x != t.position->x || e->position->y != t.position->y || e->position->z != t.position->z))
       return true;
   }
-  return in_view_clusters != clustered;
+  return false;
 }
 
 std::shared_ptr<const world_view> game_state::make_view(const policies::id_assignment& ids) {
@@ -269,7 +257,7 @@ std::shared_ptr<const world_view> game_state::make_view(const policies::id_assig
   v->game_id = game_id_;
   v->snapshots_applied = applied_;
   v->entities.reserve(entities_.size());
-  for (const auto& [name, t] : entities_) {
+  for (auto& [name, t] : entities_) {
     entity_view e;
     e.name = name;
     e.id = t.id;
@@ -278,7 +266,7 @@ std::shared_ptr<const world_view> game_state::make_view(const policies::id_assig
     e.position = t.position;
     e.location = t.location;
     e.action = std::string(policies::to_string(t.action));
-    v->entities.emplace(name, std::move(e));
+    t.view_entry = &v->entities.emplace(name, std::move(e)).first->second;
   }
   for (const auto& c : ids.clusters) {
     for (const auto& m : c.members) v->entities[m].cluster_id = c.id;
@@ -294,7 +282,7 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
   for (const auto& [name, t] : entities_) {
     if (!t.is_npc || t.agent_id.empty()) continue;
     r.stats.naive_writes += 2;
-    const auto& ev = view.entities.at(name);
+    const auto& ev = t.view_entry ? *t.view_entry : view.entities.at(name);
     const auto* cl = ev.cluster_id.empty() ? nullptr : &view.clusters.at(ev.cluster_id);
     std::vector<std::string> members;
     if (cl)
@@ -352,7 +340,7 @@ apply_result game_state::apply(const snapshot& s, policies::time_point now) {
   ++applied_;
   track_entities(s, now, r.stats);
   auto groups = cluster_entities(s, r.stats);
-  auto ids = policies::assign_cluster_ids(clusters_, groups, next_cluster_id_);
+  auto ids = policies::assign_cluster_ids(clusters_, std::move(groups), next_cluster_id_);
   r.diff.view = make_view(ids);
   for (auto& ch : ids.changes) {
     r.stats.joins += ch.joined.size();

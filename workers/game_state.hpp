@@ -98,6 +98,9 @@ class game_state {
     bool existed = false;                // tracked before this apply
     std::optional<vec3> prev_position;   // its position before this apply
     std::uint32_t index = 0;             // rank of its name (cluster_entities)
+    // Its entry in view_ (the last published view), null until a view lists it: the view is
+    // compared with the world through these, with no lookup by name.
+    const entity_view* view_entry = nullptr;
   };
   using entity_entry = std::pair<const std::string, tracked>;
   struct player_entry {

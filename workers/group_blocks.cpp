@@ -37,10 +37,10 @@ std::string serialize(const Value& v) {
   return {sb.GetString(), sb.GetSize()};
 }
 
+std::vector<std::string> names_of(const group_block& b);
+
 std::string summary_of(const group_block& b) {
-  std::vector<std::string> names;
-  names.reserve(b.members.size());
-  for (const auto& m : b.members) names.push_back(m.name);
+  const auto names = names_of(b);
   return "Current members: " + (names.empty() ? std::string("none") : policies::join_names(names));
 }
 
@@ -67,36 +67,88 @@ Document build(const group_block& b) {
   return d;
 }
 
-// Serializes d, trimming until it is under `limit`: oldest updates first, then appearances
-// (from the last member), then member entries (the summary still names everyone).
-std::string fit(Document& d, std::size_t limit) {
-  auto& a = d.GetAllocator();
-  for (;;) {
-    std::string s = serialize(d);
-    if (s.size() < limit) return s;
-    auto& updates = d["updates"];
-    if (!updates.Empty()) {
-      updates.PopBack();
-      continue;
-    }
-    bool trimmed = false;
-    auto& members = d["members"];
-    for (auto it = members.MemberEnd(); it != members.MemberBegin();) {
-      --it;
-      if (it->value.IsObject() && it->value.HasMember("appearance") && it->value["appearance"].IsString() &&
-          it->value["appearance"].GetStringLength() > 0) {
-        it->value["appearance"].SetString("", a);
-        trimmed = true;
-        break;
-      }
-    }
-    if (trimmed) continue;
-    if (members.MemberCount() > 0) {
-      members.RemoveMember(members.MemberEnd() - 1);
-      continue;
-    }
-    return s;  // only the NPC's own keys are left to make it long: keep them whole
+std::size_t serialized_size(const Value& v) { return serialize(v).size(); }
+
+// Size of a string as a JSON string token, quotes included.
+std::size_t json_string_size(std::string_view s) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.String(s.data(), static_cast<SizeType>(s.size()));
+  return sb.GetSize();
+}
+
+// "Current members: A, B, … and N more" within `budget` bytes as a JSON string token: the first
+// names in order (the caller's order: most relevant first), then how many were left out.
+std::string trimmed_summary(const std::vector<std::string>& names, std::size_t budget) {
+  const std::string prefix = "Current members: ";
+  const std::string ellipsis = "\xe2\x80\xa6";  // U+2026, written raw (UTF-8) by the Writer
+  const std::size_t tail_reserve = std::string(", ").size() + ellipsis.size() + std::string(" and  more").size() +
+                                   std::to_string(names.size()).size();
+  std::size_t used = 2 + prefix.size() + tail_reserve;  // 2: the quotes
+  std::size_t k = 0;
+  for (; k < names.size(); ++k) {
+    const std::size_t add = json_string_size(names[k]) - 2 + (k > 0 ? 2 : 0);
+    if (used + add > budget) break;
+    used += add;
   }
+  std::string out = prefix;
+  for (std::size_t i = 0; i < k; ++i) {
+    if (i > 0) out += ", ";
+    out += names[i];
+  }
+  if (k < names.size()) {
+    if (k > 0) out += ", ";
+    out += ellipsis + " and " + std::to_string(names.size() - k) + " more";
+  }
+  return out;
+}
+
+// Serializes d under `limit` in linear time: the size is computed once and every removal
+// subtracts exactly what it takes out (JSON sizes add up), so nothing is re-serialized per
+// step. Trimming order: oldest updates first, then appearances (from the last member), then
+// member entries (from the last), then the summary ("A, B, … and N more", first names kept). Only
+// the NPC's own keys can keep the text over the limit: they are kept whole.
+std::string fit(Document& d, const std::vector<std::string>& names, std::size_t limit) {
+  auto& a = d.GetAllocator();
+  std::size_t size = serialized_size(d);
+  if (size < limit) return serialize(d);
+  auto& updates = d["updates"];
+  while (size >= limit && !updates.Empty()) {
+    const auto& u = updates[updates.Size() - 1];
+    size -= json_string_size({u.GetString(), u.GetStringLength()}) + (updates.Size() > 1 ? 1 : 0);
+    updates.PopBack();
+  }
+  auto& members = d["members"];
+  for (auto it = members.MemberEnd(); size >= limit && it != members.MemberBegin();) {
+    --it;
+    if (!it->value.IsObject()) continue;
+    auto ap = it->value.FindMember("appearance");
+    if (ap == it->value.MemberEnd() || !ap->value.IsString() || ap->value.GetStringLength() == 0) continue;
+    size -= json_string_size({ap->value.GetString(), ap->value.GetStringLength()}) - 2;
+    ap->value.SetString("", a);
+  }
+  while (size >= limit && members.MemberCount() > 0) {
+    auto last = members.MemberEnd() - 1;
+    size -= json_string_size({last->name.GetString(), last->name.GetStringLength()}) + 1 +
+            serialized_size(last->value) + (members.MemberCount() > 1 ? 1 : 0);
+    members.RemoveMember(last);
+  }
+  if (size >= limit) {
+    auto& summary = d["summary"];
+    const std::size_t current = json_string_size({summary.GetString(), summary.GetStringLength()});
+    const std::size_t excess = size - limit + 1;
+    const std::size_t budget = current > excess ? current - excess : 0;
+    const auto text = trimmed_summary(names, budget);
+    summary.SetString(text.data(), static_cast<SizeType>(text.size()), a);
+  }
+  return serialize(d);
+}
+
+std::vector<std::string> names_of(const group_block& b) {
+  std::vector<std::string> names;
+  names.reserve(b.members.size());
+  for (const auto& m : b.members) names.push_back(m.name);
+  return names;
 }
 
 // Hash of the daemon-owned part of a block: members without notes, summary, updates,
@@ -177,7 +229,7 @@ std::uint64_t group_block_hash(const group_block& b) {
 
 std::string render_group_members(const group_block& b, std::size_t limit) {
   auto d = build(b);
-  return fit(d, limit);
+  return fit(d, names_of(b), limit);
 }
 
 merge_outcome merge_group_members(const group_block& b, std::string_view current, std::uint64_t last_text_hash,
@@ -229,7 +281,7 @@ merge_outcome merge_group_members(const group_block& b, std::string_view current
       }
     }
   }
-  out.text = fit(d, limit);
+  out.text = fit(d, names_of(b), limit);
   out.text_hash = text_hash(out.text);
   out.owned_hash = owned_hash(d);
   return out;

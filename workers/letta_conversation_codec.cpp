@@ -1,5 +1,7 @@
 #include "workers/letta_conversation_codec.hpp"
 
+#include <algorithm>
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -60,8 +62,10 @@ std::string text_of(const rj::Value& c) {
 
 }  // namespace
 
+std::string_view conversation_summary_prefix() { return "npc-orchestrator game "; }
+
 std::string conversation_summary(std::string_view game_id) {
-  return "npc-orchestrator game " + std::string(game_id);
+  return std::string(conversation_summary_prefix()) + std::string(game_id);
 }
 
 const std::vector<std::string>& isolated_labels() {
@@ -71,6 +75,12 @@ const std::vector<std::string>& isolated_labels() {
 
 std::string conversations_list_target(std::string_view agent_id, std::string_view summary) {
   return "/v1/conversations/?agent_id=" + percent_encode(agent_id) + "&summary_search=" + percent_encode(summary);
+}
+std::string conversations_page_target(std::string_view agent_id, std::string_view summary, unsigned limit,
+                                      std::string_view after) {
+  std::string t = conversations_list_target(agent_id, summary) + "&order=asc&limit=" + std::to_string(limit);
+  if (!after.empty()) t += "&after=" + pct(after);
+  return t;
 }
 std::string conversations_create_target(std::string_view agent_id) {
   return "/v1/conversations/?agent_id=" + percent_encode(agent_id);
@@ -224,6 +234,29 @@ std::optional<letta_reply> reply_after_otid(std::string_view body, std::string_v
   }
   if (!found || !answered) return std::nullopt;
   return out;
+}
+
+std::string write_conversation_page(std::vector<letta_conversation> matching, std::string_view target) {
+  std::sort(matching.begin(), matching.end(), [](const letta_conversation& a, const letta_conversation& b) {
+    return a.id.size() != b.id.size() ? a.id.size() < b.id.size() : a.id < b.id;
+  });
+  if (query_param(target, "order") != "asc") std::reverse(matching.begin(), matching.end());
+  std::size_t limit = 50;
+  const std::string l = query_param(target, "limit");
+  if (!l.empty() && l.size() < 7 && std::all_of(l.begin(), l.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    limit = std::stoul(l);
+  std::size_t from = 0;
+  if (const std::string after = query_param(target, "after"); !after.empty()) {
+    from = matching.size();
+    for (std::size_t i = 0; i < matching.size(); ++i)
+      if (matching[i].id == after) from = i + 1;
+  }
+  std::string body = "[";
+  for (std::size_t i = from; i < matching.size() && i - from < limit; ++i) {
+    if (body.size() > 1) body += ",";
+    body += write_conversation(matching[i]);
+  }
+  return body + "]";
 }
 
 }  // namespace orch::workers

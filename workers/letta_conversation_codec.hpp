@@ -20,6 +20,12 @@ const std::vector<std::string>& isolated_labels();
 
 // Paths (ids percent-encoded).
 std::string conversations_list_target(std::string_view agent_id, std::string_view summary);
+// One page of an agent's conversations whose summary holds `summary`, oldest first, after the
+// conversation `after` ("" = from the start).
+std::string conversations_page_target(std::string_view agent_id, std::string_view summary, unsigned limit,
+                                      std::string_view after);
+// The prefix every daemon conversation's summary starts with.
+std::string_view conversation_summary_prefix();
 std::string conversations_create_target(std::string_view agent_id);
 std::string conversation_messages_target(std::string_view conversation_id);
 // GET of the thread's newest messages, newest first.
@@ -51,6 +57,11 @@ std::string query_param(std::string_view target, std::string_view key);
 std::optional<std::vector<letta_conversation>> parse_conversation_list(std::string_view body);
 // Writes a Conversation object (fake-letta, simulated backend).
 std::string write_conversation(const letta_conversation& c);
+// A list answer as Letta pages it (fake-letta, simulated backend): `matching` in any order;
+// ids of one prefix and a growing number ("conv-9", "conv-10") sort in creation order. The
+// target's `order` (default desc), `after` (the id after which the page starts, in that
+// order) and `limit` (default 50) apply; the bare JSON array is returned.
+std::string write_conversation_page(std::vector<letta_conversation> matching, std::string_view target);
 
 // BlockResponse's label; nullopt when absent.
 std::optional<std::string> parse_block_label(std::string_view body);

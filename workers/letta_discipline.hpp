@@ -43,6 +43,7 @@
 #include "queues/metrics.hpp"
 #include "workers/call_scheduler.hpp"
 #include "workers/letta_client.hpp"
+#include "workers/letta_conversation_codec.hpp"
 #include "workers/letta_options.hpp"
 #include "workers/letta_transport.hpp"
 #include "workers/timer_service.hpp"
@@ -129,6 +130,18 @@ class letta_discipline final : public letta_client,
     std::unordered_map<std::string, std::string> blocks;
   };
   using entry_fn = std::function<void(std::optional<conversation_entry>, transport_response failure)>;
+  using failure_fn = std::function<void(std::optional<transport_response> failure)>;  // nullopt: ok
+  // The daemon's conversations of one agent as Letta lists them (per_game): loaded once by a
+  // paged list (one request per 100 conversations, not a search per pair), then kept as pairs
+  // are created or found. After an evicted game's entry is dropped it is no longer complete:
+  // a summary missing from it is then searched for in Letta before one is created.
+  struct directory {
+    bool loaded = false;
+    bool loading = false;
+    bool complete = true;
+    std::unordered_map<std::string, letta_conversation> by_summary;
+    std::vector<failure_fn> waiters;
+  };
 
   void send_impl(letta_call_class cls, const std::string& agent_id, const std::string& game,
                  std::vector<letta_message> messages, reply_fn cb);
@@ -140,11 +153,25 @@ class letta_discipline final : public letta_client,
   void send_now(std::shared_ptr<shared_call> sc, const conversation_entry* conv,
                 std::function<void(attempt_result)> done);
   void ensure_conversation(const std::shared_ptr<shared_call>& sc, entry_fn cb);
+  // Runs `ready` once the agent's directory is loaded (loading it, or joining the load).
+  void with_directory(const std::string& agent, failure_fn ready);
+  void load_directory(std::string agent, std::string after);
+  void after_directory(const std::string& agent, const std::string& summary, const std::string& lane, entry_fn cb);
+  // Pages through the agent's conversations whose summary holds `search` until `page`
+  // returns true (found) or the list ends; then `done` (nullopt on success).
+  void page_conversations(std::string agent, std::string search, std::string after,
+                          std::function<bool(std::vector<letta_conversation>&)> page, failure_fn done);
+  void create_conversation(const std::string& agent, const std::string& summary, const std::string& lane,
+                           entry_fn cb);
+  void remember_conversation(const std::string& agent, const std::string& summary, const std::string& lane,
+                             const conversation_entry& entry, std::vector<std::string> block_ids);
   void read_block_labels(std::shared_ptr<conversation_entry> entry, std::vector<std::string> ids,
                          std::string lane, std::string agent, entry_fn cb);
   void complete_attempt(const std::shared_ptr<shared_call>& sc, transport_response r,
                         const std::function<void(attempt_result)>& done);
   void execute_counted(transport_request req, const char* kind, std::function<void(transport_response)> cb);
+  // A request an attempt makes beyond its own (lookups, read-backs): charged to the global rate.
+  void execute_extra(transport_request req, const char* kind, std::function<void(transport_response)> cb);
   // True (and the call refused, counted) when the agent is known missing.
   bool refuse_missing(const std::string& agent_id);
   void count_tokens(const std::string& agent_id, const letta_reply& reply);
@@ -156,10 +183,11 @@ class letta_discipline final : public letta_client,
   queues::registry& metrics_;
   std::unique_ptr<asio_timer_service> own_timers_;
   std::shared_ptr<call_scheduler> scheduler_;
-  mutable std::mutex otid_mu_;  // also guards missing_ and steps_
+  mutable std::mutex otid_mu_;  // also guards missing_, steps_, conversations_ and directories_
   std::unordered_set<std::string> missing_;
   std::unordered_map<std::string, std::uint64_t> steps_;  // ended message calls per lane
   std::unordered_map<std::string, conversation_entry> conversations_;  // by lane (per_game)
+  std::unordered_map<std::string, directory> directories_;              // by agent (per_game)
   bool per_game_ = true;
   std::mt19937_64 otid_rng_;
   queues::histogram& latency_;

@@ -49,6 +49,9 @@ void letta_discipline::forget_game(const std::string& game_id) {
   std::lock_guard lk(otid_mu_);
   std::erase_if(conversations_, [&](const auto& kv) { return ends_with(kv.first); });
   std::erase_if(steps_, [&](const auto& kv) { return ends_with(kv.first); });
+  const std::string summary = conversation_summary(game_id);
+  for (auto& [agent, d] : directories_)
+    if (d.by_summary.erase(summary) > 0) d.complete = false;
 }
 
 void letta_discipline::attempt(std::shared_ptr<shared_call> sc, std::function<void(attempt_result)> done) {
@@ -64,7 +67,7 @@ void letta_discipline::attempt(std::shared_ptr<shared_call> sc, std::function<vo
                                 : agent_recent_target(sc->req.agent_id, recent_limit),
                            {}, sc->req.agent_id, {}, {}, {}};
     if (conv) look.conversation_id = conv->id;
-    self->execute_counted(std::move(look), nullptr, [self, sc, conv, done](transport_response r) {
+    self->execute_extra(std::move(look), nullptr, [self, sc, conv, done](transport_response r) {
       if (ok_status(r)) {
         if (auto reply = reply_after_otid(r.body, sc->otid, true)) {
           self->metrics_.get_counter("npcorch_letta_resends_avoided_total",
@@ -82,6 +85,12 @@ void letta_discipline::attempt(std::shared_ptr<shared_call> sc, std::function<vo
   };
   if (sc->game.empty()) return after_conv(std::nullopt, {});
   ensure_conversation(sc, std::move(after_conv));
+}
+
+void letta_discipline::execute_extra(transport_request req, const char* kind,
+                                     std::function<void(transport_response)> cb) {
+  scheduler_->charge(1);
+  execute_counted(std::move(req), kind, std::move(cb));
 }
 
 void letta_discipline::send_now(std::shared_ptr<shared_call> sc, const conversation_entry* conv,
@@ -108,7 +117,27 @@ void letta_discipline::send_now(std::shared_ptr<shared_call> sc, const conversat
       default: break;
     }
   }
-  execute_counted(std::move(req), nullptr, [self = shared_from_this(), sc, done](transport_response r) {
+  const bool check_label = !req.block_id.empty();
+  std::string label = req.label;
+  execute_counted(std::move(req), nullptr, [self = shared_from_this(), sc, done, check_label,
+                                            label = std::move(label)](transport_response r) {
+    if (check_label && ok_status(r)) {
+      // Blocks mapped by the order of their creation: a block that says otherwise is not
+      // trusted. The conversation is resolved again (its labels read) on the retry.
+      auto got = parse_block_label(r.body);
+      if (got && *got != label) {
+        self->metrics_.get_counter("npcorch_letta_block_label_mismatches_total",
+                                   "Isolated blocks whose label was not the one expected").inc();
+        {
+          std::lock_guard lk(self->otid_mu_);
+          self->conversations_.erase(sc->lane);  // the directory keeps it: found again, labels read
+        }
+        transport_response bad;
+        bad.status = 0;
+        bad.error = "block_label_mismatch";
+        return self->complete_attempt(sc, std::move(bad), done);
+      }
+    }
     self->complete_attempt(sc, std::move(r), done);
   });
 }
@@ -121,36 +150,154 @@ void letta_discipline::ensure_conversation(const std::shared_ptr<shared_call>& s
   }
   if (known) return cb(std::move(known), {});
   const std::string agent = sc->req.agent_id;
-  const std::string summary = conversation_summary(sc->game);
-  const std::string lane = sc->lane;
-  transport_request find{letta_endpoint::conversation_list, "GET", conversations_list_target(agent, summary), {},
-                         agent, {}, {}, {}};
-  execute_counted(std::move(find), nullptr, [self = shared_from_this(), agent, summary, lane,
-                                             cb = std::move(cb)](transport_response r) mutable {
-    if (!ok_status(r)) return cb(std::nullopt, std::move(r));
-    auto list = parse_conversation_list(r.body);
-    if (!list) return cb(std::nullopt, bad_answer());
-    for (auto& c : *list) {
-      if (c.summary != summary || c.agent_id != agent) continue;  // summary_search also matches parts
-      self->metrics_.get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved",
-                                 {{"how", "found"}}).inc();
-      auto entry = std::make_shared<conversation_entry>();
-      entry->id = c.id;
-      return self->read_block_labels(entry, std::move(c.isolated_block_ids), lane, agent, std::move(cb));
-    }
-    transport_request create{letta_endpoint::conversation_create, "POST", conversations_create_target(agent),
-                             build_create_conversation_body(summary, isolated_labels()), agent, {}, {}, {}};
-    self->execute_counted(std::move(create), nullptr, [self, agent, lane, cb = std::move(cb)](transport_response made) mutable {
-      if (!ok_status(made)) return cb(std::nullopt, std::move(made));
-      auto c = parse_conversation(made.body);
-      if (!c) return cb(std::nullopt, bad_answer());
-      self->metrics_.get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved",
-                                 {{"how", "created"}}).inc();
-      auto entry = std::make_shared<conversation_entry>();
-      entry->id = c->id;
-      self->read_block_labels(entry, std::move(c->isolated_block_ids), lane, agent, std::move(cb));
-    });
+  with_directory(agent, [self = shared_from_this(), agent, summary = conversation_summary(sc->game), lane = sc->lane,
+                         cb = std::move(cb)](std::optional<transport_response> failure) mutable {
+    if (failure) return cb(std::nullopt, std::move(*failure));
+    self->after_directory(agent, summary, lane, std::move(cb));
   });
+}
+
+void letta_discipline::with_directory(const std::string& agent, failure_fn ready) {
+  bool loaded = false;
+  bool start_load = false;
+  {
+    std::lock_guard lk(otid_mu_);
+    auto& d = directories_[agent];
+    loaded = d.loaded;
+    if (!loaded) {
+      d.waiters.push_back(std::move(ready));  // the load under way (or started below) answers it
+      start_load = !d.loading;
+      d.loading = true;
+    }
+  }
+  if (loaded) return ready(std::nullopt);
+  if (start_load) load_directory(agent, {});
+}
+
+void letta_discipline::load_directory(std::string agent, std::string after) {
+  auto found = std::make_shared<std::vector<letta_conversation>>();
+  const std::string prefix(conversation_summary_prefix());
+  page_conversations(
+      agent, prefix, std::move(after),
+      [found](std::vector<letta_conversation>& page) {
+        for (auto& c : page) found->push_back(std::move(c));
+        return false;
+      },
+      [self = shared_from_this(), agent, prefix, found](std::optional<transport_response> failure) {
+        std::vector<failure_fn> waiters;
+        {
+          std::lock_guard lk(self->otid_mu_);
+          auto& d = self->directories_[agent];
+          d.loading = false;
+          if (!failure) {
+            d.loaded = true;
+            for (auto& c : *found) {
+              if (c.agent_id != agent || c.summary.compare(0, prefix.size(), prefix) != 0) continue;
+              d.by_summary.try_emplace(c.summary, std::move(c));  // oldest first: the first one wins
+            }
+          }
+          waiters.swap(d.waiters);
+        }
+        self->metrics_.get_counter("npcorch_letta_directory_loads_total", "Per-agent conversation directories listed",
+                                   {{"result", failure ? "failed" : "ok"}}).inc();
+        for (auto& w : waiters) w(failure);
+      });
+}
+
+void letta_discipline::page_conversations(std::string agent, std::string search, std::string after,
+                                          std::function<bool(std::vector<letta_conversation>&)> page,
+                                          failure_fn done) {
+  constexpr unsigned page_size = 100;
+  transport_request list{letta_endpoint::conversation_list, "GET",
+                         conversations_page_target(agent, search, page_size, after), {}, agent, {}, {}, {}};
+  execute_extra(std::move(list), nullptr, [self = shared_from_this(), agent, search, page = std::move(page),
+                                           done = std::move(done)](transport_response r) mutable {
+    if (!ok_status(r)) return done(std::move(r));
+    auto items = parse_conversation_list(r.body);
+    if (!items) return done(bad_answer());
+    const bool full = items->size() >= page_size;
+    const std::string last = items->empty() ? std::string() : items->back().id;
+    if (page(*items) || !full || last.empty()) return done(std::nullopt);
+    self->page_conversations(std::move(agent), std::move(search), last, std::move(page), std::move(done));
+  });
+}
+
+void letta_discipline::after_directory(const std::string& agent, const std::string& summary, const std::string& lane,
+                                       entry_fn cb) {
+  std::optional<letta_conversation> found;
+  bool complete = true;
+  {
+    std::lock_guard lk(otid_mu_);
+    if (auto it = conversations_.find(lane); it != conversations_.end()) return cb(it->second, {});
+    auto& d = directories_[agent];
+    if (auto it = d.by_summary.find(summary); it != d.by_summary.end()) found = it->second;
+    complete = d.complete;
+  }
+  auto adopt = [self = shared_from_this(), agent, summary, lane](letta_conversation c, entry_fn done) {
+    self->metrics_.get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved",
+                               {{"how", "found"}}).inc();
+    auto entry = std::make_shared<conversation_entry>();
+    entry->id = c.id;
+    self->read_block_labels(entry, std::move(c.isolated_block_ids), lane, agent, std::move(done));
+  };
+  if (found) return adopt(std::move(*found), std::move(cb));
+  if (complete) return create_conversation(agent, summary, lane, std::move(cb));
+  // Entries were dropped since the directory was listed: look for this one in Letta first.
+  auto hit = std::make_shared<std::optional<letta_conversation>>();
+  page_conversations(
+      agent, summary, {},
+      [hit, agent, summary](std::vector<letta_conversation>& page) {
+        for (auto& c : page)  // summary_search also matches longer summaries
+          if (c.summary == summary && c.agent_id == agent) {
+            *hit = std::move(c);
+            return true;
+          }
+        return false;
+      },
+      [self = shared_from_this(), hit, agent, summary, lane, adopt,
+       cb = std::move(cb)](std::optional<transport_response> failure) mutable {
+        if (failure) return cb(std::nullopt, std::move(*failure));
+        if (*hit) return adopt(std::move(**hit), std::move(cb));
+        self->create_conversation(agent, summary, lane, std::move(cb));
+      });
+}
+
+void letta_discipline::create_conversation(const std::string& agent, const std::string& summary,
+                                           const std::string& lane, entry_fn cb) {
+  transport_request create{letta_endpoint::conversation_create, "POST", conversations_create_target(agent),
+                           build_create_conversation_body(summary, isolated_labels()), agent, {}, {}, {}};
+  execute_extra(std::move(create), nullptr, [self = shared_from_this(), agent, summary, lane,
+                                             cb = std::move(cb)](transport_response made) mutable {
+    if (!ok_status(made)) return cb(std::nullopt, std::move(made));
+    auto c = parse_conversation(made.body);
+    if (!c) return cb(std::nullopt, bad_answer());
+    self->metrics_.get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved",
+                               {{"how", "created"}}).inc();
+    auto entry = std::make_shared<conversation_entry>();
+    entry->id = c->id;
+    const auto& labels = isolated_labels();
+    if (c->isolated_block_ids.size() != labels.size())  // not as asked: read each block's label
+      return self->read_block_labels(entry, std::move(c->isolated_block_ids), lane, agent, std::move(cb));
+    // Letta creates the isolated blocks in the order of isolated_block_labels and lists their
+    // ids in that order; each block call checks the label it gets back (send_now).
+    for (std::size_t i = 0; i < labels.size(); ++i) entry->blocks[labels[i]] = c->isolated_block_ids[i];
+    self->remember_conversation(agent, summary, lane, *entry, c->isolated_block_ids);
+    cb(*entry, {});
+  });
+}
+
+void letta_discipline::remember_conversation(const std::string& agent, const std::string& summary,
+                                             const std::string& lane, const conversation_entry& entry,
+                                             std::vector<std::string> block_ids) {
+  std::lock_guard lk(otid_mu_);
+  conversations_[lane] = entry;
+  auto& d = directories_[agent];
+  letta_conversation c;
+  c.id = entry.id;
+  c.agent_id = agent;
+  c.summary = summary;
+  c.isolated_block_ids = std::move(block_ids);
+  d.by_summary[summary] = std::move(c);
 }
 
 void letta_discipline::read_block_labels(std::shared_ptr<conversation_entry> entry, std::vector<std::string> ids,
@@ -167,7 +314,7 @@ void letta_discipline::read_block_labels(std::shared_ptr<conversation_entry> ent
   transport_request get{letta_endpoint::block_get, "GET", block_id_target(id), {}, agent, {}, {}, {}};
   get.block_id = id;
   get.conversation_id = entry->id;
-  execute_counted(std::move(get), "conversation",
+  execute_extra(std::move(get), "conversation",
                   [self = shared_from_this(), entry, ids = std::move(ids), lane = std::move(lane),
                    agent = std::move(agent), id, cb = std::move(cb)](transport_response r) mutable {
                     if (!ok_status(r)) return cb(std::nullopt, std::move(r));

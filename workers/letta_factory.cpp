@@ -13,7 +13,7 @@ std::shared_ptr<letta_client> make_letta_client(boost::asio::io_context& io, con
   if (opts.backend == letta_backend::simulated)
     transport = std::make_shared<letta_simulated>(io, opts.simulated_latency, opts.simulated_block_latency);
   else
-    transport = std::make_shared<letta_http>(io, opts);
+    transport = std::make_shared<letta_http>(io, opts, &metrics);
   return std::make_shared<letta_discipline>(io, std::move(transport), discipline_options::from(opts), clock,
                                             metrics);
 }

@@ -2,12 +2,18 @@
 
 #include "workers/letta_http.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <stdexcept>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -21,9 +27,12 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using strand_type = asio::strand<asio::io_context::executor_type>;
 
+// One keep-alive connection and the strand every handler touching it runs on.
 struct letta_http::connection {
-  explicit connection(asio::io_context& io) : stream(io) {}
+  explicit connection(const strand_type& s) : strand(s), stream(s) {}
+  strand_type strand;
   beast::tcp_stream stream;
   beast::flat_buffer buffer;
 };
@@ -35,74 +44,172 @@ http_endpoint parse_base_url(const std::string& url) {
   return http_endpoint{u->host, std::to_string(u->port), u->prefix()};
 }
 
-letta_http::letta_http(asio::io_context& io, const letta_options& opts)
+letta_http::letta_http(asio::io_context& io, const letta_options& opts, queues::registry* metrics)
     : io_(io),
       ep_(parse_base_url(opts.base_url)),
       token_(opts.token),
       timeout_(opts.timeout),
-      max_idle_(std::max<std::size_t>(1, opts.max_in_flight)) {}
+      connect_timeout_(opts.connect_timeout),
+      max_response_bytes_(opts.max_response_bytes),
+      max_idle_(std::max<std::size_t>(1, opts.max_in_flight)),
+      metrics_(metrics) {}
 
 letta_http::~letta_http() = default;
+
+void letta_http::count(const char* name, const char* help) {
+  if (metrics_) metrics_->get_counter(name, help).inc();
+}
 
 namespace {
 
 transport_response fail(const beast::error_code& ec) {
   transport_response r;
-  if (ec == beast::error::timeout) r.error = "timeout";
-  else if (ec == http::error::body_limit || ec == http::error::header_limit) r.error = "too_large";
-  else r.error = "connection";
+  if (ec == beast::error::timeout)
+    r.error = "timeout";
+  else if (ec == http::error::body_limit || ec == http::error::header_limit)
+    r.error = "too_large";
+  else
+    r.error = "connection";
   return r;
 }
 
+// True when an idle keep-alive socket can no longer carry a request: the server closed it (EOF),
+// reset it, or sent bytes nobody asked for. A non-blocking peek; the socket has no operation
+// pending while it is idle.
+bool unusable(tcp::socket& s) {
+  if (!s.is_open()) return true;
+  char c = 0;
+  const auto n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n >= 0) return true;  // 0: EOF; > 0: unsolicited bytes
+  return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+bool idempotent(const std::string& method) { return method == "GET" || method == "PATCH" || method == "PUT"; }
+
 }  // namespace
 
+std::shared_ptr<letta_http::connection> letta_http::take_idle() {
+  for (;;) {
+    std::shared_ptr<connection> c;
+    {
+      std::lock_guard lk(mu_);
+      if (idle_.empty()) return nullptr;
+      c = std::move(idle_.back());
+      idle_.pop_back();
+    }
+    if (!unusable(c->stream.socket())) return c;
+    count("npcorch_letta_stale_connections_total", "Pooled Letta connections found closed by the server and dropped");
+    // Closed and destroyed on its own strand, after any handler still queued there.
+    asio::post(c->strand, [c] { c->stream.close(); });
+  }
+}
+
+// GCC 12 reports -Wmismatched-new-delete inside Asio's coroutine frames (awaitable_frame_base
+// pairs its own operator new and sized operator delete; GCC sees the library's recycling
+// allocator through the inlined frame): a false positive, silenced for these coroutines only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 struct letta_http::impl {
-  static asio::awaitable<transport_response> run(std::shared_ptr<letta_http> self, transport_request req) {
+  // Resolves and connects within connect_timeout. The resolver completes into shared state, so a
+  // hanging getaddrinfo cannot hold the request past the timeout.
+  static asio::awaitable<void> connect(std::shared_ptr<letta_http> self, connection& c, beast::error_code& ec) {
+    const auto deadline = std::chrono::steady_clock::now() + self->connect_timeout_;
+    struct resolve_state {
+      explicit resolve_state(const strand_type& s) : resolver(s), wake(s) {}
+      tcp::resolver resolver;
+      asio::steady_timer wake;
+      tcp::resolver::results_type results;
+      beast::error_code ec;
+      bool done = false;
+    };
+    auto st = std::make_shared<resolve_state>(c.strand);
+    st->wake.expires_at(deadline);
+    st->resolver.async_resolve(self->ep_.host, self->ep_.port,
+                               [st](const beast::error_code& e, tcp::resolver::results_type r) {
+                                 st->done = true;
+                                 st->ec = e;
+                                 st->results = std::move(r);
+                                 st->wake.cancel();
+                               });
+    beast::error_code wait_ec;
+    co_await st->wake.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
+    if (!st->done) {
+      st->resolver.cancel();
+      ec = beast::error::timeout;
+      co_return;
+    }
+    if (st->ec) {
+      ec = st->ec;
+      co_return;
+    }
+    c.stream.expires_at(deadline);
+    co_await c.stream.async_connect(st->results, asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  static http::request<http::string_body> make_request(const letta_http& self, const transport_request& req) {
+    http::request<http::string_body> rq{http::string_to_verb(req.method), self.ep_.prefix + req.target, 11};
+    rq.set(http::field::host, self.ep_.host + ":" + self.ep_.port);
+    rq.set(http::field::user_agent, "npc-orchestrator");
+    rq.set(http::field::accept, "application/json");
+    if (!self.token_.empty()) rq.set(http::field::authorization, "Bearer " + self.token_);
+    if (!req.body.empty() || req.method != "GET") {
+      rq.set(http::field::content_type, "application/json");
+      rq.body() = req.body;
+    }
+    rq.keep_alive(true);
+    rq.prepare_payload();
+    return rq;
+  }
+
+  // One request to its end: the answer (or the error) goes to `cb` on the strand.
+  static asio::awaitable<void> request(std::shared_ptr<letta_http> self, transport_request req,
+                                       std::shared_ptr<connection> conn, strand_type strand, response_fn cb) {
+    transport_response r;
+    try {
+      r = co_await run(std::move(self), std::move(req), std::move(conn), strand);
+    } catch (const std::exception&) {
+      r = transport_response{};
+      r.error = "connection";
+    }
+    cb(std::move(r));
+  }
+
+  // Runs on `strand`, which is conn's strand when a pooled connection was handed over.
+  static asio::awaitable<transport_response> run(std::shared_ptr<letta_http> self, transport_request req,
+                                                 std::shared_ptr<connection> conn, strand_type strand) {
+    const auto rq = make_request(*self, req);
     for (int round = 0; round < 2; ++round) {
-      std::unique_ptr<connection> conn;
-      {
-        std::lock_guard lk(self->mu_);
-        if (!self->idle_.empty()) {
-          conn = std::move(self->idle_.back());
-          self->idle_.pop_back();
-        }
-      }
       const bool reused = conn != nullptr;
       beast::error_code ec;
       if (!conn) {
-        conn = std::make_unique<connection>(self->io_);
-        tcp::resolver resolver(self->io_);
-        auto results = co_await resolver.async_resolve(self->ep_.host, self->ep_.port,
-                                                       asio::redirect_error(asio::use_awaitable, ec));
-        if (ec) co_return fail(ec);
-        conn->stream.expires_after(self->timeout_);
-        co_await conn->stream.async_connect(results, asio::redirect_error(asio::use_awaitable, ec));
+        conn = std::make_shared<connection>(strand);
+        co_await connect(self, *conn, ec);
         if (ec) co_return fail(ec);
       }
-
-      http::request<http::string_body> rq{http::string_to_verb(req.method), self->ep_.prefix + req.target, 11};
-      rq.set(http::field::host, self->ep_.host + ":" + self->ep_.port);
-      rq.set(http::field::user_agent, "npc-orchestrator");
-      rq.set(http::field::accept, "application/json");
-      if (!self->token_.empty()) rq.set(http::field::authorization, "Bearer " + self->token_);
-      if (!req.body.empty() || req.method != "GET") {
-        rq.set(http::field::content_type, "application/json");
-        rq.body() = req.body;
-      }
-      rq.keep_alive(true);
-      rq.prepare_payload();
 
       conn->stream.expires_after(self->timeout_);
       const auto sent_at = std::chrono::steady_clock::now();
       co_await http::async_write(conn->stream, rq, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
-        if (reused && ec != beast::error::timeout) continue;  // stale keep-alive connection
+        if (reused && ec != beast::error::timeout) {  // a stale pooled connection: nothing was taken
+          conn.reset();
+          self->count("npcorch_letta_http_resends_total", "Letta requests sent again on a fresh connection");
+          continue;
+        }
         co_return fail(ec);
       }
       http::response_parser<http::string_body> parser;
-      parser.body_limit(max_body_bytes);
+      parser.body_limit(self->max_response_bytes_);
       conn->buffer.clear();
-      co_await http::async_read(conn->stream, conn->buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      // The header first: Beast 1.74 loses a Content-Length above body_limit when the parser
+      // runs eagerly (as async_read makes it), so the length is checked here before the body.
+      co_await http::async_read_header(conn->stream, conn->buffer, parser,
+                                       asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec && parser.content_length() && *parser.content_length() > self->max_response_bytes_)
+        ec = http::error::body_limit;
+      if (!ec && !parser.is_done())
+        co_await http::async_read(conn->stream, conn->buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec && parser.get().body().size() > self->max_response_bytes_) ec = http::error::body_limit;
       if (ec) {
         const bool nothing_read = !parser.got_some();
         // A read that ended at the request's expiry is a timeout, whatever error the closed
@@ -110,7 +217,17 @@ struct letta_http::impl {
         // discipline looks for a message's otid before it resends).
         if (ec != beast::error::timeout && std::chrono::steady_clock::now() - sent_at >= self->timeout_)
           ec = beast::error::timeout;
-        if (reused && nothing_read && ec != beast::error::timeout) continue;  // stale keep-alive connection
+        // A pooled connection that ended before any answer: an idempotent request goes again on
+        // a fresh one; a POST may have landed and is left to the discipline.
+        if (reused && nothing_read && ec != beast::error::timeout && idempotent(req.method)) {
+          conn.reset();
+          self->count("npcorch_letta_http_resends_total", "Letta requests sent again on a fresh connection");
+          continue;
+        }
+        if (ec == http::error::body_limit || ec == http::error::header_limit)
+          self->count("npcorch_letta_responses_too_large_total",
+                      "Letta answers above letta.max_response_bytes (connection dropped)");
+        conn->stream.close();
         co_return fail(ec);
       }
       auto res = parser.release();
@@ -133,22 +250,13 @@ struct letta_http::impl {
     co_return r;
   }
 };
+#pragma GCC diagnostic pop
 
 void letta_http::execute(transport_request req, response_fn cb) {
-  auto self = shared_from_this();
-  asio::co_spawn(
-      io_,
-      [self, req = std::move(req), cb = std::move(cb)]() mutable -> asio::awaitable<void> {
-        transport_response r;
-        try {
-          r = co_await impl::run(self, std::move(req));
-        } catch (const std::exception&) {
-          r = transport_response{};
-          r.error = "connection";
-        }
-        cb(std::move(r));
-      },
-      asio::detached);
+  auto conn = take_idle();
+  const strand_type strand = conn ? conn->strand : asio::make_strand(io_);
+  asio::co_spawn(strand, impl::request(shared_from_this(), std::move(req), std::move(conn), strand, std::move(cb)),
+                 asio::detached);
 }
 
 }  // namespace orch::workers

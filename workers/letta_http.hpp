@@ -1,17 +1,25 @@
 #pragma once
 // letta_http: the raw HTTP transport to a Letta server (or fake-letta), a Boost.Beast async
 // client. `letta.base_url` is http://host:port[/prefix]; keep-alive connections are pooled
-// (idle pool bounded by max_in_flight; the discipline above bounds the busy ones). Each request
-// has `letta.timeout_ms` for connect + write + read (tcp_stream expiry); answers above 8 MiB are
-// refused ("too_large"). `Authorization: Bearer <token>` when letta_options::token is set.
+// (idle pool bounded by max_in_flight; the discipline above bounds the busy ones).
+// Timeouts: DNS resolution and the TCP connect share `letta.connect_timeout_ms`; writing the
+// request and reading its answer get `letta.timeout_ms`. Answers above
+// `letta.max_response_bytes` (body) or 8 KiB (headers) fail with "too_large", are counted and
+// their connection is closed. `Authorization: Bearer <token>` when letta_options::token is set.
 //
 // Ownership: create with std::make_shared (requests in progress hold a reference).
-// Thread-safety: execute() from any thread; the idle pool has a mutex; each request runs as its
-// own coroutine on the io_context. How it fails: no exception escapes a request; a request
-// without an answer completes with status 0 and "timeout" | "connection" | "too_large". A
-// request that fails on a reused keep-alive connection before any answer is retried once on a
-// fresh connection (the server may have closed it while idle). The constructor throws
-// std::invalid_argument on a malformed base_url (a config error).
+// Thread-safety: execute() from any thread; the idle pool has a mutex. Each connection has its
+// own strand: the request coroutine, the stream's timeout handler and the resolve timer all run
+// on it, so no two handlers of one connection ever run at once. A pooled connection is handed
+// to a request together with its strand.
+// How it fails: no exception escapes a request; a request without an answer completes with
+// status 0 and "timeout" | "connection" | "too_large". A pooled connection the server closed
+// while idle is detected before use and dropped (counted). A request whose write fails on a
+// pooled connection, or an idempotent one (GET, PATCH) whose pooled connection ends before any
+// answer byte, is sent again once, always on a fresh connection (counted); a POST that was
+// written is never sent again here: it may have landed, the discipline above decides (a message
+// call looks for its otid first). The constructor throws std::invalid_argument on a malformed
+// base_url (a config error).
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -20,6 +28,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "queues/metrics.hpp"
 #include "workers/letta_options.hpp"
 #include "workers/letta_transport.hpp"
 
@@ -35,9 +44,8 @@ http_endpoint parse_base_url(const std::string& url);
 
 class letta_http final : public letta_transport, public std::enable_shared_from_this<letta_http> {
  public:
-  static constexpr std::size_t max_body_bytes = 8u << 20;
-
-  letta_http(boost::asio::io_context& io, const letta_options& opts);
+  // `metrics` may be null (no counters); otherwise it must outlive the client.
+  letta_http(boost::asio::io_context& io, const letta_options& opts, queues::registry* metrics = nullptr);
   ~letta_http() override;
 
   void execute(transport_request req, response_fn cb) override;
@@ -45,13 +53,19 @@ class letta_http final : public letta_transport, public std::enable_shared_from_
  private:
   struct connection;
   struct impl;
+  std::shared_ptr<connection> take_idle();
+  void count(const char* name, const char* help);
+
   boost::asio::io_context& io_;
   http_endpoint ep_;
   std::string token_;
   std::chrono::milliseconds timeout_;
+  std::chrono::milliseconds connect_timeout_;
+  std::size_t max_response_bytes_;
   std::size_t max_idle_;
+  queues::registry* metrics_;
   std::mutex mu_;
-  std::vector<std::unique_ptr<connection>> idle_;
+  std::vector<std::shared_ptr<connection>> idle_;
 };
 
 }  // namespace orch::workers

@@ -1,6 +1,7 @@
 #pragma once
 // `letta.*` settings (DESIGN 5.4, 6).
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -16,7 +17,9 @@ struct letta_options {
   std::string base_url = "http://127.0.0.1:8283";
   std::string token_file;  // empty = no Authorization header
   std::string token;       // read from token_file by the loader
-  std::chrono::milliseconds timeout{60000};
+  std::chrono::milliseconds timeout{60000};          // write + read of one request
+  std::chrono::milliseconds connect_timeout{5000};   // DNS resolution + TCP connect
+  std::size_t max_response_bytes = 8u << 20;         // larger answer bodies fail "too_large"
   std::uint32_t max_in_flight = 16;
   double global_per_s = 20;
   double global_burst = 40;

@@ -64,14 +64,12 @@ transport_response letta_simulated::answer(const transport_request& req) {
     case letta_endpoint::conversation_list: {
       const std::string agent = query_param(req.target, "agent_id");
       const std::string search = query_param(req.target, "summary_search");
-      std::string body = "[";
-      for (const auto& [id, c] : conversations_) {
-        if (c.agent != agent || c.summary.find(search) == std::string::npos) continue;
-        if (body.size() > 1) body += ",";
-        body += write_conversation({id, c.agent, c.summary, c.blocks});
-      }
+      std::vector<letta_conversation> matching;
+      for (const auto& [id, c] : conversations_)
+        if (c.agent == agent && c.summary.find(search) != std::string::npos)
+          matching.push_back({id, c.agent, c.summary, c.blocks});
       r.status = 200;
-      r.body = body + "]";
+      r.body = write_conversation_page(std::move(matching), req.target);
       break;
     }
     case letta_endpoint::conversation_create: {

@@ -93,14 +93,14 @@ void memory_sync_worker::forget_game(const std::string& game_id) {
 }
 
 void memory_sync_worker::handle(queues::message m, queues::completion done) {
-  auto req = std::static_pointer_cast<const sync_request>(m.payload);
+  auto req = m.payload.as<const sync_request>();
   auto token = std::make_shared<queues::completion>(std::move(done));
   sync(std::move(req), [token](bool) { token->done(); }, m.arrival);
 }
 
 void memory_sync_worker::on_dropped(queues::message m, queues::drop_reason r) {
   if (r == queues::drop_reason::coalesced) return;
-  auto req = std::static_pointer_cast<const sync_request>(m.payload);
+  auto req = m.payload.as<const sync_request>();
   if (!req || req->agent_id.empty()) return;
   dropped_.inc();
   snapshots_.mark_sync_failed(req->agent_id);

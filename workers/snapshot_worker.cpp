@@ -52,6 +52,8 @@ snapshot_worker::snapshot_worker(const world_options& opts, std::shared_ptr<cons
       players_evicted_(m.get_counter("npcorch_players_evicted_total", "Player cache entries expired")),
       syncs_rejected_(m.get_counter("npcorch_memory_sync_rejected_total",
                                     "Memory syncs the background queue refused (retried next snapshot)")),
+      unknown_npcs_(m.get_counter("npcorch_snapshot_unknown_npcs_total",
+                                  "NPC entities of a snapshot the registry does not know (not mapped to the game)")),
       clustering_seconds_(m.get_histogram("npcorch_clustering_seconds", "Time to cluster one snapshot", {},
                                           clustering_buckets())) {}
 
@@ -134,10 +136,17 @@ apply_result snapshot_worker::process(const snapshot& s) {
     const bool same_view = published == r.diff.view;  // nothing readers see changed
     published = r.diff.view;
     if (!same_view) {
+      // Only registry NPCs get a game (keyed by registry id): invented npc names cannot grow
+      // this map or redirect another NPC's /chat/v3 calls.
       for (const auto& [name, e] : r.diff.view->entities) {
         if (!e.is_npc) continue;
-        npc_game_[name] = s.game_id;
-        if (!e.id.empty()) npc_game_[e.id] = s.game_id;
+        const auto* known = e.id.empty() ? nullptr : reg_->find_npc(e.id);
+        if (!known) known = reg_->find_npc(name);
+        if (!known) {
+          unknown_npcs_.inc();
+          continue;
+        }
+        npc_game_[known->id] = s.game_id;
       }
     }
   }
@@ -146,7 +155,7 @@ apply_result snapshot_worker::process(const snapshot& s) {
 }
 
 void snapshot_worker::handle(queues::message m, queues::completion done) {
-  auto s = std::static_pointer_cast<snapshot>(m.payload);
+  auto s = m.payload.as<snapshot>();
   if (!s) {
     stale_.inc();
     done.done();
@@ -179,16 +188,11 @@ std::shared_ptr<const world_view> snapshot_worker::view(const std::string& game_
 
 std::string snapshot_worker::game_of_npc(const std::string& npc_id_or_name) const {
   std::lock_guard lk(mu_);
-  auto it = npc_game_.find(npc_id_or_name);
-  if (it != npc_game_.end()) return it->second;
-  // A registry NPC may be addressed by id while snapshots named it only by display name.
-  if (const auto* npc = reg_->find_npc(npc_id_or_name)) {
-    for (const auto* key : {&npc->id, &npc->display_name}) {
-      auto k = npc_game_.find(*key);
-      if (k != npc_game_.end()) return k->second;
-    }
-  }
-  return {};
+  // Addressed by registry id or display name; the map holds registry ids.
+  const auto* npc = reg_->find_npc(npc_id_or_name);
+  if (!npc) return {};
+  auto it = npc_game_.find(npc->id);
+  return it == npc_game_.end() ? std::string{} : it->second;
 }
 
 }  // namespace orch::workers

@@ -9,8 +9,8 @@
 // never runs two snapshots of one game at once); view(), game_of_npc() and mark_sync_failed()
 // may be called from any thread. Listeners are registered before the dispatcher starts and
 // run on the handler's thread. How it fails: no exception leaves handle(); a stale snapshot
-// is dropped and counted; a null payload is dropped and counted as stale (the payload's type
-// is not checked: the urgent queue's snapshot messages carry only snapshots).
+// is dropped and counted; a payload that is no snapshot (checked by its type tag) is dropped
+// and counted as stale.
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -71,7 +71,7 @@ class snapshot_worker final : public world_views {
   mutable std::mutex mu_;  // guards games_ (the map), views_, npc_game_, failed_
   std::unordered_map<std::string, std::shared_ptr<game_slot>> games_;
   std::unordered_map<std::string, std::shared_ptr<const world_view>> views_;
-  std::unordered_map<std::string, std::string> npc_game_;  // npc id and name -> game
+  std::unordered_map<std::string, std::string> npc_game_;  // registry npc id -> game (registry NPCs only)
   std::unordered_set<std::string> failed_;                 // agents whose sync failed
 
   queues::counter& applied_;
@@ -89,6 +89,7 @@ class snapshot_worker final : public world_views {
   queues::counter& writes_naive_;
   queues::counter& players_evicted_;
   queues::counter& syncs_rejected_;
+  queues::counter& unknown_npcs_;
   queues::histogram& clustering_seconds_;
 };
 

@@ -125,6 +125,8 @@ void check_defaults(const daemon::config& c) {
   CHECK(cl.token_file.empty());
   CHECK(cl.token.empty());
   CHECK(cl.timeout == dl.timeout);
+  CHECK(cl.connect_timeout == dl.connect_timeout);
+  CHECK(cl.max_response_bytes == dl.max_response_bytes);
   CHECK(cl.max_in_flight == dl.max_in_flight);
   CHECK(cl.global_per_s == dl.global_per_s);
   CHECK(cl.global_burst == dl.global_burst);

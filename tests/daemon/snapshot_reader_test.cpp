@@ -1,4 +1,4 @@
-// daemon/snapshot_reader: the one-pass SAX reader gives exactly the reference decoder's answer
+// daemon/snapshot_reader: the simdjson fast path gives exactly the reference decoder's answer
 // (same snapshot, or the same error with the same field path and offset) on random bodies,
 // good ones and broken ones.
 #include <doctest/doctest.h>

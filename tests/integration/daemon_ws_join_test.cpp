@@ -42,6 +42,10 @@ std::uint64_t oldest_kept(http_conn& c) {
   return number_after(r.body, "seq");
 }
 
+// Bounds for positive waits, wide enough for the slowdown of a sanitizer build.
+constexpr std::chrono::milliseconds slow_bound{120'000};
+constexpr std::chrono::milliseconds frame_wait{30'000};
+
 // The game's last seq, paging through the long-poll answers (each holds at most 1 000 events).
 std::uint64_t last_seq(http_conn& c) {
   std::uint64_t since = 0;
@@ -56,13 +60,13 @@ std::uint64_t last_seq(http_conn& c) {
 // Reads a join: the reset frame, then events with consecutive seqs up to at least `until`.
 // Returns the last seq read (0 on a malformed or missing frame).
 std::uint64_t read_join(ws_client& ws, std::uint64_t until) {
-  auto first = ws.read();
+  auto first = ws.read(frame_wait);
   REQUIRE(first.find("\"type\":\"reset\"") != std::string::npos);
   CHECK(first.find("\"seq\"") == std::string::npos);
   std::uint64_t last = number_after(first, "next");
   CHECK(last > 0);
   while (last < until) {
-    auto f = ws.read();
+    auto f = ws.read(frame_wait);
     if (f.empty()) return 0;
     const auto seq = number_after(f, "seq");
     if (seq != last + 1) {
@@ -85,7 +89,8 @@ TEST_CASE("websocket: clients joining a busy game get a reset, then the live eve
   int seq = 0;
   // More events than the replay buffer (4 096) holds.
   for (int i = 0; i < 600; ++i) REQUIRE(c.post("/letta/v1/snapshot/game", busy_snapshot(++seq)).status == 202);
-  REQUIRE(eventually([&] { return oldest_kept(c) > 1; }));
+  // Waits are generous: under ThreadSanitizer the daemon runs 5-15 times slower.
+  REQUIRE(eventually([&] { return oldest_kept(c) > 1; }, slow_bound));
 
   // Five clients join with since=0, one after another; each stays connected.
   std::vector<std::unique_ptr<ws_client>> clients;
@@ -108,7 +113,7 @@ TEST_CASE("websocket: clients joining a busy game get a reset, then the live eve
       if (f.post("/letta/v1/snapshot/game", busy_snapshot(++s)).status == 202) posted.fetch_add(1);
     }
   });
-  while (posted.load() < 20) std::this_thread::yield();
+  REQUIRE(eventually([&] { return posted.load() >= 20; }, slow_bound));
   ws_client during(d.port(), "/letta/v1/ws?gameId=busy&since=0");
   REQUIRE(during.handshake_response().result_int() == 101);
   const auto during_last = read_join(during, 1);
@@ -118,12 +123,12 @@ TEST_CASE("websocket: clients joining a busy game get a reset, then the live eve
 
   // Every client then receives the live events after what it had, without a gap.
   std::uint64_t final_seq = 0;
-  eventually([&] { return (final_seq = last_seq(c)) > read_to.back(); });
+  eventually([&] { return (final_seq = last_seq(c)) > read_to.back(); }, slow_bound);
   REQUIRE(final_seq > read_to.back());
   for (std::size_t k = 0; k < clients.size(); ++k) {
     std::uint64_t last = read_to[k];
     while (last < final_seq) {
-      auto f = clients[k]->read();
+      auto f = clients[k]->read(frame_wait);
       REQUIRE_FALSE(f.empty());
       const auto s = number_after(f, "seq");
       REQUIRE(s == last + 1);
@@ -133,7 +138,7 @@ TEST_CASE("websocket: clients joining a busy game get a reset, then the live eve
   {
     std::uint64_t last = during_last;
     while (last < final_seq) {
-      auto f = during.read();
+      auto f = during.read(frame_wait);
       REQUIRE_FALSE(f.empty());
       const auto s = number_after(f, "seq");
       REQUIRE(s == last + 1);
@@ -152,12 +157,12 @@ TEST_CASE("websocket: a since ahead of the log (as after a restart) gets a reset
   REQUIRE(d.port() > 0);
   ws_client ws(d.port(), "/letta/v1/ws?gameId=fresh&since=12345");
   REQUIRE(ws.handshake_response().result_int() == 101);
-  auto first = ws.read();
+  auto first = ws.read(frame_wait);
   CHECK(first == "{\"type\":\"reset\",\"next\":0}");
   http_conn c(d.port());
   REQUIRE(c.post("/letta/v1/snapshot/game", R"({"gameId":"fresh","timestamp":1,"events":[],"clusters":[],"humanContext":{
       "A":{"position":{"x":0,"y":0,"z":0}},"B":{"position":{"x":3,"y":0,"z":0}}}})").status == 202);
-  auto ev = ws.read();
+  auto ev = ws.read(frame_wait);
   CHECK(number_after(ev, "seq") == 1);
   CHECK(ev.find("cluster_update") != std::string::npos);
   CHECK(d.stop() == 0);

@@ -54,3 +54,21 @@ TEST_CASE("token_bucket: refill caps at burst - unlimited when rate <= 0") {
   for (int i = 0; i < 1000; ++i) REQUIRE(u.try_acquire(c.now()));
   CHECK(u.wait_time(c.now()) == 0ms);
 }
+
+TEST_CASE("token_bucket: take() goes into debt that later acquisitions wait out") {
+  manual_clock c;
+  token_bucket b(10, 2, c.now());
+  b.take(c.now(), 5);  // 2 there, 3 owed
+  CHECK(b.available(c.now()) == doctest::Approx(-3));
+  CHECK_FALSE(b.try_acquire(c.now()));
+  // 3 owed + 1 wanted at 10/s: 400 ms.
+  CHECK(b.wait_time(c.now()) > 399ms);
+  CHECK(b.wait_time(c.now()) <= 401ms);
+  c.advance(399ms);
+  CHECK_FALSE(b.try_acquire(c.now()));
+  c.advance(2ms);
+  CHECK(b.try_acquire(c.now()));
+  token_bucket u(0, 1, c.now());
+  u.take(c.now(), 100);
+  CHECK(u.try_acquire(c.now()));
+}

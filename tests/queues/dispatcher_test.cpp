@@ -37,7 +37,7 @@ message msg(message_kind k, std::string key, int payload, bool coalesce = false)
   m.payload = std::make_shared<int>(payload);
   return m;
 }
-int payload_of(const message& m) { return *std::static_pointer_cast<int>(m.payload); }
+int payload_of(const message& m) { return *m.payload.as<int>(); }
 
 // An io_context run by a few threads for the length of a test.
 struct io_threads {

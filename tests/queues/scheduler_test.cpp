@@ -31,7 +31,7 @@ message msg(message_kind k, std::string key, int payload, bool coalesce = false)
   m.payload = std::make_shared<int>(payload);
   return m;
 }
-int payload_of(const message& m) { return *std::static_pointer_cast<int>(m.payload); }
+int payload_of(const message& m) { return *m.payload.as<int>(); }
 
 queues_config cfg3(std::size_t urgent_cap = 10000, std::size_t conv_cap = 5000) {
   auto c = queues_config::defaults();

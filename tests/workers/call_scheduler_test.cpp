@@ -192,6 +192,26 @@ TEST_CASE("call_scheduler: the global rate counts every call, the agent rate mes
   CHECK(a.started.back().name == "other");
 }
 
+TEST_CASE("call_scheduler: requests an attempt makes beyond its own are charged to the global rate") {
+  auto o = unlimited();
+  o.global_per_s = 2;
+  o.global_burst = 2;
+  rig r(o);
+  r.submit("setup", "lane-0", call_class::reply);
+  REQUIRE(r.started.size() == 1);
+  // The attempt looked its conversation up and created it: two more requests, one token left
+  // before them, so the bucket owes one.
+  r.s->charge(2);
+  CHECK(r.metric("npcorch_letta_extra_requests_total") == 2);
+  r.submit("next", "lane-1", call_class::reply);
+  CHECK(r.started.size() == 1);
+  r.advance(999ms);  // one owed and one wanted at 2/s: 1 s
+  CHECK(r.started.size() == 1);
+  r.advance(2ms);
+  CHECK(r.started.size() == 2);
+  CHECK(r.started.back().name == "next");
+}
+
 TEST_CASE("call_scheduler: retries back off with jitter, honour Retry-After and keep the lane") {
   rig r(unlimited());
   r.submit("msg", "conv-a", call_class::npc);

@@ -178,6 +178,32 @@ TEST_CASE("conversation_state: the floor lets max_concurrent_speakers generate -
   CHECK(h.st->context_lines("g", "Pete") == 0);
 }
 
+TEST_CASE("conversation_state: an addressed player is answered while another NPC holds the floor") {
+  policies::conversation_options o;
+  o.max_responders = 1;
+  o.max_concurrent_speakers = 1;
+  harness h(o);
+  auto fx = h.st->on_turn(h.turn("Goldie?"), h.clk.now());
+  REQUIRE(fx.submits.size() == 1);
+  const auto goldie = fx.submits[0].job;
+  h.start(goldie);  // Goldie holds the cluster's only speaker slot
+  fx = h.st->on_turn(h.turn("Pete, a word?"), h.clk.now());
+  REQUIRE(fx.submits.size() == 1);
+  CHECK(fx.submits[0].agent_id == "agent-Pete");
+  bool started = false;
+  auto s = h.st->on_start(fx.submits[0].job, h.clk.now(), started);
+  CHECK(started);  // Pete's own conversation is free: he answers now, typing at once
+  CHECK(has_event(s, R"("type":"npc_typing","npc":"Pete")"));
+  CHECK(h.counter("npcorch_conversation_floor_waits_total") <= 0);
+  // Unprompted speech still keeps to the cap: an unaddressed turn's responder waits.
+  fx = h.st->on_turn(h.turn("anyone else?"), h.clk.now());
+  REQUIRE(fx.submits.size() == 1);
+  CHECK(fx.submits[0].agent_id == "agent-Kaiden");
+  h.st->on_start(fx.submits[0].job, h.clk.now(), started);
+  CHECK_FALSE(started);
+  CHECK(h.counter("npcorch_conversation_floor_waits_total") == 1);
+}
+
 TEST_CASE("conversation_state: an addressed player turn ignores the cooldown - unprompted speech waits for it") {
   policies::conversation_options o;
   o.max_responders = 1;

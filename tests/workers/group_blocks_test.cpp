@@ -1,6 +1,8 @@
 // Tests workers/group_blocks.cpp: block formats, update order, size limit and merging.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -158,4 +160,52 @@ TEST_CASE("group blocks: status merge keeps the NPC's own lines after the fresh 
 TEST_CASE("group blocks: iso8601") {
   CHECK(iso8601(0) == "1970-01-01T00:00:00Z");
   CHECK(iso8601(1737874917) == "2025-01-26T07:01:57Z");
+}
+
+TEST_CASE("group blocks: a 5 000-member cluster is trimmed under the limit, first names kept, '… and N more'") {
+  group_block b;
+  S names;
+  for (int i = 0; i < 5000; ++i) {
+    b.members.push_back({"Player" + std::to_string(i), "an avatar in a red hat", "2025-01-26T07:01:56Z"});
+    names.push_back("Player" + std::to_string(i));
+  }
+  push_updates(b.updates, membership_update_lines(names, {}));  // one 45 KB update line
+  b.last_updated = iso8601(1737874917);
+  const auto text = render_group_members(b);
+  CHECK(text.size() < group_block_limit);
+  CHECK(text.size() > group_block_limit - 200);  // trimmed to the limit, not far below it
+  auto d = parse(text);
+  CHECK(d["updates"].Size() == 0);
+  CHECK(d["members"].MemberCount() == 0);  // entries go before the summary is cut
+  const std::string summary = d["summary"].GetString();
+  REQUIRE(summary.rfind("Current members: Player0, Player1, ", 0) == 0);
+  const auto tail = summary.rfind(", \xe2\x80\xa6 and ");
+  REQUIRE(tail != std::string::npos);
+  const auto listed = static_cast<int>(std::count(summary.begin(), summary.begin() + static_cast<long>(tail), ',')) + 1;
+  const int more = std::stoi(summary.substr(tail + std::string(", \xe2\x80\xa6 and ").size()));
+  CHECK(listed + more == 5000);
+  CHECK(summary.find("Player" + std::to_string(listed - 1) + ",") != std::string::npos);  // in order
+
+  // Merged with the NPC's notes on a member and a key of its own: still under the limit.
+  const std::string current = R"({"members":{"Player0":{"notes":"owes me 5 gold"}},"mood":"wary"})";
+  const auto m = merge_group_members(b, current, 0, 0);
+  CHECK(m.text.size() < group_block_limit);
+  auto dm = parse(m.text);
+  CHECK(std::string(dm["mood"].GetString()) == "wary");
+}
+
+TEST_CASE("group blocks: long names - fewer members listed, every cut size under the limit") {
+  for (std::size_t limit : {600u, 1000u, 2500u, 5000u}) {
+    group_block b;
+    for (int i = 0; i < 40; ++i)
+      b.members.push_back({std::string(250, static_cast<char>('a' + i % 26)) + std::to_string(i), "", ""});
+    const auto text = render_group_members(b, limit);
+    CHECK(text.size() < limit);
+    auto d = parse(text);
+    const std::string summary = d["summary"].GetString();
+    CHECK(summary.find(" more") != std::string::npos);
+  }
+  // A block that fits is not touched.
+  const auto small = render_group_members(two_members());
+  CHECK(parse(small)["summary"] == "Current members: Diamond, Kaiden");
 }

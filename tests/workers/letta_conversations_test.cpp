@@ -122,6 +122,64 @@ TEST_CASE("conversations: one per (agent, game), racing first calls make one, a 
   CHECK(metrics2.value("npcorch_letta_conversations_total", {{"how", "found"}}) == 4);
 }
 
+TEST_CASE("conversations: one directory list per agent, one create per pair, pages after a restart") {
+  boost::asio::io_context io;
+  policies::steady_clock clock;
+  queues::registry metrics;
+  auto sim = std::make_shared<letta_simulated>(io, 1ms, 1ms);
+  auto client = std::make_shared<letta_discipline>(io, sim, per_game(), clock, metrics);
+  // 150 games: "g1" is a part of "g10".."g19" and "g100".."g149" (summary_search matches parts).
+  constexpr int games = 150;
+  int done = 0;
+  for (int g = 0; g < games; ++g)
+    client->send_in_game(letta_call_class::reply, agent, "g" + std::to_string(g), say("hi"),
+                         [&](letta_result r, letta_reply) {
+                           CHECK(r.ok);
+                           ++done;
+                         });
+  REQUIRE(run_until(io, [&] { return done == games; }));
+  CHECK(sim->conversations() == games);
+  CHECK(metrics.value("npcorch_letta_directory_loads_total", {{"result", "ok"}}) == 1);
+  CHECK(metrics.value("npcorch_letta_conversations_total", {{"how", "created"}}) == games);
+  // The setup of a pair is its create: one list for the agent, no search and no label read per pair.
+  CHECK(metrics.value("npcorch_letta_requests_total", {{"kind", "conversation"}, {"status", "200"}}) == games + 1);
+  CHECK(metrics.value("npcorch_letta_extra_requests_total") == games + 1);
+  // Blocks mapped by creation order reach the right block (each answer's label is checked).
+  int written = 0;
+  client->update_game_block(agent, "g7", "status", "health: 7", [&](letta_result r) {
+    CHECK(r.ok);
+    ++written;
+  });
+  client->update_game_block(agent, "g7", "group_members", "people of g7", [&](letta_result r) {
+    CHECK(r.ok);
+    ++written;
+  });
+  REQUIRE(run_until(io, [&] { return written == 2; }));
+  CHECK(sim->game_block(agent, "g7", "status") == "health: 7");
+  CHECK(sim->game_block(agent, "g7", "group_members") == "people of g7");
+  CHECK(metrics.value("npcorch_letta_block_label_mismatches_total") <= 0);  // -1: never counted
+
+  // A restarted daemon lists the agent's conversations in pages of 100 and finds each pair's.
+  queues::registry metrics2;
+  auto again = std::make_shared<letta_discipline>(io, sim, per_game(), clock, metrics2);
+  done = 0;
+  for (int g = 0; g < games; ++g)
+    again->send_in_game(letta_call_class::npc, agent, "g" + std::to_string(g), say("back"),
+                        [&](letta_result r, letta_reply) {
+                          CHECK(r.ok);
+                          ++done;
+                        });
+  REQUIRE(run_until(io, [&] { return done == games; }));
+  CHECK(sim->conversations() == games);
+  CHECK(metrics2.value("npcorch_letta_conversations_total", {{"how", "found"}}) == games);
+  CHECK(metrics2.value("npcorch_letta_conversations_total", {{"how", "created"}}) <= 0);  // -1: none
+  CHECK(again->conversation_of(agent, "g1") == client->conversation_of(agent, "g1"));
+  CHECK(again->conversation_of(agent, "g149") == client->conversation_of(agent, "g149"));
+  // Two pages, then the labels of each found pair's two blocks.
+  CHECK(metrics2.value("npcorch_letta_requests_total", {{"kind", "conversation"}, {"status", "200"}}) ==
+        2 + 2 * games);
+}
+
 TEST_CASE("conversations: agent mode keeps one lane per agent and the agent's own blocks") {
   boost::asio::io_context io;
   policies::steady_clock clock;

@@ -331,3 +331,27 @@ TEST_CASE("snapshot worker: handle() through the dispatcher queues coalescing me
   CHECK(synced == 2);
   CHECK(r.letta.blocks.size() == 4);
 }
+
+TEST_CASE("snapshot worker: only registry NPCs are mapped to a game - invented npc ids are counted, not kept") {
+  rig r;
+  std::vector<snapshot_entity> es{at("Pete", 0, 0), at("Kaiden", 4, 0)};
+  for (int i = 0; i < 50; ++i) {
+    auto e = at("Bot" + std::to_string(i), 100.0 + 20 * i, 0);
+    e.kind = "npc";
+    e.id = "invented-" + std::to_string(i);
+    es.push_back(std::move(e));
+  }
+  auto spoof = at("Impostor", 300, 300);
+  spoof.kind = "npc";
+  spoof.id = "npc-pete-2";
+  es.push_back(std::move(spoof));
+  r.snaps.process(scene(1, std::move(es)));
+  CHECK(r.value("npcorch_snapshot_unknown_npcs_total") == 51);
+  CHECK(r.snaps.game_of_npc("Bot3").empty());
+  CHECK(r.snaps.game_of_npc("invented-3").empty());
+  CHECK(r.snaps.game_of_npc("npc-pete-2").empty());
+  // Registry NPCs are found by id and by display name.
+  CHECK(r.snaps.game_of_npc("npc-pete") == "g1");
+  CHECK(r.snaps.game_of_npc("Pete") == "g1");
+  CHECK(r.snaps.game_of_npc("Kaiden") == "g1");
+}

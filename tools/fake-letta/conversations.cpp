@@ -138,13 +138,11 @@ boost::asio::awaitable<std::optional<response>> handle_conversation_routes(fake_
     co_await sleep_for(st.latency);
     if (get) {
       const std::string search = query_param(target, "summary_search");
-      std::string body = "[";
-      for (const auto& [id, c] : st.conversations) {
-        if (c.agent != agent || c.summary.find(search) == std::string::npos) continue;
-        if (body.size() > 1) body += ",";
-        body += conversation_json(id, c);
-      }
-      co_return reply(rq, 200, body + "]");
+      std::vector<orch::workers::letta_conversation> matching;
+      for (const auto& [id, c] : st.conversations)
+        if (c.agent == agent && c.summary.find(search) != std::string::npos)
+          matching.push_back({id, c.agent, c.summary, c.blocks});
+      co_return reply(rq, 200, orch::workers::write_conversation_page(std::move(matching), target));
     }
     if (!post) co_return reply(rq, 405, detail("Method Not Allowed"));
     auto create = orch::workers::parse_create_conversation_body(rq.body());

@@ -1,0 +1,218 @@
+// letta_http against scripted loopback peers: the request timeout when a peer never answers, the
+// response size cap, and a pooled connection the server closed while idle (detected, dropped,
+// the request goes on a fresh connection and succeeds). Two io threads, as in the daemon.
+#include <utility>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <functional>
+#include <future>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "tests/eventually.hpp"
+#include "workers/letta_http.hpp"
+
+using namespace orch;
+using namespace orch::workers;
+using namespace std::chrono_literals;
+using orch::testing::eventually;
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// A blocking one-thread peer: accepts connections one after another and hands each to
+// `script(index, socket)`. Stopped by a last connection after `stopping_` is set.
+class scripted_peer {
+ public:
+  using script_fn = std::function<void(int, tcp::socket&)>;
+  explicit scripted_peer(script_fn script) : script_(std::move(script)) {
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~scripted_peer() {
+    stopping_ = true;
+    asio::io_context io;
+    tcp::socket s(io);
+    boost::system::error_code ec;
+    s.connect({asio::ip::make_address("127.0.0.1"), port_}, ec);
+    thread_.join();
+  }
+  unsigned short port() const { return port_; }
+  int accepted() const { return accepted_; }
+
+ private:
+  void loop() {
+    for (int i = 0;; ++i) {
+      tcp::socket s(io_);
+      boost::system::error_code ec;
+      acceptor_.accept(s, ec);
+      if (ec || stopping_) return;
+      ++accepted_;
+      script_(i, s);
+    }
+  }
+  script_fn script_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_{io_, {asio::ip::make_address("127.0.0.1"), 0}};
+  unsigned short port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+bool read_request(tcp::socket& s, beast::flat_buffer& buf) {
+  http::request<http::string_body> rq;
+  boost::system::error_code ec;
+  http::read(s, buf, rq, ec);
+  return !ec;
+}
+
+void answer(tcp::socket& s, const std::string& body, bool keep_alive = true) {
+  http::response<http::string_body> r{http::status::ok, 11};
+  r.set(http::field::content_type, "application/json");
+  r.keep_alive(keep_alive);
+  r.body() = body;
+  r.prepare_payload();
+  http::write(s, r);
+}
+
+// Blocks until the client closes its end (EOF or reset).
+void wait_for_close(tcp::socket& s) {
+  char c[256];
+  boost::system::error_code ec;
+  while (!ec) s.read_some(asio::buffer(c), ec);
+}
+
+struct io_threads {
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
+  std::vector<std::thread> threads;
+  explicit io_threads(int n) {
+    for (int i = 0; i < n; ++i) threads.emplace_back([this] { io.run(); });
+  }
+  ~io_threads() {
+    guard.reset();
+    io.stop();
+    for (auto& t : threads) t.join();
+  }
+};
+
+transport_response call(letta_http& client, const std::string& method, const std::string& target,
+                        const std::string& body = {}) {
+  std::promise<transport_response> p;
+  transport_request rq;
+  rq.method = method;
+  rq.target = target;
+  rq.body = body;
+  client.execute(std::move(rq), [&p](transport_response r) { p.set_value(std::move(r)); });
+  auto f = p.get_future();
+  REQUIRE(f.wait_for(30s) == std::future_status::ready);
+  return f.get();
+}
+
+letta_options options(unsigned short port) {
+  letta_options o;
+  o.base_url = "http://127.0.0.1:" + std::to_string(port);
+  o.timeout = 300ms;
+  o.connect_timeout = 2000ms;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("letta_http: a peer that accepts and never answers hits the request timeout, sent once") {
+  std::atomic<int> requests{0};
+  std::atomic<bool> client_closed{false};
+  scripted_peer peer([&](int, tcp::socket& s) {
+    beast::flat_buffer buf;
+    if (read_request(s, buf)) ++requests;
+    wait_for_close(s);  // never answers
+    client_closed = true;
+  });
+  queues::registry metrics;
+  io_threads pool(2);
+  auto client = std::make_shared<letta_http>(pool.io, options(peer.port()), &metrics);
+  const auto r = call(*client, "POST", "/v1/agents/a/messages", R"({"messages":[]})");
+  CHECK(r.status == 0);
+  CHECK(r.error == "timeout");
+  REQUIRE(eventually([&] { return client_closed.load(); }));  // the timed-out connection is closed
+  CHECK(requests == 1);
+  CHECK(peer.accepted() == 1);
+}
+
+TEST_CASE("letta_http: an answer above max_response_bytes fails cleanly, counted, connection dropped") {
+  std::atomic<bool> dropped{false};
+  scripted_peer peer([&](int i, tcp::socket& s) {
+    beast::flat_buffer buf;
+    if (!read_request(s, buf)) return;
+    if (i == 0) {
+      answer(s, "\"" + std::string(4096, 'x') + "\"");
+      wait_for_close(s);
+      dropped = true;
+    } else {
+      answer(s, R"({"ok":true})");
+      wait_for_close(s);
+    }
+  });
+  queues::registry metrics;
+  io_threads pool(2);
+  auto o = options(peer.port());
+  o.max_response_bytes = 1024;
+  auto client = std::make_shared<letta_http>(pool.io, o, &metrics);
+  const auto r = call(*client, "GET", "/v1/agents/a");
+  CHECK(r.status == 0);
+  CHECK(r.error == "too_large");
+  CHECK(metrics.value("npcorch_letta_responses_too_large_total") == 1);
+  REQUIRE(eventually([&] { return dropped.load(); }));
+  // The next request goes on a new connection and gets its answer.
+  const auto r2 = call(*client, "GET", "/v1/agents/a");
+  CHECK(r2.status == 200);
+  CHECK(r2.body == R"({"ok":true})");
+  CHECK(peer.accepted() == 2);
+}
+
+TEST_CASE("letta_http: a pooled connection the server closed while idle does not fail the next request") {
+  std::atomic<bool> closed_idle{false};
+  std::atomic<int> requests{0};
+  scripted_peer peer([&](int i, tcp::socket& s) {
+    beast::flat_buffer buf;
+    if (i == 0) {
+      if (read_request(s, buf)) ++requests;
+      answer(s, R"({"n":1})");  // keep-alive, then the server's idle timeout closes it
+      s.shutdown(tcp::socket::shutdown_both);
+      s.close();
+      closed_idle = true;
+      return;
+    }
+    while (read_request(s, buf)) {
+      ++requests;
+      answer(s, R"({"n":2})");
+    }
+  });
+  queues::registry metrics;
+  io_threads pool(2);
+  auto client = std::make_shared<letta_http>(pool.io, options(peer.port()), &metrics);
+  const auto r1 = call(*client, "GET", "/v1/health/");
+  CHECK(r1.status == 200);
+  REQUIRE(eventually([&] { return closed_idle.load(); }));
+  // A POST: it must not be lost to the dead connection, and must be sent exactly once.
+  const auto r2 = call(*client, "POST", "/v1/agents/a/messages", R"({"messages":[]})");
+  CHECK(r2.status == 200);
+  CHECK(r2.body == R"({"n":2})");
+  CHECK(requests == 2);
+  CHECK(peer.accepted() == 2);
+  CHECK(metrics.value("npcorch_letta_stale_connections_total") == 1);
+  // The fresh connection is pooled and reused.
+  const auto r3 = call(*client, "GET", "/v1/health/");
+  CHECK(r3.status == 200);
+  CHECK(peer.accepted() == 2);
+}
