@@ -154,8 +154,8 @@ void town_bench() {
     walker w;
     w.name = i < npcs ? "Npc" + std::to_string(i) : "Player" + std::to_string(i - npcs);
     w.target = pick(rng);
-    w.x = locs[w.target].coordinates[0] + jitter(rng);
-    w.z = locs[w.target].coordinates[2] + jitter(rng);
+    w.x = locs[w.target].coordinates.x + jitter(rng);
+    w.z = locs[w.target].coordinates.z + jitter(rng);
     w.dwell_left = dwell(rng);
     ws.push_back(w);
   }
@@ -172,7 +172,7 @@ void town_bench() {
     for (auto& w : ws) {
       bool moving = false;
       if (w.walking) {
-        const double tx = locs[w.target].coordinates[0], tz = locs[w.target].coordinates[2];
+        const double tx = locs[w.target].coordinates.x, tz = locs[w.target].coordinates.z;
         const double dx = tx - w.x, dz = tz - w.z, d = std::hypot(dx, dz);
         const double stepd = 4.0 * dt;
         if (d <= stepd) {

@@ -36,7 +36,7 @@ struct app::impl {
         cfg(std::make_shared<const config>(std::move(c))),
         io(static_cast<int>(cfg->server.threads)),
         events(cfg->events.replay_capacity, cfg->events.replay_bytes, cfg->events.max_games, metrics),
-        dispatcher(io, cfg->queues, clock, metrics),
+        dispatcher(io, cfg->queues, clock, timers, metrics),
         redis(cfg->redis.url.empty() ? nullptr : std::make_unique<workers::redis_client>(io, cfg->redis, metrics)),
         letta(workers::make_letta_client(io, cfg->letta, clock, metrics, redis.get())),
         snapshots(cfg->world, cfg->registry, events, dispatcher, clock, metrics),

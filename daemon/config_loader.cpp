@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
 
+#include "common/address.hpp"
 #include "daemon/config_registry.hpp"
 #include "daemon/config_yaml.hpp"
 #include "workers/redis_client.hpp"
@@ -42,55 +42,12 @@ bool valid_queue_name(std::string_view n) {
   return std::all_of(n.begin(), n.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
 }
 
-bool valid_host(std::string_view h) {
-  if (h.empty()) return false;
-  return std::all_of(h.begin(), h.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-' || c == '_' || c == ':';
-  });
-}
-
-// "host:port" / "[v6]:port" -> host (brackets removed) and port.
-std::optional<std::pair<std::string, std::uint16_t>> parse_host_port(std::string_view s, bool port_required,
-                                                                     std::uint16_t default_port, int min_port) {
-  std::string host;
-  std::string_view rest;
-  if (!s.empty() && s.front() == '[') {
-    auto close = s.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    host = std::string(s.substr(1, close - 1));
-    rest = s.substr(close + 1);
-  } else {
-    auto colon = s.find(':');
-    host = std::string(s.substr(0, colon));
-    rest = colon == std::string_view::npos ? std::string_view() : s.substr(colon);
-    if (host.find(':') != std::string::npos) return std::nullopt;
-  }
-  if (!valid_host(host)) return std::nullopt;
-  if (rest.empty()) {
-    if (port_required) return std::nullopt;
-    return std::pair{host, default_port};
-  }
-  if (rest.front() != ':' || rest.size() < 2) return std::nullopt;
-  rest.remove_prefix(1);
-  unsigned port = 0;
-  auto [p, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), port);
-  if (ec != std::errc() || p != rest.data() + rest.size() || port > 65535 || static_cast<int>(port) < min_port)
-    return std::nullopt;
-  return std::pair{host, static_cast<std::uint16_t>(port)};
-}
-
-// http://host[:port][/prefix]; returns the normalised URL (no trailing '/').
+// http://host[:port][/prefix] in one spelling: "http://host:port/prefix" (no trailing '/').
 std::optional<std::string> normalise_base_url(std::string_view url) {
-  constexpr std::string_view scheme = "http://";
-  if (url.substr(0, scheme.size()) != scheme) return std::nullopt;
-  std::string_view rest = url.substr(scheme.size());
-  auto slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  std::string_view prefix = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
-  if (!parse_host_port(authority, false, 80, 1)) return std::nullopt;
-  if (prefix.find_first_of("?# ") != std::string_view::npos) return std::nullopt;
-  while (!prefix.empty() && prefix.back() == '/') prefix.remove_suffix(1);
-  return std::string(scheme) + std::string(authority) + std::string(prefix);
+  std::string error;
+  auto u = common::parse_http_url(url, error);
+  if (!u) return std::nullopt;
+  return "http://" + common::format_host_port(u->host, u->port) + u->prefix();
 }
 
 std::string resolve(const std::string& p, const std::string& base_dir) {
@@ -178,10 +135,11 @@ void read_server(yaml_reader& r, const yaml_entry& sec, server_options& s, std::
            [&](const yaml_entry& e) {
              std::string v;
              if (!r.read_string(e, v, false)) return;
-             auto hp = parse_host_port(v, true, 0, 0);
+             std::string why;
+             auto hp = common::parse_host_port(v, common::port_rule{std::nullopt, 0}, why);
              if (!hp) return r.error(e, "expected host:port with port in [0, 65535]");
-             s.host = hp->first;
-             s.port = hp->second;
+             s.host = hp->host;
+             s.port = hp->port;
            }},
           {"auth_token_file",
            [&](const yaml_entry& e) {

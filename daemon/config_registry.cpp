@@ -146,9 +146,10 @@ std::optional<workers::world_registry> load_registry(const std::string& path, st
              [&](const yaml_entry& e) {
                if (!e.value.IsSequence() || e.value.size() != 3) return r.error(e, "expected [x, y, z]");
                bool ok = true;
+               double* const xyz[3] = {&loc.coordinates.x, &loc.coordinates.y, &loc.coordinates.z};
                for (std::size_t i = 0; i < 3; ++i) {
                  yaml_entry c{std::to_string(i), e.path + "[" + std::to_string(i) + "]", e.value[i].Mark(), e.value[i]};
-                 ok = r.read_number(c, -1e7, false, 1e7, loc.coordinates[i]) && ok;
+                 ok = r.read_number(c, -1e7, false, 1e7, *xyz[i]) && ok;
                }
                has_coords = ok;
              }},

@@ -3,30 +3,9 @@
 #include <cctype>
 #include <charconv>
 
+#include "common/percent_coding.hpp"
+
 namespace orch::daemon {
-namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-}  // namespace
-
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') out += ' ';
-    else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
-      i += 2;
-    } else out += s[i];
-  }
-  return out;
-}
 
 target_parts split_target(std::string_view t) {
   target_parts p;
@@ -38,8 +17,8 @@ target_parts split_target(std::string_view t) {
     auto amp = rest.find('&');
     std::string_view kv = rest.substr(0, amp);
     auto eq = kv.find('=');
-    p.query.emplace_back(percent_decode(kv.substr(0, eq)),
-                         eq == std::string_view::npos ? std::string() : percent_decode(kv.substr(eq + 1)));
+    p.query.emplace_back(common::percent_decode(kv.substr(0, eq)),
+                         eq == std::string_view::npos ? std::string() : common::percent_decode(kv.substr(eq + 1)));
     if (amp == std::string_view::npos) break;
     rest = rest.substr(amp + 1);
   }

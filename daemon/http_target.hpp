@@ -1,6 +1,6 @@
 #pragma once
 // Request-target and header parsing for the router: splits `/path?k=v&...` into its path and
-// percent-decoded query pairs, parses unsigned integers strictly, and recognises JSON media
+// percent-decoded query pairs (common/percent_coding), parses unsigned integers strictly, and recognises JSON media
 // types. Pure functions over strings: no I/O, no allocation beyond the result, safe on any
 // input (hostile targets included; the fuzz target tests/fuzz/http_target_fuzz.cpp drives it).
 // Thread-safety: stateless. How it fails: malformed escapes are kept literally; a query
@@ -20,8 +20,6 @@ struct target_parts {
 
 inline constexpr std::size_t max_query_params = 32;
 
-// `+` becomes a space, `%XX` its byte; a `%` not followed by two hex digits stays as it is.
-std::string percent_decode(std::string_view s);
 target_parts split_target(std::string_view target);
 // The first value of `name`, or nullptr.
 const std::string* query_param(const target_parts& p, std::string_view name);

@@ -23,29 +23,9 @@ std::int64_t cell_coord(double v, double inv_cell) {
 
 double squared_radius(double radius) { return radius < 0 ? -1.0 : radius * radius; }
 
-bool within(const point3& a, const point3& b, double r2) {
-  const double dx = a.x - b.x, dy = a.y - b.y, dz = a.z - b.z;
-  return dx * dx + dy * dy + dz * dz <= r2;
-}
+bool within(const point3& a, const point3& b, double r2) { return common::squared_distance(a, b) <= r2; }
 
 }  // namespace
-
-std::uint32_t clusterer::find(std::uint32_t i) {
-  while (parent_[i] != i) {
-    parent_[i] = parent_[parent_[i]];  // path halving
-    i = parent_[i];
-  }
-  return i;
-}
-
-void clusterer::unite(std::uint32_t a, std::uint32_t b) {
-  a = find(a);
-  b = find(b);
-  if (a == b) return;
-  if (size_[a] < size_[b]) std::swap(a, b);
-  parent_[b] = a;
-  size_[a] += size_[b];
-}
 
 void clusterer::radix_sort(std::uint64_t max_key) {
   constexpr unsigned digit_bits = 11;
@@ -138,14 +118,12 @@ void clusterer::run(std::span<const point3> pts, double radius, cluster_set& out
                                                   static_cast<std::int64_t>(w) * dy + dx);
         }
   }
-  parent_.resize(n);
-  std::iota(parent_.begin(), parent_.end(), 0U);
-  size_.assign(n, 1);
+  sets_.reset(n);
   for (std::size_t c = 0; c < cells; ++c) {
     const std::uint32_t b = cell_start_[c], e = cell_start_[c + 1];
     for (std::uint32_t p = b; p < e; ++p)
       for (std::uint32_t q = p + 1; q < e; ++q)
-        if (within(sorted_[p], sorted_[q], r2)) unite(p, q);
+        if (within(sorted_[p], sorted_[q], r2)) sets_.unite(p, q);
     for (int o = 0; o < offsets; ++o) {
       const std::uint64_t target = cell_key_[c] + delta[o];
       auto& cur = cursor[o];
@@ -154,7 +132,7 @@ void clusterer::run(std::span<const point3> pts, double radius, cluster_set& out
       const std::uint32_t ob = cell_start_[cur], oe = cell_start_[cur + 1];
       for (std::uint32_t p = b; p < e; ++p)
         for (std::uint32_t q = ob; q < oe; ++q)
-          if (within(sorted_[p], sorted_[q], r2)) unite(p, q);
+          if (within(sorted_[p], sorted_[q], r2)) sets_.unite(p, q);
     }
   }
 
@@ -165,7 +143,8 @@ void clusterer::run(std::span<const point3> pts, double radius, cluster_set& out
   constexpr std::uint32_t none = 0xffffffffU;
   auto& root_of = order_tmp_;  // by point index
   root_of.resize(n);
-  for (std::uint32_t p = 0; p < n; ++p) root_of[order_[p]] = find(p);
+  size_.assign(n, 0);
+  for (std::uint32_t p = 0; p < n; ++p) ++size_[root_of[order_[p]] = sets_.find(p)];
   label_.assign(n, none);
   std::uint32_t clusters = 0;
   for (std::uint32_t i = 0; i < n; ++i) {

@@ -23,11 +23,12 @@
 #include <string_view>
 #include <vector>
 
+#include "common/point3.hpp"
+#include "common/union_find.hpp"
+
 namespace orch::policies {
 
-struct point3 {
-  double x = 0, y = 0, z = 0;
-};
+using common::point3;
 
 // Clusters as a flat list: cluster k is members[offsets[k] .. offsets[k+1]).
 // Members are point indices in ascending order; clusters are ordered by their smallest index.
@@ -47,8 +48,6 @@ class clusterer {
   void run(std::span<const point3> pts, double radius, cluster_set& out);
 
  private:
-  std::uint32_t find(std::uint32_t i);
-  void unite(std::uint32_t a, std::uint32_t b);
   void radix_sort(std::uint64_t max_key);
 
   std::vector<std::uint64_t> key_, key_tmp_;  // per point, sorted with order_
@@ -57,8 +56,8 @@ class clusterer {
   std::vector<std::uint64_t> cell_key_;    // per distinct cell, ascending
   std::vector<std::uint32_t> cell_start_;  // per cell + 1: its range in order_
   std::vector<point3> sorted_;            // points in `order_` order (cache locality)
-  std::vector<std::uint32_t> parent_;
-  std::vector<std::uint32_t> size_;
+  common::union_find sets_;          // over key-order positions
+  std::vector<std::uint32_t> size_;  // per root: its set's size
   std::vector<std::uint32_t> label_;
 };
 

@@ -26,10 +26,10 @@
 #include <cmath>
 #include <iterator>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <concurrentqueue/concurrentqueue.h>
 
@@ -104,10 +104,16 @@ struct gate {
 
 struct dispatcher::impl {
   struct core : std::enable_shared_from_this<core> {
-    core(asio::io_context& io_, queues_config cfg_in, const policies::clock& clk, registry& m)
-        : io(io_), strand(asio::make_strand(io_)), clock(clk), metrics(m), sched(cfg_in),
-          cfg(sched.config()), drain_timer(strand) {
+    core(asio::io_context& io_, queues_config cfg_in, const policies::clock& clk, timer_service& t,
+         std::shared_ptr<timer_service> own_t, registry& m)
+        : io(io_), strand(asio::make_strand(io_)), clock(clk), own_timers(std::move(own_t)), timers(t), metrics(m),
+          sched(cfg_in), cfg(sched.config()) {
       reloads = &m.get_counter("npcorch_dispatcher_reloads_total", "Queue configuration reloads applied");
+      handler_errors = &m.get_counter("npcorch_dispatcher_handler_exceptions_total",
+                                      "Work or drop handlers that threw (caught and counted; the io thread carries on)", {{"handler", "work"}});
+      drop_handler_errors = &m.get_counter("npcorch_dispatcher_handler_exceptions_total",
+                                           "Work or drop handlers that threw (caught and counted; the io thread carries on)",
+                                           {{"handler", "drop"}});
       publish_gates(cfg, 0);
     }
 
@@ -191,7 +197,9 @@ struct dispatcher::impl {
       // Completions travel like submits: a lock-free hand-off plus (at most) one strand post
       // per burst, instead of one post per completed message.
       completion comp([w = weak_from_this(), q = m.queue, key = m.key, now] {
-        if (auto self = w.lock()) {
+        // Not once the dispatcher is gone: a completion destroyed with the io_context's
+        // pending handlers (at exit) must not post to it.
+        if (auto self = w.lock(); self && !self->closed.load()) {
           self->completions.enqueue(done_item{q, key, now});
           self->kick();
         }
@@ -207,6 +215,7 @@ struct dispatcher::impl {
         } catch (...) {
           // Data path: a throwing handler must not take the io thread down; its completion
           // (moved into the handler) has already freed the slot during unwinding.
+          self->handler_errors->inc();
         }
       });
     }
@@ -235,6 +244,7 @@ struct dispatcher::impl {
         try {
           self->drop_handlers[k](std::move(m), why);
         } catch (...) {
+          self->drop_handler_errors->inc();  // the message is dropped either way
         }
       });
     }
@@ -257,17 +267,34 @@ struct dispatcher::impl {
 
     void check_drain() {
       if (!drain_done || !idle()) return;
-      drain_timer.cancel();
       finish_drain(true);
     }
 
     void finish_drain(bool ok) {
+      if (drain_timer != 0) timers.cancel(std::exchange(drain_timer, 0));
       auto done = std::move(drain_done);
       drain_done = nullptr;
       if (done) asio::post(io, [done = std::move(done), ok] { done(ok); });
     }
 
+    void start_drain(policies::duration timeout, std::function<void(bool)> done) {
+      if (drain_done) finish_drain(false);  // a second drain replaces the first
+      drain_done = std::move(done);
+      const auto gen = ++drain_generation;
+      const auto now = clock.now();
+      // The timer service may call back on any thread (the manual one on the test's): hop
+      // onto the strand. The generation makes a wake-up for a replaced drain a no-op.
+      drain_timer = timers.schedule(now + timeout, now, [w = weak_from_this(), gen] {
+        if (auto self = w.lock())
+          asio::post(self->strand, [self, gen] {
+            if (gen == self->drain_generation) self->drain_timed_out();
+          });
+      });
+      check_drain();
+    }
+
     void drain_timed_out() {
+      drain_timer = 0;  // it fired: nothing to cancel
       if (!drain_done) return;
       drain_inbox();  // pull stragglers into the scheduler so they are dropped, not lost
       if (!drain_done) return;
@@ -284,6 +311,8 @@ struct dispatcher::impl {
     asio::io_context& io;
     asio::strand<asio::io_context::executor_type> strand;
     const policies::clock& clock;
+    std::shared_ptr<timer_service> own_timers;  // set when the dispatcher brought its own
+    timer_service& timers;
     registry& metrics;
 
     std::array<gate, max_queues> gates;
@@ -304,24 +333,35 @@ struct dispatcher::impl {
     std::array<handler, message_kind_count> handlers;
     std::array<drop_handler, message_kind_count> drop_handlers;
     counter* reloads = nullptr;
+    counter* handler_errors = nullptr;
+    counter* drop_handler_errors = nullptr;
 
     // strand only
     scheduler sched;
     std::vector<message> batch;
     std::vector<done_item> done_batch;
     std::function<void(bool)> drain_done;
+    timer_id drain_timer = 0;            // the pending drain timeout, 0 when none
+    std::uint64_t drain_generation = 0;  // which drain a timeout belongs to
 
     mutable std::mutex cfg_mu;  // guards cfg (the merged config) for reload()/config()
     queues_config cfg;
-    asio::steady_timer drain_timer;  // real time: drain timeouts are wall-clock by nature
   };
 
   std::shared_ptr<core> c;
 };
 
+dispatcher::dispatcher(asio::io_context& io, queues_config cfg, const policies::clock& clock, timer_service& timers,
+                       registry& metrics)
+    : impl_(std::make_unique<impl>()) {
+  impl_->c = std::make_shared<impl::core>(io, std::move(cfg), clock, timers, nullptr, metrics);
+}
+
 dispatcher::dispatcher(asio::io_context& io, queues_config cfg, const policies::clock& clock, registry& metrics)
     : impl_(std::make_unique<impl>()) {
-  impl_->c = std::make_shared<impl::core>(io, std::move(cfg), clock, metrics);
+  auto own = std::make_shared<asio_timer_service>(io);
+  auto& timers = *own;
+  impl_->c = std::make_shared<impl::core>(io, std::move(cfg), clock, timers, std::move(own), metrics);
 }
 
 // Work already posted keeps the core alive but no longer calls handlers; queued messages are
@@ -397,13 +437,7 @@ void dispatcher::stop_accepting() { impl_->c->accepting.store(false); }
 void dispatcher::drain(policies::duration timeout, std::function<void(bool drained)> done) {
   auto self = impl_->c;
   asio::post(self->strand, [self, timeout, done = std::move(done)]() mutable {
-    if (self->drain_done) self->finish_drain(false);  // a second drain replaces the first
-    self->drain_done = std::move(done);
-    self->drain_timer.expires_after(timeout);
-    self->drain_timer.async_wait([self](const boost::system::error_code& ec) {
-      if (!ec) self->drain_timed_out();
-    });
-    self->check_drain();
+    self->start_drain(timeout, std::move(done));
   });
 }
 

@@ -20,6 +20,7 @@
 #include "queues/message.hpp"
 #include "queues/metrics.hpp"
 #include "queues/queue_config.hpp"
+#include "queues/timer_service.hpp"
 
 namespace orch::queues {
 
@@ -62,6 +63,10 @@ struct submit_result {
 
 class dispatcher {
  public:
+  // The drain timeout runs on `timers` (which must outlive the dispatcher and its posted work);
+  // the second form keeps its own Asio timers on `io`.
+  dispatcher(boost::asio::io_context& io, queues_config cfg, const policies::clock& clock, timer_service& timers,
+             registry& metrics);
   dispatcher(boost::asio::io_context& io, queues_config cfg, const policies::clock& clock, registry& metrics);
   ~dispatcher();
   dispatcher(const dispatcher&) = delete;
@@ -81,7 +86,8 @@ class dispatcher {
 
   // Shutdown: refuse new messages (submit answers `stopped`), then call `done(true)` once no
   // message is queued or being worked on, or `done(false)` after `timeout` (remaining queued
-  // messages go to their drop handlers with drop_reason::shutdown).
+  // messages go to their drop handlers with drop_reason::shutdown). `timeout` is measured
+  // on the injected clock and timer service.
   void stop_accepting();
   void drain(policies::duration timeout, std::function<void(bool drained)> done);
 

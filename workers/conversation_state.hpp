@@ -1,5 +1,4 @@
 #pragma once
-#include "workers/json_text.hpp"
 // The decision core of the conversation worker (DESIGN 5.3): turn arbitration, reply jobs,
 // the per-cluster floor, NPC cooldowns, context lines, chains, echo suppression and entry
 // notices. It performs no I/O: every call takes `now` and returns the effects to carry out
@@ -41,6 +40,7 @@
 #include "queues/queue_config.hpp"
 #include "workers/chat_turn.hpp"
 #include "workers/cluster_diff.hpp"
+#include "workers/json_text.hpp"
 #include "workers/letta_client.hpp"
 #include "workers/world_view.hpp"
 

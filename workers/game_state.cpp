@@ -192,18 +192,10 @@ std::vector<std::vector<std::string>> game_state::cluster_entities(const snapsho
   clusterer_.run(pts_, opts_.cluster_radius_studs, cluster_scratch_);
   stats.clustering_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  // Union-find over name ranks; the root of a set is its smallest rank.
-  parent_.resize(n);
-  std::iota(parent_.begin(), parent_.end(), 0U);
-  auto find = [&](std::uint32_t i) {
-    while (parent_[i] != i) i = parent_[i] = parent_[parent_[i]];
-    return i;
-  };
-  auto unite = [&](std::uint32_t a, std::uint32_t b) {
-    a = find(a);
-    b = find(b);
-    if (a != b) parent_[std::max(a, b)] = std::min(a, b);
-  };
+  // Union-find over name ranks (common/union_find: the root of a set is its smallest rank).
+  groups_.reset(n);
+  auto find = [&](std::uint32_t i) { return groups_.find(i); };
+  auto unite = [&](std::uint32_t a, std::uint32_t b) { groups_.unite(a, b); };
   for (std::size_t k = 0; k < cluster_scratch_.size(); ++k) {
     auto c = cluster_scratch_.cluster(k);
     for (std::size_t j = 1; j < c.size(); ++j) unite(pt_entity_[c[0]], pt_entity_[c[j]]);

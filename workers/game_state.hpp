@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/union_find.hpp"
 #include "policies/clock.hpp"
 #include "policies/cluster_ids.hpp"
 #include "policies/clustering.hpp"
@@ -136,7 +137,7 @@ class game_state {
   std::vector<entity_entry*> order_;        // entities by name
   std::vector<policies::point3> pts_;
   std::vector<std::uint32_t> pt_entity_;
-  std::vector<std::uint32_t> parent_;
+  common::union_find groups_;
   std::vector<std::uint32_t> group_size_;
   std::vector<std::uint32_t> group_slot_;
   std::shared_ptr<const world_view> view_;  // the last published view (reused when unchanged)

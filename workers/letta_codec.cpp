@@ -4,35 +4,22 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "common/percent_coding.hpp"
+
 namespace orch::workers {
 
 namespace rj = rapidjson;
 constexpr unsigned parse_flags = rj::kParseValidateEncodingFlag | rj::kParseIterativeFlag;
 
-static std::string pct(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
+using common::percent_encode;
 
 std::string messages_target(std::string_view agent_id) {
-  return "/v1/agents/" + pct(agent_id) + "/messages";
+  return "/v1/agents/" + percent_encode(agent_id) + "/messages";
 }
 std::string block_target(std::string_view agent_id, std::string_view label) {
-  return "/v1/agents/" + pct(agent_id) + "/core-memory/blocks/" + pct(label);
+  return "/v1/agents/" + percent_encode(agent_id) + "/core-memory/blocks/" + percent_encode(label);
 }
-std::string agent_target(std::string_view agent_id) { return "/v1/agents/" + pct(agent_id); }
+std::string agent_target(std::string_view agent_id) { return "/v1/agents/" + percent_encode(agent_id); }
 
 static void put(rj::Writer<rj::StringBuffer>& w, std::string_view s) {
   w.String(s.data(), static_cast<rj::SizeType>(s.size()));

@@ -1,5 +1,4 @@
 #pragma once
-#include "workers/json_text.hpp"
 // Pure encoding and decoding of Letta's REST bodies (openapi.json, Letta 0.16.7): the request
 // bodies the client sends and the answers it reads. Shared by letta_http, letta_simulated,
 // fake-letta and the contract tests. No I/O, no state; thread-safe. Parse failures return
@@ -9,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "workers/json_text.hpp"
 #include "workers/letta_client.hpp"
 
 namespace orch::workers {

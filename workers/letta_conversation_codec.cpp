@@ -6,6 +6,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "common/percent_coding.hpp"
 #include "workers/letta_codec.hpp"
 
 namespace orch::workers {
@@ -15,21 +16,7 @@ namespace {
 
 constexpr unsigned parse_flags = rj::kParseValidateEncodingFlag | rj::kParseIterativeFlag;
 
-std::string pct(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-        c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
+using common::percent_encode;
 
 void put(rj::Writer<rj::StringBuffer>& w, std::string_view s) {
   w.String(s.data(), static_cast<rj::SizeType>(s.size()));
@@ -87,7 +74,7 @@ const std::vector<std::string>& isolated_labels() {
 }
 
 std::string conversations_list_target(std::string_view agent_id, std::string_view summary) {
-  return "/v1/conversations/?agent_id=" + pct(agent_id) + "&summary_search=" + pct(summary);
+  return "/v1/conversations/?agent_id=" + percent_encode(agent_id) + "&summary_search=" + percent_encode(summary);
 }
 std::string conversations_page_target(std::string_view agent_id, std::string_view summary, unsigned limit,
                                       std::string_view after) {
@@ -96,10 +83,10 @@ std::string conversations_page_target(std::string_view agent_id, std::string_vie
   return t;
 }
 std::string conversations_create_target(std::string_view agent_id) {
-  return "/v1/conversations/?agent_id=" + pct(agent_id);
+  return "/v1/conversations/?agent_id=" + percent_encode(agent_id);
 }
 std::string conversation_messages_target(std::string_view conversation_id) {
-  return "/v1/conversations/" + pct(conversation_id) + "/messages";
+  return "/v1/conversations/" + percent_encode(conversation_id) + "/messages";
 }
 std::string conversation_recent_target(std::string_view conversation_id, unsigned limit) {
   return conversation_messages_target(conversation_id) + "?order=desc&limit=" + std::to_string(limit);
@@ -107,7 +94,7 @@ std::string conversation_recent_target(std::string_view conversation_id, unsigne
 std::string agent_recent_target(std::string_view agent_id, unsigned limit) {
   return messages_target(agent_id) + "?order=desc&limit=" + std::to_string(limit);
 }
-std::string block_id_target(std::string_view block_id) { return "/v1/blocks/" + pct(block_id); }
+std::string block_id_target(std::string_view block_id) { return "/v1/blocks/" + percent_encode(block_id); }
 
 std::string build_create_conversation_body(std::string_view summary, const std::vector<std::string>& labels) {
   rj::StringBuffer sb;

@@ -18,6 +18,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "common/address.hpp"
 #include "policies/retry_backoff.hpp"
 
 namespace orch::workers {
@@ -37,27 +38,10 @@ struct letta_http::connection {
 };
 
 http_endpoint parse_base_url(const std::string& url) {
-  const std::string scheme = "http://";
-  if (url.rfind(scheme, 0) != 0) throw std::invalid_argument("letta.base_url: expected http://host:port[/prefix]");
-  std::string rest = url.substr(scheme.size());
-  http_endpoint ep;
-  const auto slash = rest.find('/');
-  std::string hostport = rest.substr(0, slash);
-  if (slash != std::string::npos) ep.prefix = rest.substr(slash);
-  while (!ep.prefix.empty() && ep.prefix.back() == '/') ep.prefix.pop_back();
-  const auto colon = hostport.rfind(':');
-  if (colon == std::string::npos) {
-    ep.host = hostport;
-    ep.port = "80";
-  } else {
-    ep.host = hostport.substr(0, colon);
-    ep.port = hostport.substr(colon + 1);
-  }
-  if (ep.host.size() > 2 && ep.host.front() == '[' && ep.host.back() == ']')
-    ep.host = ep.host.substr(1, ep.host.size() - 2);
-  if (ep.host.empty() || ep.port.empty() || ep.port.find_first_not_of("0123456789") != std::string::npos)
-    throw std::invalid_argument("letta.base_url: expected http://host:port[/prefix], got '" + url + "'");
-  return ep;
+  std::string error;
+  auto u = common::parse_http_url(url, error);
+  if (!u) throw std::invalid_argument("letta.base_url: expected http://host:port[/prefix], got '" + url + "': " + error);
+  return http_endpoint{u->host, std::to_string(u->port), u->prefix()};
 }
 
 letta_http::letta_http(asio::io_context& io, const letta_options& opts, queues::registry* metrics)

@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "common/point3.hpp"
+
 namespace orch::workers {
 
-struct vec3 {
-  double x = 0, y = 0, z = 0;
-};
+using vec3 = common::point3;
 
 struct entity_health {
   std::optional<double> current;

@@ -7,6 +7,7 @@ namespace orch::workers {
 
 using queues::asio_timer_service;
 using queues::manual_timer_service;
+using queues::timer_id;
 using queues::timer_service;
 
 }  // namespace orch::workers

@@ -17,12 +17,11 @@ const npc_info* world_registry::find_npc(std::string_view id_or_name) const {
   return it == by_key_.end() ? nullptr : &npcs_[it->second];
 }
 
-const location_info* world_registry::nearest_location(const std::array<double, 3>& p) const {
+const location_info* world_registry::nearest_location(const common::point3& p) const {
   const location_info* best = nullptr;
   double best_d = std::numeric_limits<double>::infinity();
   for (auto& l : locations_) {
-    double d = 0;
-    for (int i = 0; i < 3; ++i) d += (l.coordinates[i] - p[i]) * (l.coordinates[i] - p[i]);
+    const double d = common::squared_distance(l.coordinates, p);
     if (d < best_d) {
       best_d = d;
       best = &l;

@@ -1,12 +1,13 @@
 #pragma once
 // The world registry (etc/world.yaml): the NPCs the daemon knows and the named locations.
 // Loaded once at boot by daemon/config_loader; immutable afterwards and shared read-only.
-#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "common/point3.hpp"
 
 namespace orch::workers {
 
@@ -20,7 +21,7 @@ struct npc_info {
 struct location_info {
   std::string slug;
   std::string name;
-  std::array<double, 3> coordinates{};
+  common::point3 coordinates;
   std::string description;
 };
 
@@ -34,7 +35,7 @@ class world_registry {
   // By registry id or by display name.
   const npc_info* find_npc(std::string_view id_or_name) const;
   // The location nearest to p, or nullptr when there are no locations.
-  const location_info* nearest_location(const std::array<double, 3>& p) const;
+  const location_info* nearest_location(const common::point3& p) const;
 
  private:
   std::vector<npc_info> npcs_;

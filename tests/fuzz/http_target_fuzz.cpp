@@ -1,8 +1,13 @@
-// libFuzzer target: the router's request-target, query and Content-Type parsing.
+// libFuzzer target: the router's request-target, query and Content-Type parsing, and the
+// common/ address parser and percent-coding.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 
+#include "common/address.hpp"
+#include "common/percent_coding.hpp"
 #include "daemon/http_target.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -15,6 +20,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       (void)orch::daemon::parse_u64(*v, n);
     }
   (void)orch::daemon::is_json_content_type(t);
-  (void)orch::daemon::percent_decode(t);
+  // One percent-coding for the whole project: decoding what was encoded gives the input back.
+  if (orch::common::percent_decode(orch::common::percent_encode(t)) != t) __builtin_trap();
+  std::string error;
+  if (auto u = orch::common::parse_http_url(t, error))
+    if (u->host.empty() || u->port == 0) __builtin_trap();
+  if (auto hp = orch::common::parse_host_port(t, orch::common::port_rule{std::nullopt, 0}, error))
+    if (hp->host.empty()) __builtin_trap();
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -307,12 +308,13 @@ TEST_CASE("dispatcher: deadline misses and wait histogram use the injected clock
 }
 
 TEST_CASE("dispatcher: drain completes when idle, else drops the rest at the timeout") {
-  orch::policies::steady_clock clock;
+  orch::policies::manual_clock clock;
+  manual_timer_service timers;
   registry reg;
   boost::asio::io_context io;
   auto c = queues_config::defaults();
   c.queues[1].workers = 1;
-  dispatcher d(io, c, clock, reg);
+  dispatcher d(io, c, clock, timers, reg);
   std::vector<completion> held;
   std::vector<int> dropped;
   d.set_handler(message_kind::npc_reply, [&](message, completion comp) { held.push_back(std::move(comp)); });
@@ -325,19 +327,73 @@ TEST_CASE("dispatcher: drain completes when idle, else drops the rest at the tim
   d.stop_accepting();
   CHECK(d.submit(msg(message_kind::npc_reply, "late", 9)).status == submit_status::stopped);
   int result = -1;
-  d.drain(std::chrono::milliseconds(20), [&](bool ok) { result = ok ? 1 : 0; });
-  io.run();  // the held slot never completes: the timer fires and the rest is dropped
+  d.drain(20ms, [&](bool ok) { result = ok ? 1 : 0; });
+  io.run();  // the held slot never completes; the drain waits for its timeout
+  io.restart();
+  CHECK(result == -1);
+  CHECK(timers.pending() == 1);
+  clock.advance(19ms);
+  CHECK(timers.fire_due(clock.now()) == 0);  // not yet due
+  clock.advance(1ms);
+  CHECK(timers.fire_due(clock.now()) == 1);
+  io.run();  // the timeout hops onto the strand: the rest is dropped
   io.restart();
   CHECK(result == 0);
   CHECK(held.size() == 1);
   CHECK(dropped == std::vector<int>{1, 2, 3});
   CHECK(reg.value("npcorch_queue_dropped_total", {{"queue", "conversation"}, {"reason", "shutdown"}}) == 3);
-  // Once the in-flight one completes, a second drain succeeds at once.
+  // Once the in-flight one completes, a second drain succeeds at once and withdraws its timer.
   held[0].done();
   result = -1;
-  d.drain(std::chrono::seconds(30), [&](bool ok) { result = ok ? 1 : 0; });
+  d.drain(30s, [&](bool ok) { result = ok ? 1 : 0; });
   io.run();
   CHECK(result == 1);
+  CHECK(timers.pending() == 0);
+}
+
+TEST_CASE("dispatcher: a replaced or completed drain withdraws its timeout") {
+  orch::policies::manual_clock clock;
+  manual_timer_service timers;
+  registry reg;
+  boost::asio::io_context io;
+  auto c = queues_config::defaults();
+  c.queues[1].workers = 1;
+  dispatcher d(io, c, clock, timers, reg);
+  std::vector<completion> held;
+  int dropped = 0;
+  d.set_handler(message_kind::npc_reply, [&](message, completion comp) { held.push_back(std::move(comp)); });
+  d.set_drop_handler(message_kind::npc_reply, [&](message, drop_reason) { ++dropped; });
+  d.start();
+  d.submit(msg(message_kind::npc_reply, "a", 1));
+  d.submit(msg(message_kind::npc_reply, "b", 2));
+  d.stop_accepting();
+  std::vector<int> results;
+  d.drain(10ms, [&](bool ok) { results.push_back(ok ? 1 : 0); });
+  d.drain(1s, [&](bool ok) { results.push_back(ok ? 1 : 0); });  // replaces the first
+  io.run();
+  io.restart();
+  CHECK(results == std::vector<int>{0});  // the first drain was answered "not drained"
+  CHECK(timers.pending() == 1);           // only the second drain's timeout is left
+  clock.advance(10ms);
+  CHECK(timers.fire_due(clock.now()) == 0);
+  io.run();
+  io.restart();
+  CHECK(results == std::vector<int>{0});
+  CHECK(dropped == 0);
+  // The held message completes, then the queued one: the second drain succeeds.
+  REQUIRE(held.size() == 1);
+  held[0].done();
+  io.run();
+  io.restart();
+  REQUIRE(held.size() == 2);
+  held[1].done();
+  io.run();
+  io.restart();
+  CHECK(results == std::vector<int>{0, 1});
+  CHECK(timers.pending() == 0);
+  clock.advance(1s);
+  CHECK(timers.fire_due(clock.now()) == 0);
+  CHECK(dropped == 0);
 }
 
 TEST_CASE("dispatcher: posted work and completions outliving the dispatcher are harmless") {
@@ -365,4 +421,25 @@ TEST_CASE("dispatcher: posted work and completions outliving the dispatcher are 
   held.clear();  // a completion after the dispatcher is gone does nothing
   io.run();
   CHECK(reg.value("npcorch_queue_accepted_total", {{"queue", "urgent"}}) == 2);
+}
+
+TEST_CASE("dispatcher: a throwing handler is counted, frees its slot and the next message runs") {
+  orch::policies::manual_clock clock;
+  registry reg;
+  boost::asio::io_context io;
+  auto c = queues_config::defaults();
+  c.queues[0].workers = 1;
+  dispatcher d(io, c, clock, reg);
+  std::vector<int> handled;
+  d.set_handler(message_kind::snapshot, [&](message m, completion) {
+    if (payload_of(m) == 1) throw std::runtime_error("boom");
+    handled.push_back(payload_of(m));
+  });
+  d.start();
+  d.submit(msg(message_kind::snapshot, "g1", 1));
+  d.submit(msg(message_kind::snapshot, "g2", 2));
+  io.run();
+  CHECK(handled == std::vector<int>{2});
+  CHECK(reg.value("npcorch_dispatcher_handler_exceptions_total", {{"handler", "work"}}) == 1);
+  CHECK(d.in_flight(0) == 0);
 }

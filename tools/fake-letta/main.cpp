@@ -1,5 +1,6 @@
 // fake-letta: a Letta-shaped HTTP server for tests and load drills (never used by the daemon).
 //   fake-letta --listen 127.0.0.1:PORT [--latency-ms N] [--agents a,b|--world FILE] [--token T]
+// (argv by CLI11: --help is generated, a bad option is named and exits 2).
 // Prints "listening on HOST:PORT" once ready (port 0 picks a free port). Implements the routes
 // the daemon uses with Letta's status codes and error bodies, keeps agents and blocks in
 // memory, answers deterministically, records every request, answers 409 (Letta's lock) to a
@@ -14,8 +15,10 @@
 
 #include <cstdio>
 #include <iostream>
-#include <sstream>
+#include <string>
+#include <vector>
 
+#include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -27,8 +30,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <rapidjson/document.h>
-#include <yaml-cpp/yaml.h>
 
+#include "common/address.hpp"
+#include "daemon/config_loader.hpp"
 #include "tools/fake-letta/conversations.hpp"
 #include "tools/fake-letta/fake_state.hpp"
 #include "tools/fake-letta/http_util.hpp"
@@ -212,8 +216,16 @@ asio::awaitable<void> listen(fake_state& st, tcp::acceptor& acc) {
   }
 }
 
-int usage() {
-  std::cerr << "usage: fake-letta --listen HOST:PORT [--latency-ms N] [--agents a,b|--world FILE] [--token T]\n";
+constexpr const char* description =
+    "A Letta-shaped HTTP server for tests and load drills: the routes the daemon uses, with\n"
+    "Letta's status codes and error bodies, agents and blocks in memory, deterministic answers,\n"
+    "and faults injected through POST /_fake/faults. Prints \"listening on HOST:PORT\" once ready.";
+
+constexpr const char* footer =
+    "Exit codes: 0 stopped by SIGINT/SIGTERM, 1 could not listen, 2 usage error or invalid --world.";
+
+int usage_error(const std::string& what) {
+  std::cerr << "fake-letta: " << what << "\n(see fake-letta --help)\n";
   return 2;
 }
 
@@ -221,38 +233,59 @@ int usage() {
 
 int main(int argc, char** argv) {
   fake_state st;
-  std::string listen_at = "127.0.0.1:0";
+  std::string listen_at = "127.0.0.1:0", world_file;
+  std::vector<std::string> agents;
+  long latency_ms = 0;
+
+  CLI::App app(description, "fake-letta");
+  app.footer(footer);
+  app.add_option("--listen", listen_at, "address to listen on; port 0 picks a free port (default 127.0.0.1:0)")
+      ->option_text("HOST:PORT");
+  app.add_option("--latency-ms", latency_ms, "simulated thinking time before each message reply (default 0)")
+      ->check(CLI::Range(0L, 600'000L))
+      ->option_text("N (0-600000)");
+  auto* agents_opt = app.add_option("--agents", agents, "agent ids that exist (others answer 404)")
+                         ->delimiter(',')
+                         ->option_text("ID,ID...");
+  app.add_option("--world", world_file, "world registry (etc/world.yaml): its NPCs' agent_ids exist; validated by the daemon's loader")
+      ->check(CLI::ExistingFile)
+      ->excludes(agents_opt)
+      ->option_text("FILE");
+  app.add_option("--token", st.token, "bearer token every request must carry (default: none checked)")
+      ->option_text("T");
   try {
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      auto next = [&]() -> std::string {
-        if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
-        return argv[++i];
-      };
-      if (a == "--listen") listen_at = next();
-      else if (a == "--latency-ms") st.latency = std::chrono::milliseconds(std::stol(next()));
-      else if (a == "--token") st.token = next();
-      else if (a == "--agents") {
-        std::stringstream ss(next());
-        for (std::string id; std::getline(ss, id, ',');)
-          if (!id.empty()) st.agents.insert(id);
-      } else if (a == "--world") {
-        YAML::Node w = YAML::LoadFile(next());
-        for (const auto& n : w["npcs"])
-          if (n["agent_id"]) st.agents.insert(n["agent_id"].as<std::string>());
-      } else return usage();
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return usage_error(e.what());
+  }
+  st.latency = std::chrono::milliseconds(latency_ms);
+  for (auto& a : agents)
+    if (!a.empty()) st.agents.insert(std::move(a));
+  if (!world_file.empty()) {
+    try {
+      const auto registry = orch::daemon::load_world_registry(world_file);
+      for (const auto& n : registry.npcs())
+        if (!n.agent_id.empty()) st.agents.insert(n.agent_id);
+    } catch (const orch::daemon::config_error& e) {
+      for (const auto& line : e.errors) std::cerr << "fake-letta: " << line << "\n";
+      return 2;
     }
-    const auto colon = listen_at.rfind(':');
-    if (colon == std::string::npos) return usage();
+  }
+  std::string why;
+  const auto at = orch::common::parse_host_port(listen_at, orch::common::port_rule{std::nullopt, 0}, why);
+  if (!at) return usage_error("--listen " + listen_at + ": " + why);
+  try {
     asio::io_context io(1);
-    tcp::endpoint ep(asio::ip::make_address(listen_at.substr(0, colon)),
-                     static_cast<unsigned short>(std::stoi(listen_at.substr(colon + 1))));
+    tcp::endpoint ep(asio::ip::make_address(at->host), at->port);
     tcp::acceptor acc(io, ep);
+    // Signals first: whoever reads the "listening" line may send SIGTERM at once.
+    asio::signal_set sigs(io, SIGINT, SIGTERM);
+    sigs.async_wait([&](const beast::error_code&, int) { io.stop(); });
     const auto bound = acc.local_endpoint();
     std::printf("listening on %s:%u\n", bound.address().to_string().c_str(), static_cast<unsigned>(bound.port()));
     std::fflush(stdout);
-    asio::signal_set sigs(io, SIGINT, SIGTERM);
-    sigs.async_wait([&](const beast::error_code&, int) { io.stop(); });
     asio::co_spawn(io, listen(st, acc), asio::detached);
     io.run();
     return 0;

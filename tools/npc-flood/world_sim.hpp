@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "common/union_find.hpp"
 #include "tools/npc-flood/scenario.hpp"
 
 namespace orch::tools {
@@ -47,18 +48,14 @@ struct naive_cluster {
 };
 
 inline std::vector<naive_cluster> naive_clusters(const std::vector<sim_entity>& es, double radius) {
-  std::vector<std::size_t> parent(es.size());
-  std::iota(parent.begin(), parent.end(), std::size_t{0});
-  auto find = [&](std::size_t i) {
-    while (parent[i] != i) i = parent[i] = parent[parent[i]];
-    return i;
-  };
+  common::union_find sets(static_cast<std::uint32_t>(es.size()));
+  auto find = [&](std::size_t i) -> std::size_t { return sets.find(static_cast<std::uint32_t>(i)); };
   const double r2 = radius * radius;
   for (std::size_t i = 0; i < es.size(); ++i) {
     for (std::size_t j = i + 1; j < es.size(); ++j) {
       double d2 = 0;
       for (int k = 0; k < 3; ++k) d2 += (es[i].pos[k] - es[j].pos[k]) * (es[i].pos[k] - es[j].pos[k]);
-      if (d2 <= r2) parent[find(i)] = find(j);
+      if (d2 <= r2) sets.unite(static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j));
     }
   }
   std::vector<naive_cluster> out;
