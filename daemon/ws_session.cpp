@@ -18,7 +18,6 @@ ws_session::ws_session(net::ip::tcp::socket&& socket, net::ip::address addr,
     : ws_(std::move(socket)),
       state_(std::move(state)),
       game_(std::move(game)),
-      since_(since),
       last_sent_(since),
       addr_(addr),
       outbox_(state_->opts.ws_outbound_max) {

@@ -52,7 +52,6 @@ class ws_session : public std::enable_shared_from_this<ws_session> {
   boost::beast::flat_buffer buffer_;
   std::shared_ptr<http_server::shared_state> state_;
   std::string game_;
-  std::uint64_t since_;
   std::uint64_t last_sent_ = 0;
   bool backlog_done_ = false;
   bool going_away_ = false;  // shutdown: close once the outbox has drained
