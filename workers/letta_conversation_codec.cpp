@@ -79,7 +79,7 @@ std::string conversations_list_target(std::string_view agent_id, std::string_vie
 std::string conversations_page_target(std::string_view agent_id, std::string_view summary, unsigned limit,
                                       std::string_view after) {
   std::string t = conversations_list_target(agent_id, summary) + "&order=asc&limit=" + std::to_string(limit);
-  if (!after.empty()) t += "&after=" + pct(after);
+  if (!after.empty()) t += "&after=" + percent_encode(after);
   return t;
 }
 std::string conversations_create_target(std::string_view agent_id) {
