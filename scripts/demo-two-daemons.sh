@@ -83,7 +83,7 @@ for a in "${addrs[@]}"; do
   granted=$(python3 -c "print(int($granted + float('$(metric "$a" 'npcorch_redis_rate_asks_total{result="allowed"}')')))")
 done
 python3 -c "print(f'Redis granted {$granted} tokens of the shared limit to both daemons: {$granted / ($end - $start):.1f}/s' +
-  ' (conversation set-up requests ride on the token of the call that needs them)')"
+  ' (asked before each call; a call\'s extra requests are charged after it)')"
 for i in 1 2; do
   echo "daemon $i: rate-limited waits $(metric "${addrs[$((i-1))]}" npcorch_letta_rate_limited_waits_total)," \
     "shared-limit answers $(metric "${addrs[$((i-1))]}" 'npcorch_redis_rate_asks_total{result="allowed"}')"
