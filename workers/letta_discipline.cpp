@@ -351,7 +351,10 @@ void letta_discipline::complete_attempt(const std::shared_ptr<shared_call>& sc, 
   a.server_failure = r.status == 0 || r.status >= 500;
   a.retryable = !a.ok && policies::is_retryable(r.status, r.body);
   if (r.retry_after) a.retry_after = *r.retry_after;
-  if (sc->req.endpoint == letta_endpoint::messages && r.status == 0 && r.error == "timeout") sc->timed_out = true;
+  // A message that timed out, or whose connection broke after it was written, may have landed:
+  // the next attempt reads the thread back before sending it again.
+  if (sc->req.endpoint == letta_endpoint::messages && r.status == 0 && (r.error == "timeout" || r.error == "connection"))
+    sc->timed_out = true;
   sc->last = std::move(r);
   done(a);
 }

@@ -262,8 +262,11 @@ void letta_discipline::after_directory(const std::string& agent, const std::stri
     self->read_block_labels(entry, std::move(c.isolated_block_ids), lane, agent, std::move(done));
   };
   if (found) return adopt(std::move(*found), std::move(cb));
-  if (complete) return create_conversation(agent, summary, lane, std::move(cb));
-  // Entries were dropped since the directory was listed: look for this one in Letta first.
+  // Alone, the directory is all there is; with other daemons (a shared map) one of them may
+  // have created the pair since the listing (a game that moved here while Redis was down).
+  if (complete && !shared_) return create_conversation(agent, summary, lane, std::move(cb));
+  // Entries were dropped since the directory was listed, or other daemons create pairs too:
+  // look for this one in Letta first.
   auto hit = std::make_shared<std::optional<letta_conversation>>();
   page_conversations(
       agent, summary, {},
