@@ -68,7 +68,8 @@ scenario_sets=()
 while IFS= read -r kv; do
   [ -n "$kv" ] || continue
   case "$kv" in letta.backend=*) continue ;; letta.simulated.*) [ $use_fake = 1 ] && continue ;; esac  # demo.sh picks the backend
-  if "$build"/npc-orchestratord --config "$config" --check-config --set "$kv" >/dev/null 2>&1; then
+  # Checked together with the keys taken so far (a route may name a queue set just before).
+  if "$build"/npc-orchestratord --config "$config" --check-config ${scenario_sets[@]+"${scenario_sets[@]}"} --set "$kv" >/dev/null 2>&1; then
     scenario_sets+=(--set "$kv")
   else
     echo "demo.sh: this daemon does not take --set $kv (skipped)"
