@@ -10,6 +10,8 @@
 #include <future>
 #include <thread>
 
+#include <sys/socket.h>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -215,4 +217,31 @@ TEST_CASE("letta_http: a pooled connection the server closed while idle does not
   const auto r3 = call(*client, "GET", "/v1/health/");
   CHECK(r3.status == 200);
   CHECK(peer.accepted() == 2);
+}
+
+TEST_CASE("letta_http: a connect that never completes fails at connect_timeout, nothing sent") {
+  // A listener that never accepts, with a backlog of 0 filled by other connections: the
+  // kernel drops further SYNs, so the client's connect hangs until its own timeout.
+  asio::io_context io;
+  tcp::acceptor full(io);
+  full.open(tcp::v4());
+  full.bind({asio::ip::make_address("127.0.0.1"), 0});
+  full.listen(0);
+  const auto ep = full.local_endpoint();
+  std::vector<tcp::socket> fillers;
+  for (int i = 0; i < 3; ++i) {
+    fillers.emplace_back(io);
+    fillers.back().open(tcp::v4());
+    fillers.back().non_blocking(true);  // the descriptor itself: ::connect returns at once
+    (void)::connect(fillers.back().native_handle(), ep.data(), static_cast<socklen_t>(ep.size()));
+  }
+  queues::registry metrics;
+  io_threads pool(2);
+  auto o = options(ep.port());
+  o.timeout = 120s;  // only the connect timeout can end the call within call()'s 30 s
+  o.connect_timeout = 300ms;
+  auto client = std::make_shared<letta_http>(pool.io, o, &metrics);
+  const auto r = call(*client, "GET", "/v1/health/");
+  CHECK(r.status == 0);
+  CHECK(r.error == "timeout");  // not refused ("connection"): the connect hung and was cut
 }
