@@ -21,15 +21,7 @@ chmod 755 "$work"  # nginx workers run as nobody when started as root
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_line() {  # file, prefix -> the rest of the line once it appears (30 s at most)
-  for _ in $(seq 300); do
-    l=$(grep -m1 "^$2" "$1" 2>/dev/null || true)
-    [ -n "$l" ] && { echo "${l#"$2"}"; return 0; }
-    sleep 0.1
-  done
-  echo "timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
-}
+. scripts/lib.sh  # free_port, wait_line
 metric() { curl -s "http://$1/metrics" | awk -v n="$2" '$1 == n { print $2; exit }'; }
 
 redis_port=$(free_port)

@@ -46,14 +46,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-wait_line() {  # file, prefix -> prints the rest of the line once it appears (30 s at most)
-  for _ in $(seq 300); do
-    l=$(grep -m1 "^$2" "$1" 2>/dev/null || true)
-    [ -n "$l" ] && { echo "${l#"$2"}"; return 0; }
-    sleep 0.1
-  done
-  echo "timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
-}
+. scripts/lib.sh  # free_port, wait_line
 
 config=etc/npc-orchestrator.yaml
 letta_sets=(--set letta.backend=simulated)
@@ -76,7 +69,7 @@ while IFS= read -r kv; do
   fi
 done < <("$build"/npc-flood --scenario "$scenario" --daemon-settings)
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 18080)
+port=$(free_port 2>/dev/null || echo 18080)
 "$build"/npc-orchestratord --config "$config" --set "server.listen=127.0.0.1:$port" \
   "${letta_sets[@]}" ${scenario_sets[@]+"${scenario_sets[@]}"} >"$work/daemon.out" 2>"$work/daemon.err" &
 daemon=$!

@@ -16,6 +16,12 @@ std::uint64_t seed_or_random(std::uint64_t s) {
   return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
 }
 
+// Reply calls that found their lane busy, by the class of the call in it (looked up once).
+queues::counter& behind_counter(queues::registry& m, const std::string& prefix, const char* cls) {
+  return m.get_counter(prefix + "replies_behind_total",
+                       "Reply calls that found their lane busy, by the class of the call in it", {{"class", cls}});
+}
+
 double sync_rate(const scheduler_options& o) { return o.global_per_s * std::clamp(o.sync_share, 0.0, 1.0); }
 
 }  // namespace
@@ -39,6 +45,8 @@ call_scheduler::call_scheduler(scheduler_options opts, const policies::clock& cl
       extra_requests_(m.get_counter(opts_.metric_prefix + "extra_requests_total",
                                     "Requests an attempt made beyond its own (charged to the global rate)")),
       rate_waits_(m.get_counter(opts_.metric_prefix + "rate_limited_waits_total", "Requests that waited for a rate limit")),
+      replies_behind_{&behind_counter(m, opts_.metric_prefix, "reply"), &behind_counter(m, opts_.metric_prefix, "npc"),
+                      &behind_counter(m, opts_.metric_prefix, "sync")},
       sync_share_waits_(m.get_counter(opts_.metric_prefix + "sync_share_waits_total",
                                       "Syncs held back by the sync share while replies waited")),
       breaker_gauge_(m.get_gauge(opts_.metric_prefix + "breaker_state", "Circuit breaker: 0 closed, 1 open, 2 half-open")) {
@@ -67,12 +75,7 @@ void call_scheduler::submit(call_spec spec) {
       acts.push_back([finish = std::move(spec.finish)] { finish("overloaded", 0); });
       if (!l.current && l.pending.empty()) lanes_.erase(name);
     } else {
-      if (spec.cls == call_class::reply && l.current) {
-        static constexpr const char* names[] = {"reply", "npc", "sync"};
-        metrics_.get_counter(opts_.metric_prefix + "replies_behind_total",
-                             "Reply calls that found their lane busy, by the class of the call in it",
-                             {{"class", names[static_cast<int>(l.current->spec.cls)]}}).inc();
-      }
+      if (spec.cls == call_class::reply && l.current) replies_behind_[static_cast<int>(l.current->spec.cls)]->inc();
       auto it = std::make_shared<item>();
       it->seq = next_seq_++;
       it->spec = std::move(spec);

@@ -159,6 +159,7 @@ class call_scheduler : public std::enable_shared_from_this<call_scheduler> {
   queues::gauge& in_flight_gauge_;
   queues::counter& extra_requests_;
   queues::counter& rate_waits_;
+  queues::counter* replies_behind_[3];  // by call_class of the call in the busy lane
   queues::counter& sync_share_waits_;
   queues::gauge& breaker_gauge_;
 };

@@ -167,7 +167,7 @@ class letta_discipline final : public letta_client,
   static std::optional<conversation_entry> decode_conversation_entry(const std::string& s);
   // Runs `ready` once the agent's directory is loaded (loading it, or joining the load).
   void with_directory(const std::string& agent, failure_fn ready);
-  void load_directory(std::string agent, std::string after);
+  void load_directory(const std::string& agent);
   void after_directory(const std::string& agent, const std::string& summary, const std::string& lane, entry_fn cb);
   // Pages through the agent's conversations whose summary holds `search` until `page`
   // returns true (found) or the list ends; then `done` (nullopt on success).

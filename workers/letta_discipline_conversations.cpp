@@ -192,14 +192,14 @@ void letta_discipline::with_directory(const std::string& agent, failure_fn ready
     }
   }
   if (loaded) return ready(std::nullopt);
-  if (start_load) load_directory(agent, {});
+  if (start_load) load_directory(agent);
 }
 
-void letta_discipline::load_directory(std::string agent, std::string after) {
+void letta_discipline::load_directory(const std::string& agent) {
   auto found = std::make_shared<std::vector<letta_conversation>>();
   const std::string prefix(conversation_summary_prefix());
   page_conversations(
-      agent, prefix, std::move(after),
+      agent, prefix, {},
       [found](std::vector<letta_conversation>& page) {
         for (auto& c : page) found->push_back(std::move(c));
         return false;

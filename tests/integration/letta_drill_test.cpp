@@ -17,6 +17,7 @@
 #include <rapidjson/document.h>
 
 #include "tests/eventually.hpp"
+#include "tests/integration/io_threads.hpp"
 #include "tests/integration/process.hpp"
 #include "workers/letta_discipline.hpp"
 #include "workers/letta_factory.hpp"
@@ -50,19 +51,7 @@ std::string http_call(int port, http::verb verb, const std::string& target, cons
   return r.body();
 }
 
-struct io_threads {
-  asio::io_context io;
-  asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
-  std::vector<std::thread> threads;
-  explicit io_threads(int n) {
-    for (int i = 0; i < n; ++i) threads.emplace_back([this] { io.run(); });
-  }
-  ~io_threads() {
-    guard.reset();
-    io.stop();
-    for (auto& t : threads) t.join();
-  }
-};
+using orch::testing::io_threads;
 
 }  // namespace
 

@@ -18,6 +18,7 @@
 #include <boost/beast/http.hpp>
 
 #include "tests/eventually.hpp"
+#include "tests/integration/io_threads.hpp"
 #include "workers/letta_http.hpp"
 
 using namespace orch;
@@ -94,19 +95,7 @@ void wait_for_close(tcp::socket& s) {
   while (!ec) s.read_some(asio::buffer(c), ec);
 }
 
-struct io_threads {
-  asio::io_context io;
-  asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
-  std::vector<std::thread> threads;
-  explicit io_threads(int n) {
-    for (int i = 0; i < n; ++i) threads.emplace_back([this] { io.run(); });
-  }
-  ~io_threads() {
-    guard.reset();
-    io.stop();
-    for (auto& t : threads) t.join();
-  }
-};
+using orch::testing::io_threads;
 
 transport_response call(letta_http& client, const std::string& method, const std::string& target,
                         const std::string& body = {}) {
