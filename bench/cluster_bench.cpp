@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
 #include <rapidjson/document.h>
+#include <boost/asio/io_context.hpp>
 
 #include "policies/clustering.hpp"
 #include "queues/dispatcher.hpp"
@@ -53,7 +53,8 @@ void bm_clustering(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
   state.counters["clusters"] = static_cast<double>(out.size());
-  state.counters["mean_size"] = out.size() ? static_cast<double>(out.members.size()) / static_cast<double>(out.size()) : 0.0;
+  state.counters["mean_size"] =
+      out.size() ? static_cast<double>(out.members.size()) / static_cast<double>(out.size()) : 0.0;
 }
 BENCHMARK(bm_clustering)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->Repetitions(5);
 
@@ -74,9 +75,10 @@ class ratio_reporter final : public benchmark::ConsoleReporter {
       std::printf("100k / 10k ratio: not measured (the filter left out one of the two sizes)\n\n");
       return;
     }
-    std::printf("\n100k / 10k ratio of the means: %.2f wall, %.2f cpu (target <= 12); 10k mean %.3f ms wall "
-                "(target < 2 ms)\n\n",
-                mean_100k_.first / mean_10k_.first, mean_100k_.second / mean_10k_.second, mean_10k_.first);
+    std::printf(
+        "\n100k / 10k ratio of the means: %.2f wall, %.2f cpu (target <= 12); 10k mean %.3f ms wall "
+        "(target < 2 ms)\n\n",
+        mean_100k_.first / mean_10k_.first, mean_100k_.second / mean_10k_.second, mean_10k_.first);
   }
 
  private:
@@ -123,8 +125,10 @@ void town_bench() {
   std::vector<workers::location_info> locs;
   const int nloc = 12;
   for (int i = 0; i < nloc; ++i)
-    locs.push_back({"loc" + std::to_string(i), "Place " + std::to_string(i),
-                    {std::cos(i * 0.52) * 150.0, 3.0, std::sin(i * 0.52) * 150.0 + (i % 3) * 40.0}, ""});
+    locs.push_back({"loc" + std::to_string(i),
+                    "Place " + std::to_string(i),
+                    {std::cos(i * 0.52) * 150.0, 3.0, std::sin(i * 0.52) * 150.0 + (i % 3) * 40.0},
+                    ""});
   auto reg = std::make_shared<workers::world_registry>(reg_npcs, locs);
 
   boost::asio::io_context io;

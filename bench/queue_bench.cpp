@@ -90,8 +90,8 @@ void throughput() {
   for (int p = 0; p < producers; ++p)
     threads.emplace_back([&, p] {
       for (int i = 0; i < per_producer; ++i) {
-        auto r = d.submit(make(i % 2 ? message_kind::snapshot : message_kind::chat_turn,
-                               key_of("k", (p * per_producer + i) % 1000)));
+        auto r = d.submit(
+            make(i % 2 ? message_kind::snapshot : message_kind::chat_turn, key_of("k", (p * per_producer + i) % 1000)));
         if (r.status != submit_status::accepted) rejected.fetch_add(1);
       }
     });
@@ -101,11 +101,12 @@ void throughput() {
   const auto t1 = bench_clock::now();
   const double secs = std::chrono::duration<double>(t1 - t0).count();
   const double submit_secs = std::chrono::duration<double>(t_submit - t0).count();
-  std::printf("throughput: %llu messages handled in %.3f s = %.0f msg/s end to end "
-              "(%d producers, 2 io threads, 1000 keys; submit side %.0f msg/s; rejected %llu; drained %s)\n",
-              static_cast<unsigned long long>(handled.load()), secs, static_cast<double>(handled.load()) / secs,
-              producers, static_cast<double>(producers * per_producer) / submit_secs,
-              static_cast<unsigned long long>(rejected.load()), ok ? "yes" : "no");
+  std::printf(
+      "throughput: %llu messages handled in %.3f s = %.0f msg/s end to end "
+      "(%d producers, 2 io threads, 1000 keys; submit side %.0f msg/s; rejected %llu; drained %s)\n",
+      static_cast<unsigned long long>(handled.load()), secs, static_cast<double>(handled.load()) / secs, producers,
+      static_cast<double>(producers * per_producer) / submit_secs, static_cast<unsigned long long>(rejected.load()),
+      ok ? "yes" : "no");
 }
 
 void mixed() {
@@ -161,9 +162,10 @@ void mixed() {
   for (auto& t : flooders) t.join();
   drain_and_wait(d, 30s);
 
-  std::printf("mixed: conversation flooded with %zu messages (capacity %zu, 3 workers x 2 ms), "
-              "urgent %llu snapshots at 2000/s\n",
-              flood_total, cfg.queues[1].capacity, static_cast<unsigned long long>(urgent_sent));
+  std::printf(
+      "mixed: conversation flooded with %zu messages (capacity %zu, 3 workers x 2 ms), "
+      "urgent %llu snapshots at 2000/s\n",
+      flood_total, cfg.queues[1].capacity, static_cast<unsigned long long>(urgent_sent));
   for (std::size_t q = 0; q < 2; ++q) {
     auto& v = waits[q];
     const std::size_t n = v.size();

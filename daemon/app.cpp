@@ -64,10 +64,12 @@ struct app::impl {
   }
 
   void wire() {
-    dispatcher.set_handler(message_kind::snapshot,
-                           [this](queues::message m, queues::completion c) { snapshots.handle(std::move(m), std::move(c)); });
-    dispatcher.set_handler(message_kind::memory_sync,
-                           [this](queues::message m, queues::completion c) { memory_sync.handle(std::move(m), std::move(c)); });
+    dispatcher.set_handler(message_kind::snapshot, [this](queues::message m, queues::completion c) {
+      snapshots.handle(std::move(m), std::move(c));
+    });
+    dispatcher.set_handler(message_kind::memory_sync, [this](queues::message m, queues::completion c) {
+      memory_sync.handle(std::move(m), std::move(c));
+    });
     dispatcher.set_handler(message_kind::chat_turn, [this](queues::message m, queues::completion c) {
       conversations.handle_turn(std::move(m), std::move(c));
     });
@@ -78,9 +80,8 @@ struct app::impl {
       conversations.handle_notice(std::move(m), std::move(c));
     });
     for (auto k : {message_kind::chat_turn, message_kind::npc_reply, message_kind::system_notice})
-      dispatcher.set_drop_handler(k, [this](queues::message m, queues::drop_reason r) {
-        conversations.on_dropped(std::move(m), r);
-      });
+      dispatcher.set_drop_handler(
+          k, [this](queues::message m, queues::drop_reason r) { conversations.on_dropped(std::move(m), r); });
     dispatcher.set_drop_handler(message_kind::memory_sync, [this](queues::message m, queues::drop_reason r) {
       memory_sync.on_dropped(std::move(m), r);  // a shed sync is redone at the NPC's next snapshot
     });
@@ -99,9 +100,8 @@ struct app::impl {
     // A pair's block syncs and its speech are ordered apart ("sync:" / "talk:" keys): the
     // dispatcher never holds a reply behind a sync; the Letta lane serialises their requests
     // and starts the reply first (DESIGN 5.4: a queued sync never delays a reply).
-    snapshots.set_sync_key([l = letta](const std::string& agent, const std::string& game) {
-      return "sync:" + l->lane_key(agent, game);
-    });
+    snapshots.set_sync_key(
+        [l = letta](const std::string& agent, const std::string& game) { return "sync:" + l->lane_key(agent, game); });
     snapshots.add_diff_listener([this](const workers::cluster_diff& d) { conversations.on_cluster_diff(d); });
     memory_sync.add_synced_listener([this](const workers::block_synced& b) { conversations.on_block_synced(b); });
   }
@@ -123,8 +123,10 @@ struct app::impl {
     const bool simulated = cfg->letta.backend == workers::letta_backend::simulated;
     if (simulated) ready.set_letta(true, "simulated");  // nothing to reach
     letta->health([this, simulated](workers::letta_result r) {
-      if (r.ok) ready.set_letta(true, simulated ? "simulated" : "reachable");
-      else ready.set_letta(false, "unreachable: " + r.error);
+      if (r.ok)
+        ready.set_letta(true, simulated ? "simulated" : "reachable");
+      else
+        ready.set_letta(false, "unreachable: " + r.error);
       if (!r.ok) log(log_level::warn, "letta health check failed: " + r.error);
     });
     workers::verify_agents(*letta, *cfg->registry, metrics, [this](std::vector<std::string> missing) {
@@ -184,7 +186,8 @@ struct app::impl {
     hup.cancel();
     dispatcher.stop_accepting();
     dispatcher.drain(cfg->server.drain_timeout, [this](bool drained) {
-      log(log_level::info, drained ? "drained; delivering the last events" : "drain timeout; dropped what was left (counted)");
+      log(log_level::info,
+          drained ? "drained; delivering the last events" : "drain timeout; dropped what was left (counted)");
       net::post(io, [this] {
         conversations.stop();  // publishes turn_dropped(shutdown) for every turn left
         watchdog.cancel();

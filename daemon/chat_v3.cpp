@@ -13,13 +13,14 @@ namespace {
 std::string v3_body(const std::string& turn_id, const std::string* message, const std::string& conversation,
                     const std::string& extra) {
   return std::string("{\"message\":") + (message ? json_quote(*message) : "null") +
-         ",\"conversation_id\":" + json_quote(conversation) + ",\"action\":{\"type\":\"none\"},\"metadata\":{\"turn_id\":" +
-         json_quote(turn_id) + extra + "}}";
+         ",\"conversation_id\":" + json_quote(conversation) +
+         ",\"action\":{\"type\":\"none\"},\"metadata\":{\"turn_id\":" + json_quote(turn_id) + extra + "}}";
 }
 
 // The /chat/v3 answer an event makes, if it is this turn's reply or drop. Reads the typed
 // fields filled when the event was published: no JSON is parsed here.
-std::optional<std::string> v3_answer_of(const queues::event& ev, const std::string& turn_id, const std::string& npc_name) {
+std::optional<std::string> v3_answer_of(const queues::event& ev, const std::string& turn_id,
+                                        const std::string& npc_name) {
   const auto& m = ev.meta;
   const std::string_view type = m.type;
   if (type == "npc_message" && m.in_reply_to == turn_id && m.npc == npc_name)
@@ -44,12 +45,15 @@ void router::handle_chat_v3(http_request&& req, const net::any_io_executor& ex, 
   const workers::npc_info* npc = cfg->registry->find_npc(turn->v3_npc_id);
   if (!npc) {
     bad_requests_.inc();
-    return respond(json_response(404, error_body("unknown_npc", "npc_id: " + turn->v3_npc_id + " is not in the world registry"), version, ka));
+    return respond(json_response(
+        404, error_body("unknown_npc", "npc_id: " + turn->v3_npc_id + " is not in the world registry"), version, ka));
   }
   if (turn->game_id.empty()) turn->game_id = s_.views.game_of_npc(npc->id);
   if (turn->game_id.empty()) {
     bad_requests_.inc();
-    return respond(json_response(404, error_body("unknown_game", "npc_id: " + npc->id + " has not been seen in any game; send X-Game-Id"), version, ka));
+    return respond(json_response(
+        404, error_body("unknown_game", "npc_id: " + npc->id + " has not been seen in any game; send X-Game-Id"),
+        version, ka));
   }
   turn->turn_id = next_turn_id();
   const std::string turn_id = turn->turn_id, npc_name = npc->display_name;

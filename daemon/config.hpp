@@ -22,23 +22,23 @@ struct server_options {
   std::string auth_token;       // read from auth_token_file by the loader
   std::size_t max_body_bytes = 1 << 20;
   std::chrono::milliseconds drain_timeout{5000};
-  std::chrono::milliseconds read_timeout{30000};   // idle keep-alive / slow-body limit
+  std::chrono::milliseconds read_timeout{30000};    // idle keep-alive / slow-body limit
   std::chrono::milliseconds header_timeout{10000};  // a request's headers, from its first byte wanted
   std::chrono::milliseconds shutdown_flush{1000};   // after the drain: time to deliver the last events
   std::uint32_t threads = 2;                        // io threads
   std::uint32_t max_connections = 10000;
   std::uint32_t max_connections_per_ip = 512;
-  std::size_t ws_outbound_max = 4096;               // queued frames before a slow client is cut
+  std::size_t ws_outbound_max = 4096;  // queued frames before a slow client is cut
   std::size_t ws_max_message_bytes = 1 << 20;
 };
 
 struct events_options {
-  std::size_t replay_capacity = 4096;  // events kept per game for resumption
-  std::size_t replay_bytes = 64 * 1024;  // ...and at most this many bytes of their JSON
+  std::size_t replay_capacity = 4096;          // events kept per game for resumption
+  std::size_t replay_bytes = 64 * 1024;        // ...and at most this many bytes of their JSON
   std::size_t max_games = 1024;                // games tracked at once (events, world, conversations)
   std::chrono::seconds game_idle{300};         // a game without subscribers or activity this long may be evicted
   std::size_t max_subscribers_per_game = 256;  // WebSocket clients plus waiting long-polls
-  std::chrono::milliseconds max_wait{30000};  // cap on a long-poll's wait_ms
+  std::chrono::milliseconds max_wait{30000};   // cap on a long-poll's wait_ms
 };
 
 struct config {

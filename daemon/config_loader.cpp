@@ -39,7 +39,8 @@ std::string trim(std::string s) {
 
 bool valid_queue_name(std::string_view n) {
   if (n.empty() || n.size() > 64) return false;
-  return std::all_of(n.begin(), n.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+  return std::all_of(n.begin(), n.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
 }
 
 // http://host[:port][/prefix] in one spelling: "http://host:port/prefix" (no trailing '/').
@@ -72,8 +73,7 @@ YAML::Node parse_override_value(const std::string& text) {
   try {
     YAML::Node n = YAML::Load(text);
     if (n.IsNull() || n.IsScalar()) return n;
-  } catch (const YAML::Exception&) {
-  }
+  } catch (const YAML::Exception&) {}
   return YAML::Node(text);  // not a scalar in YAML's eyes: take it as the literal string
 }
 
@@ -130,32 +130,32 @@ constexpr std::uint64_t day_ms = 24 * hour_ms;
 constexpr std::uint64_t gib = 1ull << 30;
 
 void read_server(yaml_reader& r, const yaml_entry& sec, server_options& s, std::optional<yaml_entry>& auth_entry) {
-  r.walk(sec.value, sec.path, sec.mark,
-         {{"listen",
-           [&](const yaml_entry& e) {
-             std::string v;
-             if (!r.read_string(e, v, false)) return;
-             std::string why;
-             auto hp = common::parse_host_port(v, common::port_rule{std::nullopt, 0}, why);
-             if (!hp) return r.error(e, "expected host:port with port in [0, 65535]");
-             s.host = hp->host;
-             s.port = hp->port;
-           }},
-          {"auth_token_file",
-           [&](const yaml_entry& e) {
-             if (r.read_string(e, s.auth_token_file)) auth_entry = e;
-           }},
-          {"max_body_bytes", [&](const yaml_entry& e) { r.read_uint(e, 1, gib, s.max_body_bytes); }},
-          {"drain_timeout_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, hour_ms, s.drain_timeout); }},
-          {"read_timeout_ms", [&](const yaml_entry& e) { r.read_duration(e, 1, hour_ms, s.read_timeout); }},
-          {"header_timeout_ms", [&](const yaml_entry& e) { r.read_duration(e, 1, hour_ms, s.header_timeout); }},
-          {"shutdown_flush_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, 60'000, s.shutdown_flush); }},
-          {"max_connections_per_ip",
-           [&](const yaml_entry& e) { r.read_uint(e, 1, 1'000'000, s.max_connections_per_ip); }},
-          {"threads", [&](const yaml_entry& e) { r.read_uint(e, 1, 256, s.threads); }},
-          {"max_connections", [&](const yaml_entry& e) { r.read_uint(e, 1, 1'000'000, s.max_connections); }},
-          {"ws_outbound_max", [&](const yaml_entry& e) { r.read_uint(e, 1, 1'000'000, s.ws_outbound_max); }},
-          {"ws_max_message_bytes", [&](const yaml_entry& e) { r.read_uint(e, 1, gib, s.ws_max_message_bytes); }}});
+  r.walk(
+      sec.value, sec.path, sec.mark,
+      {{"listen",
+        [&](const yaml_entry& e) {
+          std::string v;
+          if (!r.read_string(e, v, false)) return;
+          std::string why;
+          auto hp = common::parse_host_port(v, common::port_rule{std::nullopt, 0}, why);
+          if (!hp) return r.error(e, "expected host:port with port in [0, 65535]");
+          s.host = hp->host;
+          s.port = hp->port;
+        }},
+       {"auth_token_file",
+        [&](const yaml_entry& e) {
+          if (r.read_string(e, s.auth_token_file)) auth_entry = e;
+        }},
+       {"max_body_bytes", [&](const yaml_entry& e) { r.read_uint(e, 1, gib, s.max_body_bytes); }},
+       {"drain_timeout_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, hour_ms, s.drain_timeout); }},
+       {"read_timeout_ms", [&](const yaml_entry& e) { r.read_duration(e, 1, hour_ms, s.read_timeout); }},
+       {"header_timeout_ms", [&](const yaml_entry& e) { r.read_duration(e, 1, hour_ms, s.header_timeout); }},
+       {"shutdown_flush_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, 60'000, s.shutdown_flush); }},
+       {"max_connections_per_ip", [&](const yaml_entry& e) { r.read_uint(e, 1, 1'000'000, s.max_connections_per_ip); }},
+       {"threads", [&](const yaml_entry& e) { r.read_uint(e, 1, 256, s.threads); }},
+       {"max_connections", [&](const yaml_entry& e) { r.read_uint(e, 1, 1'000'000, s.max_connections); }},
+       {"ws_outbound_max", [&](const yaml_entry& e) { r.read_uint(e, 1, 1'000'000, s.ws_outbound_max); }},
+       {"ws_max_message_bytes", [&](const yaml_entry& e) { r.read_uint(e, 1, gib, s.ws_max_message_bytes); }}});
 }
 
 void read_queues(yaml_reader& r, const yaml_entry& sec, queues::queues_config& qc) {
@@ -215,17 +215,19 @@ void read_routes(yaml_reader& r, const yaml_entry& sec,
 
 void read_world(yaml_reader& r, const yaml_entry& sec, workers::world_options& w,
                 std::optional<yaml_entry>& registry_entry) {
-  r.walk(sec.value, sec.path, sec.mark,
-         {{"registry_file",
-           [&](const yaml_entry& e) {
-             if (r.read_string(e, w.registry_file)) registry_entry = e;
-           }},
-          {"cluster_radius_studs", [&](const yaml_entry& e) { r.read_number(e, 0, true, 10'000, w.cluster_radius_studs); }},
-          {"movement_threshold_studs",
-           [&](const yaml_entry& e) { r.read_number(e, 0, false, 1'000, w.movement_threshold_studs); }},
-          {"stale_after_s", [&](const yaml_entry& e) { r.read_duration(e, 1, 86'400, w.stale_after); }},
-          {"force_refresh_s", [&](const yaml_entry& e) { r.read_duration(e, 1, 86'400, w.force_refresh); }},
-          {"player_cache_ttl_s", [&](const yaml_entry& e) { r.read_duration(e, 1, 30 * 86'400, w.player_cache_ttl); }}});
+  r.walk(
+      sec.value, sec.path, sec.mark,
+      {{"registry_file",
+        [&](const yaml_entry& e) {
+          if (r.read_string(e, w.registry_file)) registry_entry = e;
+        }},
+       {"cluster_radius_studs",
+        [&](const yaml_entry& e) { r.read_number(e, 0, true, 10'000, w.cluster_radius_studs); }},
+       {"movement_threshold_studs",
+        [&](const yaml_entry& e) { r.read_number(e, 0, false, 1'000, w.movement_threshold_studs); }},
+       {"stale_after_s", [&](const yaml_entry& e) { r.read_duration(e, 1, 86'400, w.stale_after); }},
+       {"force_refresh_s", [&](const yaml_entry& e) { r.read_duration(e, 1, 86'400, w.force_refresh); }},
+       {"player_cache_ttl_s", [&](const yaml_entry& e) { r.read_duration(e, 1, 30 * 86'400, w.player_cache_ttl); }}});
 }
 
 void read_conversation(yaml_reader& r, const yaml_entry& sec, policies::conversation_options& c) {
@@ -244,78 +246,77 @@ void read_conversation(yaml_reader& r, const yaml_entry& sec, policies::conversa
 
 void read_letta(yaml_reader& r, const yaml_entry& sec, workers::letta_options& l,
                 std::optional<yaml_entry>& token_entry, std::optional<yaml_entry>& retry_max_entry) {
-  r.walk(
-      sec.value, sec.path, sec.mark,
-      {{"backend",
-        [&](const yaml_entry& e) {
-          std::string v;
-          if (!r.read_string(e, v, false)) return;
-          if (v == "http")
-            l.backend = workers::letta_backend::http;
-          else if (v == "simulated")
-            l.backend = workers::letta_backend::simulated;
-          else
-            r.error(e, "expected one of: http, simulated");
-        }},
-       {"conversations",
-        [&](const yaml_entry& e) {
-          std::string v;
-          if (!r.read_string(e, v, false)) return;
-          if (v == "per_game")
-            l.conversations = workers::letta_conversations::per_game;
-          else if (v == "agent")
-            l.conversations = workers::letta_conversations::agent;
-          else
-            r.error(e, "expected one of: per_game, agent");
-        }},
-       {"base_url",
-        [&](const yaml_entry& e) {
-          std::string v;
-          if (!r.read_string(e, v, false)) return;
-          auto n = normalise_base_url(v);
-          if (!n) return r.error(e, "expected http://host[:port][/prefix]");
-          l.base_url = *n;
-        }},
-       {"token_file",
-        [&](const yaml_entry& e) {
-          if (r.read_string(e, l.token_file)) token_entry = e;
-        }},
-       {"timeout_ms", [&](const yaml_entry& e) { r.read_duration(e, 1, hour_ms, l.timeout); }},
-       {"connect_timeout_ms", [&](const yaml_entry& e) { r.read_duration(e, 1, hour_ms, l.connect_timeout); }},
-       {"max_response_bytes",
-        [&](const yaml_entry& e) { r.read_uint(e, 1024, std::uint64_t{1} << 30, l.max_response_bytes); }},
-       {"max_in_flight", [&](const yaml_entry& e) { r.read_uint(e, 1, 100'000, l.max_in_flight); }},
-       {"rate",
-        [&](const yaml_entry& sub) {
-          r.walk(sub.value, sub.path, sub.mark,
+  r.walk(sec.value, sec.path, sec.mark,
+         {{"backend",
+           [&](const yaml_entry& e) {
+             std::string v;
+             if (!r.read_string(e, v, false)) return;
+             if (v == "http")
+               l.backend = workers::letta_backend::http;
+             else if (v == "simulated")
+               l.backend = workers::letta_backend::simulated;
+             else
+               r.error(e, "expected one of: http, simulated");
+           }},
+          {"conversations",
+           [&](const yaml_entry& e) {
+             std::string v;
+             if (!r.read_string(e, v, false)) return;
+             if (v == "per_game")
+               l.conversations = workers::letta_conversations::per_game;
+             else if (v == "agent")
+               l.conversations = workers::letta_conversations::agent;
+             else
+               r.error(e, "expected one of: per_game, agent");
+           }},
+          {"base_url",
+           [&](const yaml_entry& e) {
+             std::string v;
+             if (!r.read_string(e, v, false)) return;
+             auto n = normalise_base_url(v);
+             if (!n) return r.error(e, "expected http://host[:port][/prefix]");
+             l.base_url = *n;
+           }},
+          {"token_file",
+           [&](const yaml_entry& e) {
+             if (r.read_string(e, l.token_file)) token_entry = e;
+           }},
+          {"timeout_ms", [&](const yaml_entry& e) { r.read_duration(e, 1, hour_ms, l.timeout); }},
+          {"connect_timeout_ms", [&](const yaml_entry& e) { r.read_duration(e, 1, hour_ms, l.connect_timeout); }},
+          {"max_response_bytes",
+           [&](const yaml_entry& e) { r.read_uint(e, 1024, std::uint64_t{1} << 30, l.max_response_bytes); }},
+          {"max_in_flight", [&](const yaml_entry& e) { r.read_uint(e, 1, 100'000, l.max_in_flight); }},
+          {"rate",
+           [&](const yaml_entry& sub) {
+             r.walk(
+                 sub.value, sub.path, sub.mark,
                  {{"global_per_s", [&](const yaml_entry& e) { r.read_number(e, 0, true, 1e6, l.global_per_s); }},
                   {"global_burst", [&](const yaml_entry& e) { r.read_number(e, 1, false, 1e6, l.global_burst); }},
-                  {"per_agent_per_s",
-                   [&](const yaml_entry& e) { r.read_number(e, 0, true, 1e6, l.per_agent_per_s); }},
+                  {"per_agent_per_s", [&](const yaml_entry& e) { r.read_number(e, 0, true, 1e6, l.per_agent_per_s); }},
                   {"sync_share", [&](const yaml_entry& e) { r.read_number(e, 0, false, 1, l.sync_share); }}});
-        }},
-       {"retry",
-        [&](const yaml_entry& sub) {
-          r.walk(sub.value, sub.path, sub.mark,
-                 {{"max_attempts", [&](const yaml_entry& e) { r.read_uint(e, 1, 100, l.retry_max_attempts); }},
-                  {"base_ms", [&](const yaml_entry& e) { r.read_duration(e, 1, 600'000, l.retry_base); }},
-                  {"max_ms", [&](const yaml_entry& e) {
-                     if (r.read_duration(e, 1, hour_ms, l.retry_max)) retry_max_entry = e;
-                   }}});
-        }},
-       {"breaker",
-        [&](const yaml_entry& sub) {
-          r.walk(sub.value, sub.path, sub.mark,
-                 {{"failure_threshold",
-                   [&](const yaml_entry& e) { r.read_uint(e, 1, 100'000, l.breaker_failure_threshold); }},
-                  {"open_ms", [&](const yaml_entry& e) { r.read_duration(e, 1, hour_ms, l.breaker_open); }}});
-        }},
-       {"simulated", [&](const yaml_entry& sub) {
-          r.walk(sub.value, sub.path, sub.mark,
-                 {{"latency_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, 600'000, l.simulated_latency); }},
-                  {"block_latency_ms",
-                   [&](const yaml_entry& e) { r.read_duration(e, 0, 600'000, l.simulated_block_latency); }}});
-        }}});
+           }},
+          {"retry",
+           [&](const yaml_entry& sub) {
+             r.walk(sub.value, sub.path, sub.mark,
+                    {{"max_attempts", [&](const yaml_entry& e) { r.read_uint(e, 1, 100, l.retry_max_attempts); }},
+                     {"base_ms", [&](const yaml_entry& e) { r.read_duration(e, 1, 600'000, l.retry_base); }},
+                     {"max_ms", [&](const yaml_entry& e) {
+                        if (r.read_duration(e, 1, hour_ms, l.retry_max)) retry_max_entry = e;
+                      }}});
+           }},
+          {"breaker",
+           [&](const yaml_entry& sub) {
+             r.walk(sub.value, sub.path, sub.mark,
+                    {{"failure_threshold",
+                      [&](const yaml_entry& e) { r.read_uint(e, 1, 100'000, l.breaker_failure_threshold); }},
+                     {"open_ms", [&](const yaml_entry& e) { r.read_duration(e, 1, hour_ms, l.breaker_open); }}});
+           }},
+          {"simulated", [&](const yaml_entry& sub) {
+             r.walk(sub.value, sub.path, sub.mark,
+                    {{"latency_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, 600'000, l.simulated_latency); }},
+                     {"block_latency_ms",
+                      [&](const yaml_entry& e) { r.read_duration(e, 0, 600'000, l.simulated_block_latency); }}});
+           }}});
 }
 
 void read_events(yaml_reader& r, const yaml_entry& sec, events_options& ev) {
@@ -379,20 +380,18 @@ config build(const std::string& text, const std::string& base_dir, const std::ve
   std::array<std::optional<route_setting>, queues::message_kind_count> routes;
   std::optional<yaml_entry> registry_entry, auth_entry, letta_token_entry, retry_max_entry;
   r.walk(root, "", YAML::Mark(),
-         {{"server",
-           [&](const yaml_entry& e) { read_server(r, e, cfg.server, auth_entry); }},
+         {{"server", [&](const yaml_entry& e) { read_server(r, e, cfg.server, auth_entry); }},
           {"queues", [&](const yaml_entry& e) { read_queues(r, e, cfg.queues); }},
           {"routes", [&](const yaml_entry& e) { read_routes(r, e, routes); }},
           {"world", [&](const yaml_entry& e) { read_world(r, e, cfg.world, registry_entry); }},
           {"conversation", [&](const yaml_entry& e) { read_conversation(r, e, cfg.conversation); }},
           {"chat",
            [&](const yaml_entry& e) {
-             r.walk(e.value, e.path, e.mark,
-                    {{"sync_wait_ms",
-                      [&](const yaml_entry& v) { r.read_duration(v, 0, 600'000, cfg.conversation.sync_wait); }}});
+             r.walk(e.value, e.path, e.mark, {{"sync_wait_ms", [&](const yaml_entry& v) {
+                                                 r.read_duration(v, 0, 600'000, cfg.conversation.sync_wait);
+                                               }}});
            }},
-          {"letta",
-           [&](const yaml_entry& e) { read_letta(r, e, cfg.letta, letta_token_entry, retry_max_entry); }},
+          {"letta", [&](const yaml_entry& e) { read_letta(r, e, cfg.letta, letta_token_entry, retry_max_entry); }},
           {"events", [&](const yaml_entry& e) { read_events(r, e, cfg.events); }},
           {"redis", [&](const yaml_entry& e) { read_redis(r, e, cfg.redis); }}});
 
@@ -408,8 +407,8 @@ config build(const std::string& text, const std::string& base_dir, const std::ve
   if (cfg.letta.retry_max < cfg.letta.retry_base && retry_max_entry)
     r.error(*retry_max_entry, "must be >= letta.retry.base_ms (" + std::to_string(cfg.letta.retry_base.count()) + ")");
   else if (cfg.letta.retry_max < cfg.letta.retry_base)
-    r.error_plain("letta.retry.base_ms: must be <= letta.retry.max_ms (" +
-                  std::to_string(cfg.letta.retry_max.count()) + ")");
+    r.error_plain("letta.retry.base_ms: must be <= letta.retry.max_ms (" + std::to_string(cfg.letta.retry_max.count()) +
+                  ")");
 
   // Paths resolve against the config file's folder; token files are read now.
   cfg.server.auth_token_file = resolve(cfg.server.auth_token_file, base_dir);
@@ -437,7 +436,8 @@ config build(const std::string& text, const std::string& base_dir, const std::ve
 
 }  // namespace
 
-config_error::config_error(std::vector<std::string> errs) : std::runtime_error(join_lines(errs)), errors(std::move(errs)) {}
+config_error::config_error(std::vector<std::string> errs)
+    : std::runtime_error(join_lines(errs)), errors(std::move(errs)) {}
 
 config load_config_text(const std::string& yaml_text, const std::string& base_dir,
                         const std::vector<std::string>& set_overrides, const std::string& source_name) {
@@ -460,7 +460,8 @@ config load_config(const std::string& path, const std::vector<std::string>& set_
 workers::world_registry load_world_registry(const std::string& path) {
   std::vector<std::string> errors;
   auto reg = detail::load_registry(path, errors);
-  if (!errors.empty() || !reg) throw config_error(errors.empty() ? std::vector<std::string>{path + ": cannot load"} : errors);
+  if (!errors.empty() || !reg)
+    throw config_error(errors.empty() ? std::vector<std::string>{path + ": cannot load"} : errors);
   return std::move(*reg);
 }
 

@@ -29,8 +29,7 @@ config load_config(const std::string& path, const std::vector<std::string>& set_
 // Same from YAML text; relative paths resolve against base_dir. source_name prefixes errors
 // that concern the text as a whole (e.g. a YAML syntax error).
 config load_config_text(const std::string& yaml_text, const std::string& base_dir,
-                        const std::vector<std::string>& set_overrides,
-                        const std::string& source_name = "<text>");
+                        const std::vector<std::string>& set_overrides, const std::string& source_name = "<text>");
 
 // Loads a world registry file (etc/world.yaml). Throws config_error; errors name the file,
 // the path (`npcs[3].agent_id`) and the line.

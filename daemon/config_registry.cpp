@@ -108,7 +108,9 @@ std::optional<workers::world_registry> load_registry(const std::string& path, st
             {"agent_id", [&](const yaml_entry& e) {
                std::string v;
                if (!r.read_string(e, v) || v.empty()) return;
-               if (!valid_agent_id(v)) return r.error(e, "expected agent-<uuid4> (lowercase, e.g. agent-1b4e28ba-2fa1-4d2b-a883-0f0e3c1a9d4e)");
+               if (!valid_agent_id(v))
+                 return r.error(e,
+                                "expected agent-<uuid4> (lowercase, e.g. agent-1b4e28ba-2fa1-4d2b-a883-0f0e3c1a9d4e)");
                agents.check(v, e);
                npc.agent_id = v;
              }}});

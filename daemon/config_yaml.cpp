@@ -40,8 +40,7 @@ void yaml_reader::error(std::string_view path, const YAML::Mark& m, std::string_
   errors_.push_back(std::move(s));
 }
 
-std::vector<yaml_entry> yaml_reader::entries(const YAML::Node& node, const std::string& path,
-                                             const YAML::Mark& m) {
+std::vector<yaml_entry> yaml_reader::entries(const YAML::Node& node, const std::string& path, const YAML::Mark& m) {
   std::vector<yaml_entry> out;
   if (!node.IsDefined() || node.IsNull()) return out;
   if (!node.IsMap()) {
@@ -121,16 +120,15 @@ bool yaml_reader::read_u64(const yaml_entry& e, std::uint64_t lo, std::uint64_t 
 }
 
 bool yaml_reader::read_number(const yaml_entry& e, double lo, bool lo_open, double hi, double& out) {
-  std::string what = "expected a number in " + std::string(lo_open ? "(" : "[") + fmt_number(lo) + ", " +
-                     fmt_number(hi) + "]";
+  std::string what =
+      "expected a number in " + std::string(lo_open ? "(" : "[") + fmt_number(lo) + ", " + fmt_number(hi) + "]";
   const std::string text = node_text(e.value);
   double v = 0;
   const char* b = text.data();
   const char* end = b + text.size();
   if (!text.empty() && *b == '+') ++b;
   auto [p, ec] = std::from_chars(b, end, v);
-  if (text.empty() || ec != std::errc() || p != end || !std::isfinite(v) || v > hi || v < lo ||
-      (lo_open && v == lo)) {
+  if (text.empty() || ec != std::errc() || p != end || !std::isfinite(v) || v > hi || v < lo || (lo_open && v == lo)) {
     error(e, what);
     return false;
   }

@@ -59,8 +59,7 @@ class yaml_reader {
   // `out` untouched.
   // hi == type_max means "no range but the type's own": the message then says "a positive
   // integer" rather than a range.
-  bool read_u64(const yaml_entry& e, std::uint64_t lo, std::uint64_t hi, std::uint64_t type_max,
-                std::uint64_t& out);
+  bool read_u64(const yaml_entry& e, std::uint64_t lo, std::uint64_t hi, std::uint64_t type_max, std::uint64_t& out);
   template <class T>
   bool read_uint(const yaml_entry& e, std::uint64_t lo, std::uint64_t hi, T& out) {
     constexpr auto type_max = static_cast<std::uint64_t>(std::numeric_limits<T>::max());

@@ -29,7 +29,8 @@ void event_wait::arm(std::chrono::milliseconds timeout) {
 }
 
 void event_wait::finish_now(std::optional<std::string> answer) {
-  net::post(ex_, [self = shared_from_this(), answer = std::move(answer)]() mutable { self->finish(std::move(answer)); });
+  net::post(ex_,
+            [self = shared_from_this(), answer = std::move(answer)]() mutable { self->finish(std::move(answer)); });
 }
 
 void event_wait::cancel() {

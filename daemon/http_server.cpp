@@ -99,8 +99,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
       return do_close();
     }
     if (ec == http::error::body_limit) {
-      return send(json_response(413, error_body("too_large", "body: larger than server.max_body_bytes (" +
-                                                                   std::to_string(state_->opts.max_body_bytes) + ")"),
+      return send(json_response(413,
+                                error_body("too_large", "body: larger than server.max_body_bytes (" +
+                                                            std::to_string(state_->opts.max_body_bytes) + ")"),
                                 11, false));
     }
     if (ec == http::error::header_limit) {
@@ -218,7 +219,8 @@ void http_server::start() {
   if (!ec) acceptor_->set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor_->bind(ep, ec);
   if (!ec) acceptor_->listen(net::socket_base::max_listen_connections, ec);
-  if (ec) throw std::runtime_error("cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) + ": " + ec.message());
+  if (ec)
+    throw std::runtime_error("cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) + ": " + ec.message());
   port_ = acceptor_->local_endpoint().port();
   do_accept(acceptor_, io_, state_);
 }

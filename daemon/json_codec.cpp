@@ -6,9 +6,9 @@
 
 #include <rapidjson/document.h>
 #include <rapidjson/encodedstream.h>
+#include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
-#include <rapidjson/error/en.h>
 
 namespace orch::daemon {
 namespace {
@@ -42,9 +42,15 @@ struct depth_limited_handler {
     return !too_deep;
   }
   bool StartObject() { return enter() && d.StartObject(); }
-  bool EndObject(rapidjson::SizeType n) { --depth; return d.EndObject(n); }
+  bool EndObject(rapidjson::SizeType n) {
+    --depth;
+    return d.EndObject(n);
+  }
   bool StartArray() { return enter() && d.StartArray(); }
-  bool EndArray(rapidjson::SizeType n) { --depth; return d.EndArray(n); }
+  bool EndArray(rapidjson::SizeType n) {
+    --depth;
+    return d.EndArray(n);
+  }
 };
 
 void parse_document(std::string_view body, doc_or_error& out) {
@@ -469,7 +475,6 @@ parsed<ws_frame> parse_ws_frame(std::string_view body) {
   }
   return codec_error{400, "invalid_frame", "type: expected \"snapshot\" or \"chat\"", std::nullopt};
 }
-
 
 std::string error_body(const codec_error& e) {
   std::string out = "{\"error\":" + json_quote(e.code) + ",\"detail\":" + json_quote(e.detail);

@@ -19,8 +19,8 @@ namespace orch::daemon {
 
 struct codec_error {
   unsigned status = 400;
-  std::string code;    // "invalid_json", "invalid_snapshot", "invalid_turn", ...
-  std::string detail;  // names the field path
+  std::string code;                   // "invalid_json", "invalid_snapshot", "invalid_turn", ...
+  std::string detail;                 // names the field path
   std::optional<std::size_t> offset;  // for invalid_json: byte offset of the error
 };
 

@@ -69,14 +69,11 @@ bool router::authorized(const http_request& req) const {
   if (h.size() != prefix.size() + token.size() || h.substr(0, prefix.size()) != prefix) return false;
   // Constant-time compare of the token part.
   unsigned char diff = 0;
-  for (std::size_t i = 0; i < token.size(); ++i)
-    diff |= static_cast<unsigned char>(h[prefix.size() + i] ^ token[i]);
+  for (std::size_t i = 0; i < token.size(); ++i) diff |= static_cast<unsigned char>(h[prefix.size() + i] ^ token[i]);
   return diff == 0;
 }
 
-std::string router::next_turn_id() {
-  return "t-" + boot_nonce_ + "-" + std::to_string(turn_counter_.fetch_add(1) + 1);
-}
+std::string router::next_turn_id() { return "t-" + boot_nonce_ + "-" + std::to_string(turn_counter_.fetch_add(1) + 1); }
 
 std::string router::turn_key(const workers::chat_turn& t) const {
   // Turns of one cluster are arbitrated in order; a speaker in no cluster keys on itself.
@@ -121,8 +118,9 @@ bool has_control_char(std::string_view id) {
 }  // namespace
 
 router::submit_outcome router::too_many_games(const std::string& game) {
-  return {429, error_body("too_many_games", "gameId: " + game.substr(0, 64) +
-                                                " is new and events.max_games games are active; retry later"),
+  return {429,
+          error_body("too_many_games",
+                     "gameId: " + game.substr(0, 64) + " is new and events.max_games games are active; retry later"),
           30u};
 }
 
@@ -130,8 +128,9 @@ std::optional<router::submit_outcome> router::admit_subscriber(const std::string
   if (!s_.events.admit(game)) return too_many_games(game);
   if (s_.events.subscribers(game) >= s_.current_config()->events.max_subscribers_per_game) {
     subscribers_refused_.inc();
-    return submit_outcome{429, error_body("too_many_subscribers", "gameId: " + game.substr(0, 64) +
-                                                                      " has events.max_subscribers_per_game subscribers"),
+    return submit_outcome{429,
+                          error_body("too_many_subscribers", "gameId: " + game.substr(0, 64) +
+                                                                 " has events.max_subscribers_per_game subscribers"),
                           5u};
   }
   return std::nullopt;
@@ -158,7 +157,8 @@ router::submit_outcome router::submit_snapshot(workers::snapshot s) {
   std::string game = s.game_id;
   m.payload = std::make_shared<workers::snapshot>(std::move(s));
   auto r = s_.dispatcher.submit(std::move(m));
-  return outcome_of(r, "{\"status\":\"success\",\"gameId\":" + json_quote(game) + ",\"queue\":" + json_quote(r.queue_name) + "}");
+  return outcome_of(
+      r, "{\"status\":\"success\",\"gameId\":" + json_quote(game) + ",\"queue\":" + json_quote(r.queue_name) + "}");
 }
 
 router::submit_outcome router::submit_turn(std::shared_ptr<workers::chat_turn> t) {
@@ -184,16 +184,16 @@ std::optional<std::string> router::on_ws_frame(std::string_view text) {
   }
   auto& frame = std::get<ws_frame>(p);
   submit_outcome out;
-  if (auto* s = std::get_if<workers::snapshot>(&frame)) out = submit_snapshot(std::move(*s));
-  else out = submit_turn(std::make_shared<workers::chat_turn>(std::move(std::get<workers::chat_turn>(frame))));
+  if (auto* s = std::get_if<workers::snapshot>(&frame))
+    out = submit_snapshot(std::move(*s));
+  else
+    out = submit_turn(std::make_shared<workers::chat_turn>(std::move(std::get<workers::chat_turn>(frame))));
   if (out.status >= 400) return "{\"type\":\"error\"," + out.body.substr(1);
   // Accepted frames are acknowledged like their HTTP answers, as an `ack` frame.
   return "{\"type\":\"ack\"," + out.body.substr(1);
 }
 
-bool router::is_ws_route(std::string_view target) {
-  return split_target(target).path == "/letta/v1/ws";
-}
+bool router::is_ws_route(std::string_view target) { return split_target(target).path == "/letta/v1/ws"; }
 
 std::optional<http_response> router::check_headers(const http_request& req) {
   auto parts = split_target(req.target());
@@ -205,7 +205,8 @@ std::optional<http_response> router::check_route(const http_request& req, std::s
   const unsigned version = req.version();
   const bool ka = req.keep_alive();
   if (!(r && r->id == route_id::healthz) && !authorized(req)) {
-    auto res = json_response(401, error_body("unauthorized", "Authorization: expected a valid bearer token"), version, ka);
+    auto res =
+        json_response(401, error_body("unauthorized", "Authorization: expected a valid bearer token"), version, ka);
     res.set(http::field::www_authenticate, "Bearer");
     bad_requests_.inc();
     return res;
@@ -215,9 +216,9 @@ std::optional<http_response> router::check_route(const http_request& req, std::s
     return json_response(404, error_body("not_found", "no route " + std::string(path)), version, ka);
   }
   if (req.method() != r->method) {
-    auto res = json_response(405, error_body("method_not_allowed", std::string(path) + " takes " +
-                                                                       std::string(http::to_string(r->method))),
-                             version, ka);
+    auto res = json_response(
+        405, error_body("method_not_allowed", std::string(path) + " takes " + std::string(http::to_string(r->method))),
+        version, ka);
     res.set(http::field::allow, http::to_string(r->method));
     bad_requests_.inc();
     return res;
@@ -229,7 +230,8 @@ std::optional<http_response> router::check_ws_upgrade(const http_request& req, s
                                                       std::uint64_t& since) {
   const bool ka = req.keep_alive();
   if (!authorized(req))
-    return json_response(401, error_body("unauthorized", "Authorization: expected a valid bearer token"), req.version(), false);
+    return json_response(401, error_body("unauthorized", "Authorization: expected a valid bearer token"), req.version(),
+                         false);
   auto parts = split_target(req.target());
   auto* g = query_param(parts, "gameId");
   if (!g || g->empty() || g->size() > 256)
@@ -237,9 +239,9 @@ std::optional<http_response> router::check_ws_upgrade(const http_request& req, s
   game = *g;
   since = 0;
   if (auto* s = query_param(parts, "since"); s && !parse_u64(*s, since))
-    return json_response(400, error_body("invalid_request", "since: expected a non-negative integer"), req.version(), ka);
-  if (auto refusal = admit_subscriber(game))
-    return to_response(std::move(*refusal), req.version(), false);
+    return json_response(400, error_body("invalid_request", "since: expected a non-negative integer"), req.version(),
+                         ka);
+  if (auto refusal = admit_subscriber(game)) return to_response(std::move(*refusal), req.version(), false);
   return std::nullopt;
 }
 
@@ -294,14 +296,18 @@ void router::handle(http_request&& req, const net::any_io_executor& ex, respond_
       return respond(std::move(res));
     }
     case route_id::debug_blocks: {
-      if (!s_.debug_block) return answer(404, error_body("not_found", "debug blocks exist only with letta.backend: simulated"));
+      if (!s_.debug_block)
+        return answer(404, error_body("not_found", "debug blocks exist only with letta.backend: simulated"));
       auto* agent = query_param(parts, "agentId");
       auto* label = query_param(parts, "label");
-      if (!agent || agent->empty()) return answer(400, error_body("invalid_request", "agentId: required query parameter"));
-      if (!label || label->empty()) return answer(400, error_body("invalid_request", "label: required query parameter"));
+      if (!agent || agent->empty())
+        return answer(400, error_body("invalid_request", "agentId: required query parameter"));
+      if (!label || label->empty())
+        return answer(400, error_body("invalid_request", "label: required query parameter"));
       auto v = s_.debug_block(*agent, *label);
       if (!v) return answer(404, error_body("not_found", "no block " + *label + " for " + *agent));
-      return answer(200, "{\"agentId\":" + json_quote(*agent) + ",\"label\":" + json_quote(*label) + ",\"value\":" + json_quote(*v) + "}");
+      return answer(200, "{\"agentId\":" + json_quote(*agent) + ",\"label\":" + json_quote(*label) +
+                             ",\"value\":" + json_quote(*v) + "}");
     }
     case route_id::unknown:
       break;

@@ -37,7 +37,8 @@ void router::handle_events(http_request&& req, const net::any_io_executor& ex, r
   auto* g = query_param(parts, "gameId");
   if (!g || g->empty() || g->size() > 256) return bad("gameId: required query parameter");
   std::uint64_t since = 0, wait_ms = 0;
-  if (auto* s = query_param(parts, "since"); s && !parse_u64(*s, since)) return bad("since: expected a non-negative integer");
+  if (auto* s = query_param(parts, "since"); s && !parse_u64(*s, since))
+    return bad("since: expected a non-negative integer");
   auto cfg = s_.current_config();
   const auto max_wait = static_cast<std::uint64_t>(cfg->events.max_wait.count());
   if (auto* w = query_param(parts, "wait_ms"); w && (!parse_u64(*w, wait_ms) || wait_ms > max_wait))
@@ -45,8 +46,7 @@ void router::handle_events(http_request&& req, const net::any_io_executor& ex, r
   std::string game = *g;
 
   auto r = s_.events.read(game, since, max_events_per_answer);
-  if (!r.events.empty() || r.reset || wait_ms == 0)
-    return respond(json_response(200, events_body(r), version, ka));
+  if (!r.events.empty() || r.reset || wait_ms == 0) return respond(json_response(200, events_body(r), version, ka));
 
   if (auto refusal = admit_subscriber(game)) {
     bad_requests_.inc();

@@ -3,10 +3,10 @@
 // the counters. Owned by http_server through a shared_ptr that each session also holds, so
 // a session outliving the server's stop() stays valid.
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
-#include <map>
 
 #include <boost/asio/ip/address.hpp>
 

@@ -100,10 +100,13 @@ void ws_session::on_event(const queues::event_ptr& ev) {
 
 void ws_session::enqueue(std::shared_ptr<const std::string> frame) {
   switch (outbox_.push(std::move(frame))) {
-    case ws_outbox::push_result::start_write: return do_write();
-    case ws_outbox::push_result::overflow: return close_overflowed();
+    case ws_outbox::push_result::start_write:
+      return do_write();
+    case ws_outbox::push_result::overflow:
+      return close_overflowed();
     case ws_outbox::push_result::queued:
-    case ws_outbox::push_result::closed: return;
+    case ws_outbox::push_result::closed:
+      return;
   }
 }
 
@@ -143,16 +146,17 @@ void ws_session::send_close() {
 
 void ws_session::do_write() {
   ws_.text(true);
-  ws_.async_write(net::buffer(outbox_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-    self->on_write(ec);
-  });
+  ws_.async_write(net::buffer(outbox_.front()),
+                  [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
 }
 
 void ws_session::on_write(beast::error_code ec) {
   if (!ec) state_->ws_events_sent.inc();
   if (outbox_.write_done(!ec)) return do_write();
-  if (outbox_.closed()) sub_.reset();
-  else if (going_away_) send_close();
+  if (outbox_.closed())
+    sub_.reset();
+  else if (going_away_)
+    send_close();
 }
 
 void ws_session::do_read() {

@@ -6,9 +6,12 @@ namespace orch::policies {
 
 const char* to_string(breaker_state s) {
   switch (s) {
-    case breaker_state::closed: return "closed";
-    case breaker_state::open: return "open";
-    case breaker_state::half_open: return "half_open";
+    case breaker_state::closed:
+      return "closed";
+    case breaker_state::open:
+      return "open";
+    case breaker_state::half_open:
+      return "half_open";
   }
   return "closed";
 }
@@ -32,8 +35,10 @@ breaker_state circuit_breaker::state(time_point now) const {
 bool circuit_breaker::allow(time_point now) {
   if (state_ == breaker_state::open && now >= reopen_at()) move_to(breaker_state::half_open, now);
   switch (state_) {
-    case breaker_state::closed: return true;
-    case breaker_state::open: return false;
+    case breaker_state::closed:
+      return true;
+    case breaker_state::open:
+      return false;
     case breaker_state::half_open:
       if (probe_out_) return false;
       probe_out_ = true;

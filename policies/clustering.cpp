@@ -16,7 +16,8 @@ constexpr std::int64_t cell_limit = std::int64_t{1} << 19;
 
 std::int64_t cell_coord(double v, double inv_cell) {
   const double c = std::floor(v * inv_cell);
-  if (!(c > static_cast<double>(-cell_limit))) return c <= static_cast<double>(-cell_limit) ? -cell_limit : 0;  // NaN -> 0
+  if (!(c > static_cast<double>(-cell_limit)))
+    return c <= static_cast<double>(-cell_limit) ? -cell_limit : 0;  // NaN -> 0
   if (c >= static_cast<double>(cell_limit)) return cell_limit;
   return static_cast<std::int64_t>(c);
 }
@@ -194,7 +195,8 @@ cluster_set cluster_points_brute_force(std::span<const point3> pts, double radiu
     for (std::size_t j = i + 1; j < n; ++j)
       if (within(pts[i], pts[j], r2)) sets.unite(static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j));
   std::vector<std::vector<std::uint32_t>> groups(n);
-  for (std::size_t i = 0; i < n; ++i) groups[sets.find(static_cast<std::uint32_t>(i))].push_back(static_cast<std::uint32_t>(i));
+  for (std::size_t i = 0; i < n; ++i)
+    groups[sets.find(static_cast<std::uint32_t>(i))].push_back(static_cast<std::uint32_t>(i));
   std::vector<std::vector<std::uint32_t>> kept;
   for (auto& g : groups)
     if (g.size() >= 2) kept.push_back(std::move(g));

@@ -50,14 +50,14 @@ class clusterer {
  private:
   void radix_sort(std::uint64_t max_key);
 
-  std::vector<std::uint64_t> key_, key_tmp_;  // per point, sorted with order_
+  std::vector<std::uint64_t> key_, key_tmp_;      // per point, sorted with order_
   std::vector<std::uint32_t> order_, order_tmp_;  // point indices in key order
-  std::vector<std::uint32_t> count_;       // radix histogram
-  std::vector<std::uint64_t> cell_key_;    // per distinct cell, ascending
-  std::vector<std::uint32_t> cell_start_;  // per cell + 1: its range in order_
-  std::vector<point3> sorted_;            // points in `order_` order (cache locality)
-  common::union_find sets_;          // over key-order positions
-  std::vector<std::uint32_t> size_;  // per root: its set's size
+  std::vector<std::uint32_t> count_;              // radix histogram
+  std::vector<std::uint64_t> cell_key_;           // per distinct cell, ascending
+  std::vector<std::uint32_t> cell_start_;         // per cell + 1: its range in order_
+  std::vector<point3> sorted_;                    // points in `order_` order (cache locality)
+  common::union_find sets_;                       // over key-order positions
+  std::vector<std::uint32_t> size_;               // per root: its set's size
   std::vector<std::uint32_t> label_;
 };
 

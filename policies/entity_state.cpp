@@ -6,11 +6,16 @@ namespace orch::policies {
 
 std::string_view to_string(entity_action a) {
   switch (a) {
-    case entity_action::dead: return "Dead";
-    case entity_action::severely_injured: return "Severely injured";
-    case entity_action::injured: return "Injured";
-    case entity_action::moving: return "Moving";
-    case entity_action::idle: return "Idle";
+    case entity_action::dead:
+      return "Dead";
+    case entity_action::severely_injured:
+      return "Severely injured";
+    case entity_action::injured:
+      return "Injured";
+    case entity_action::moving:
+      return "Moving";
+    case entity_action::idle:
+      return "Idle";
   }
   return "Idle";
 }

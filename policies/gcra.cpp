@@ -5,8 +5,7 @@
 
 namespace orch::policies {
 
-gcra_answer gcra_reserve(std::optional<std::int64_t> tat, std::int64_t now_us, const gcra_params& p,
-                         std::int64_t n) {
+gcra_answer gcra_reserve(std::optional<std::int64_t> tat, std::int64_t now_us, const gcra_params& p, std::int64_t n) {
   const std::int64_t base = std::max(tat.value_or(now_us), now_us);
   const std::int64_t next = base + p.interval_us * std::max<std::int64_t>(1, n);
   const auto tolerance =

@@ -4,11 +4,16 @@ namespace orch::policies {
 
 std::string_view to_string(update_reason r) {
   switch (r) {
-    case update_reason::none: return "none";
-    case update_reason::changed: return "changed";
-    case update_reason::stale: return "stale";
-    case update_reason::forced: return "forced";
-    case update_reason::retry: return "retry";
+    case update_reason::none:
+      return "none";
+    case update_reason::changed:
+      return "changed";
+    case update_reason::stale:
+      return "stale";
+    case update_reason::forced:
+      return "forced";
+    case update_reason::retry:
+      return "retry";
   }
   return "none";
 }
@@ -26,9 +31,12 @@ update_reason decide_group_update(const npc_group_state& s, const std::vector<st
 
 bool block_needs_write(update_reason reason, std::uint64_t last_hash, std::uint64_t fresh) {
   switch (reason) {
-    case update_reason::none: return false;
-    case update_reason::changed: return last_hash != fresh;
-    default: return true;
+    case update_reason::none:
+      return false;
+    case update_reason::changed:
+      return last_hash != fresh;
+    default:
+      return true;
   }
 }
 

@@ -26,9 +26,9 @@ class notice_folding {
   void set_cooldown(duration cooldown) { cooldown_ = cooldown; }
 
   struct join_result {
-    std::size_t added = 0;          // newly pending newcomers
-    std::size_t folded = 0;         // of those, joined into a notice that was already pending
-    std::size_t cooling = 0;        // skipped: told of them within the cooldown
+    std::size_t added = 0;    // newly pending newcomers
+    std::size_t folded = 0;   // of those, joined into a notice that was already pending
+    std::size_t cooling = 0;  // skipped: told of them within the cooldown
   };
   // Newcomers entered the NPC's range. Those already pending or notified within the cooldown
   // are skipped; a newcomer the NPC's last synced block already lists is eligible at once.

@@ -28,8 +28,7 @@ duration backoff_delay(const backoff_options& o, std::uint32_t attempt, double u
 static bool pending_approval(std::string_view body) {
   if (body.find("PENDING_APPROVAL") == std::string_view::npos) return false;
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(body.data(),
-                                                                                    body.size());
+  doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (doc.HasParseError() || !doc.IsObject()) return false;
   auto detail = doc.FindMember("detail");
   if (detail == doc.MemberEnd() || !detail->value.IsObject()) return false;

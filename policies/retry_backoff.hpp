@@ -31,9 +31,7 @@ duration backoff_delay(const backoff_options& o, std::uint32_t attempt, double u
                        std::optional<duration> retry_after = std::nullopt);
 
 // Whether another attempt is allowed after `attempts` attempts.
-inline bool may_retry(const backoff_options& o, std::uint32_t attempts) {
-  return attempts < o.max_attempts;
-}
+inline bool may_retry(const backoff_options& o, std::uint32_t attempts) { return attempts < o.max_attempts; }
 
 // Whether a failed attempt is worth retrying. `http_status` 0 means no response at all
 // (timeout, connection error): retryable. 408, 429 and 5xx: retryable. 409: retryable unless

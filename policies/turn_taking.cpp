@@ -38,7 +38,9 @@ std::size_t find_word(std::string_view text, std::string_view word) {
 
 }  // namespace
 
-bool contains_word(std::string_view text, std::string_view word) { return find_word(text, word) != std::string_view::npos; }
+bool contains_word(std::string_view text, std::string_view word) {
+  return find_word(text, word) != std::string_view::npos;
+}
 
 std::optional<std::size_t> find_addressed(const std::vector<turn_candidate>& candidates, std::string_view v3_npc_id,
                                           std::string_view target, std::string_view text) {

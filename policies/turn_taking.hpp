@@ -22,12 +22,12 @@ namespace orch::policies {
 enum class turn_priority : std::uint8_t { player = 0, system = 1, chain = 2, notice = 3 };
 
 struct turn_candidate {
-  std::string name;  // display name
-  std::string id;    // registry npc id ("" when unknown)
-  double distance = 0;                   // to the speaker (0 when unknown)
-  std::optional<time_point> last_spoke;  // nullopt: has not spoken
+  std::string name;                         // display name
+  std::string id;                           // registry npc id ("" when unknown)
+  double distance = 0;                      // to the speaker (0 when unknown)
+  std::optional<time_point> last_spoke;     // nullopt: has not spoken
   time_point ready_at = time_point::min();  // end of its cooldown
-  bool busy = false;                     // already generating or has a reply queued
+  bool busy = false;                        // already generating or has a reply queued
 };
 
 // True when `word` occurs in `text` as a whole word (case-insensitive ASCII; a word boundary

@@ -29,9 +29,9 @@
 #include <utility>
 #include <vector>
 
+#include <concurrentqueue/concurrentqueue.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
-#include <concurrentqueue/concurrentqueue.h>
 
 #include "queues/scheduler.hpp"
 
@@ -41,8 +41,8 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr std::size_t max_queues = 64;           // reloads may add queues up to this
-constexpr std::size_t drain_batch_limit = 8192;  // per strand pass, so completions interleave
+constexpr std::size_t max_queues = 64;                    // reloads may add queues up to this
+constexpr std::size_t drain_batch_limit = 8192;           // per strand pass, so completions interleave
 constexpr std::int64_t initial_service_ns = 100'000'000;  // 100 ms until measured
 
 // Lock-free per-queue state readable from any thread. Names and metric pointers are written
@@ -55,7 +55,7 @@ struct gate {
   std::atomic<std::int64_t> budget_ns{0};
   std::atomic<std::uint32_t> workers{1};
   std::atomic<std::int64_t> service_ns{initial_service_ns};  // EWMA of start -> complete
-  std::atomic<std::size_t> depth{0};      // mirrors of the scheduler, for depth()/in_flight()
+  std::atomic<std::size_t> depth{0};                         // mirrors of the scheduler, for depth()/in_flight()
   std::atomic<std::size_t> in_flight{0};
 
   counter* accepted = nullptr;
@@ -86,8 +86,7 @@ struct gate {
     in_flight_g = &r.get_gauge("npcorch_queue_in_flight", "Messages being worked on", l);
     workers_g = &r.get_gauge("npcorch_queue_workers", "Worker slots", l);
     capacity_g = &r.get_gauge("npcorch_queue_capacity", "Queue capacity", l);
-    wait = &r.get_histogram("npcorch_queue_wait_seconds", "Wait from arrival to start of work", l,
-                            latency_buckets());
+    wait = &r.get_histogram("npcorch_queue_wait_seconds", "Wait from arrival to start of work", l, latency_buckets());
   }
 
   void apply(const queue_config& c) {
@@ -106,14 +105,21 @@ struct dispatcher::impl {
   struct core : std::enable_shared_from_this<core> {
     core(asio::io_context& io_, queues_config cfg_in, const policies::clock& clk, timer_service& t,
          std::shared_ptr<timer_service> own_t, registry& m)
-        : io(io_), strand(asio::make_strand(io_)), clock(clk), own_timers(std::move(own_t)), timers(t), metrics(m),
-          sched(cfg_in), cfg(sched.config()) {
+        : io(io_),
+          strand(asio::make_strand(io_)),
+          clock(clk),
+          own_timers(std::move(own_t)),
+          timers(t),
+          metrics(m),
+          sched(cfg_in),
+          cfg(sched.config()) {
       reloads = &m.get_counter("npcorch_dispatcher_reloads_total", "Queue configuration reloads applied");
       handler_errors = &m.get_counter("npcorch_dispatcher_handler_exceptions_total",
-                                      "Work or drop handlers that threw (caught and counted; the io thread carries on)", {{"handler", "work"}});
-      drop_handler_errors = &m.get_counter("npcorch_dispatcher_handler_exceptions_total",
-                                           "Work or drop handlers that threw (caught and counted; the io thread carries on)",
-                                           {{"handler", "drop"}});
+                                      "Work or drop handlers that threw (caught and counted; the io thread carries on)",
+                                      {{"handler", "work"}});
+      drop_handler_errors = &m.get_counter(
+          "npcorch_dispatcher_handler_exceptions_total",
+          "Work or drop handlers that threw (caught and counted; the io thread carries on)", {{"handler", "drop"}});
       publish_gates(cfg, 0);
     }
 
@@ -137,8 +143,7 @@ struct dispatcher::impl {
 
     std::chrono::seconds retry_after(const gate& g) const {
       // Time for the queue ahead to be worked off: depth x mean service time / workers.
-      const double secs = static_cast<double>(g.pending.load()) *
-                          static_cast<double>(g.service_ns.load()) / 1e9 /
+      const double secs = static_cast<double>(g.pending.load()) * static_cast<double>(g.service_ns.load()) / 1e9 /
                           static_cast<double>(std::max<std::uint32_t>(g.workers.load(), 1));
       const auto s = static_cast<std::int64_t>(std::ceil(secs));
       return std::chrono::seconds(std::clamp<std::int64_t>(s, 1, 60));
@@ -149,8 +154,7 @@ struct dispatcher::impl {
       scheduled.store(false);  // before dequeuing: a submit racing with us posts again
       take_completions();      // free slots and keys first
       batch.clear();
-      while (batch.size() < drain_batch_limit && inbox.try_dequeue_bulk(std::back_inserter(batch), 256) > 0) {
-      }
+      while (batch.size() < drain_batch_limit && inbox.try_dequeue_bulk(std::back_inserter(batch), 256) > 0) {}
       if (batch.size() >= drain_batch_limit) kick();
       // A reload's routes are visible to submit only after `cfg_dirty` is set, so checking
       // here (after dequeuing) gives the scheduler every queue a message may name.
@@ -222,8 +226,7 @@ struct dispatcher::impl {
 
     void take_completions() {
       done_batch.clear();
-      while (completions.try_dequeue_bulk(std::back_inserter(done_batch), 256) > 0) {
-      }
+      while (completions.try_dequeue_bulk(std::back_inserter(done_batch), 256) > 0) {}
       if (done_batch.empty()) return;
       const auto now = clock.now();
       for (auto& d : done_batch) {
@@ -371,7 +374,9 @@ dispatcher::~dispatcher() {
   impl_->c->accepting.store(false);
 }
 
-void dispatcher::set_handler(message_kind k, handler h) { impl_->c->handlers[static_cast<std::size_t>(k)] = std::move(h); }
+void dispatcher::set_handler(message_kind k, handler h) {
+  impl_->c->handlers[static_cast<std::size_t>(k)] = std::move(h);
+}
 
 void dispatcher::set_drop_handler(message_kind k, drop_handler h) {
   impl_->c->drop_handlers[static_cast<std::size_t>(k)] = std::move(h);
@@ -436,9 +441,8 @@ void dispatcher::stop_accepting() { impl_->c->accepting.store(false); }
 
 void dispatcher::drain(policies::duration timeout, std::function<void(bool drained)> done) {
   auto self = impl_->c;
-  asio::post(self->strand, [self, timeout, done = std::move(done)]() mutable {
-    self->start_drain(timeout, std::move(done));
-  });
+  asio::post(self->strand,
+             [self, timeout, done = std::move(done)]() mutable { self->start_drain(timeout, std::move(done)); });
 }
 
 std::size_t dispatcher::depth(std::size_t queue) const {

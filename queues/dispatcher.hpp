@@ -56,7 +56,7 @@ enum class submit_status : std::uint8_t { accepted, rejected, stopped };
 
 struct submit_result {
   submit_status status = submit_status::accepted;
-  std::size_t queue = 0;          // the queue the message was routed to
+  std::size_t queue = 0;  // the queue the message was routed to
   std::string queue_name;
   std::chrono::seconds retry_after{1};  // for rejected
 };

@@ -58,8 +58,8 @@ struct event_hub::impl {
                                           "Events dropped from a game's replay buffer, by the cap that dropped them",
                                           {{"cap", "bytes"}})),
         games_gauge(metrics.get_gauge("npcorch_games", "Games tracked (each with an event log)")),
-        replay_bytes_gauge(metrics.get_gauge("npcorch_events_replay_bytes",
-                                             "Bytes held by the replay buffers of all games (counted as replay_bytes)")),
+        replay_bytes_gauge(metrics.get_gauge(
+            "npcorch_events_replay_bytes", "Bytes held by the replay buffers of all games (counted as replay_bytes)")),
         evicted_total(metrics.get_counter("npcorch_games_evicted_total",
                                           "Idle games evicted with their event log, world and conversation state")),
         refused_total(metrics.get_counter("npcorch_games_refused_total",

@@ -31,14 +31,14 @@ namespace orch::queues {
 // (/chat/v3 waits for the npc_message answering its turn, or the turn_dropped of it). Empty
 // for string-published events.
 struct event_meta {
-  const char* type = "";         // "npc_message", "turn_dropped", ...
-  std::string npc;               // npc_message, npc_typing
-  std::string in_reply_to;       // npc_message, npc_typing ("" when null)
-  std::string text;              // npc_message
-  std::string conversation_id;   // npc_message
-  std::string cluster_id;        // npc_message, npc_typing
-  std::string turn_id;           // turn_dropped
-  std::string reason;            // turn_dropped
+  const char* type = "";        // "npc_message", "turn_dropped", ...
+  std::string npc;              // npc_message, npc_typing
+  std::string in_reply_to;      // npc_message, npc_typing ("" when null)
+  std::string text;             // npc_message
+  std::string conversation_id;  // npc_message
+  std::string cluster_id;       // npc_message, npc_typing
+  std::string turn_id;          // turn_dropped
+  std::string reason;           // turn_dropped
 };
 
 struct event {

@@ -10,13 +10,11 @@ namespace orch::queues {
 
 void gauge::add(double d) {
   double cur = v_.load(std::memory_order_relaxed);
-  while (!v_.compare_exchange_weak(cur, cur + d, std::memory_order_relaxed)) {
-  }
+  while (!v_.compare_exchange_weak(cur, cur + d, std::memory_order_relaxed)) {}
 }
 
 histogram::histogram(std::vector<double> upper_bounds)
-    : bounds_(std::move(upper_bounds)),
-      buckets_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds_.size() + 1)) {
+    : bounds_(std::move(upper_bounds)), buckets_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds_.size() + 1)) {
   std::sort(bounds_.begin(), bounds_.end());
 }
 
@@ -25,8 +23,7 @@ void histogram::observe(double v) {
   buckets_[static_cast<std::size_t>(it - bounds_.begin())].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
   double cur = sum_.load(std::memory_order_relaxed);
-  while (!sum_.compare_exchange_weak(cur, cur + v, std::memory_order_relaxed)) {
-  }
+  while (!sum_.compare_exchange_weak(cur, cur + v, std::memory_order_relaxed)) {}
 }
 
 std::uint64_t histogram::cumulative(std::size_t i) const {
@@ -55,13 +52,17 @@ static T& find_or_add(std::deque<std::pair<labels, T>>& d, const labels& l, Make
 counter& registry::get_counter(const std::string& name, const std::string& help, const labels& l) {
   std::lock_guard lk(mu_);
   auto& f = family_for(name, help, type::counter);
-  return find_or_add(f.counters, l, [&]() -> counter& { return f.counters.emplace_back(std::piecewise_construct, std::forward_as_tuple(l), std::forward_as_tuple()).second; });
+  return find_or_add(f.counters, l, [&]() -> counter& {
+    return f.counters.emplace_back(std::piecewise_construct, std::forward_as_tuple(l), std::forward_as_tuple()).second;
+  });
 }
 
 gauge& registry::get_gauge(const std::string& name, const std::string& help, const labels& l) {
   std::lock_guard lk(mu_);
   auto& f = family_for(name, help, type::gauge);
-  return find_or_add(f.gauges, l, [&]() -> gauge& { return f.gauges.emplace_back(std::piecewise_construct, std::forward_as_tuple(l), std::forward_as_tuple()).second; });
+  return find_or_add(f.gauges, l, [&]() -> gauge& {
+    return f.gauges.emplace_back(std::piecewise_construct, std::forward_as_tuple(l), std::forward_as_tuple()).second;
+  });
 }
 
 histogram& registry::get_histogram(const std::string& name, const std::string& help, const labels& l,
@@ -69,16 +70,22 @@ histogram& registry::get_histogram(const std::string& name, const std::string& h
   std::lock_guard lk(mu_);
   auto& f = family_for(name, help, type::histogram);
   return find_or_add(f.histograms, l, [&]() -> histogram& {
-    return f.histograms.emplace_back(std::piecewise_construct, std::forward_as_tuple(l), std::forward_as_tuple(std::move(bounds))).second;
+    return f.histograms
+        .emplace_back(std::piecewise_construct, std::forward_as_tuple(l), std::forward_as_tuple(std::move(bounds)))
+        .second;
   });
 }
 
 static void escape_into(std::ostringstream& os, const std::string& v) {
   for (char c : v) {
-    if (c == '\\') os << "\\\\";
-    else if (c == '"') os << "\\\"";
-    else if (c == '\n') os << "\\n";
-    else os << c;
+    if (c == '\\')
+      os << "\\\\";
+    else if (c == '"')
+      os << "\\\"";
+    else if (c == '\n')
+      os << "\\n";
+    else
+      os << c;
   }
 }
 

@@ -64,8 +64,8 @@ class registry {
  public:
   counter& get_counter(const std::string& name, const std::string& help, const labels& l = {});
   gauge& get_gauge(const std::string& name, const std::string& help, const labels& l = {});
-  histogram& get_histogram(const std::string& name, const std::string& help,
-                           const labels& l = {}, std::vector<double> bounds = latency_buckets());
+  histogram& get_histogram(const std::string& name, const std::string& help, const labels& l = {},
+                           std::vector<double> bounds = latency_buckets());
   // Prometheus text format, families sorted by name.
   std::string render() const;
   // Value of a counter or gauge, or -1 when absent (for tests and the flood report).

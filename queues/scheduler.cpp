@@ -5,8 +5,8 @@
 
 namespace orch::queues {
 
-bool scheduler::merge_config(const queues_config& current, const queues_config& next,
-                             queues_config& merged, std::string& error) {
+bool scheduler::merge_config(const queues_config& current, const queues_config& next, queues_config& merged,
+                             std::string& error) {
   if (next.queues.empty()) {
     error = "queues: at least one queue is required";
     return false;
@@ -52,8 +52,7 @@ bool scheduler::merge_config(const queues_config& current, const queues_config& 
   }
   for (const auto& q : next.queues)
     if (!current.index_of(q.name)) out.queues.push_back(q);
-  for (std::size_t k = 0; k < message_kind_count; ++k)
-    out.routes[k] = *out.index_of(next.queues[next.routes[k]].name);
+  for (std::size_t k = 0; k < message_kind_count; ++k) out.routes[k] = *out.index_of(next.queues[next.routes[k]].name);
   merged = std::move(out);
   return true;
 }
@@ -179,8 +178,10 @@ message scheduler::remove_queued(std::uint64_t seq) {
   message m = std::move(nit->second);
   nodes_.erase(nit);
   if (!ks.running) {
-    if (ks.pending.empty()) keys_.erase(kit);
-    else if (was_head) make_head_ready(ks);
+    if (ks.pending.empty())
+      keys_.erase(kit);
+    else if (was_head)
+      make_head_ready(ks);
   }
   return m;
 }
@@ -220,8 +221,10 @@ void scheduler::complete(std::size_t queue, const std::string& key) {
   auto kit = keys_.find(key);
   if (kit == keys_.end() || !kit->second.running) return;
   kit->second.running = false;
-  if (kit->second.pending.empty()) keys_.erase(kit);
-  else make_head_ready(kit->second);
+  if (kit->second.pending.empty())
+    keys_.erase(kit);
+  else
+    make_head_ready(kit->second);
 }
 
 std::vector<message> scheduler::drop_all() {

@@ -70,8 +70,8 @@ class scheduler {
   // Validates `next` and merges it onto `current`: queues are matched by name and keep their
   // index (a message's `queue` stays valid), queues new in `next` are appended, routes are
   // remapped. Fails when `next` is invalid or drops a queue of `current`.
-  static bool merge_config(const queues_config& current, const queues_config& next,
-                           queues_config& merged, std::string& error);
+  static bool merge_config(const queues_config& current, const queues_config& next, queues_config& merged,
+                           std::string& error);
 
   // Applies new budgets, capacities, worker counts and routes (merged as above). Queued
   // messages stay queued with their deadlines; a capacity below the depth drops nothing.
@@ -104,13 +104,13 @@ class scheduler {
  private:
   using ready_entry = std::pair<policies::time_point, std::uint64_t>;  // deadline, accept_seq
   struct queue_state {
-    std::set<ready_entry> ready;       // heads of idle keys whose head is in this queue
-    std::set<std::uint64_t> by_age;    // every queued message of this queue (shed oldest)
+    std::set<ready_entry> ready;     // heads of idle keys whose head is in this queue
+    std::set<std::uint64_t> by_age;  // every queued message of this queue (shed oldest)
     queue_stats stats;
   };
   struct key_state {
     bool running = false;
-    std::deque<std::uint64_t> pending;  // accept order, across queues
+    std::deque<std::uint64_t> pending;                              // accept order, across queues
     std::array<std::uint64_t, message_kind_count> coalesce_slot{};  // queued coalescible, 0 = none
   };
 

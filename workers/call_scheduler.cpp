@@ -44,12 +44,14 @@ call_scheduler::call_scheduler(scheduler_options opts, const policies::clock& cl
       in_flight_gauge_(m.get_gauge(opts_.metric_prefix + "in_flight", "Requests in flight")),
       extra_requests_(m.get_counter(opts_.metric_prefix + "extra_requests_total",
                                     "Requests an attempt made beyond its own (charged to the global rate)")),
-      rate_waits_(m.get_counter(opts_.metric_prefix + "rate_limited_waits_total", "Requests that waited for a rate limit")),
+      rate_waits_(
+          m.get_counter(opts_.metric_prefix + "rate_limited_waits_total", "Requests that waited for a rate limit")),
       replies_behind_{&behind_counter(m, opts_.metric_prefix, "reply"), &behind_counter(m, opts_.metric_prefix, "npc"),
                       &behind_counter(m, opts_.metric_prefix, "sync")},
       sync_share_waits_(m.get_counter(opts_.metric_prefix + "sync_share_waits_total",
                                       "Syncs held back by the sync share while replies waited")),
-      breaker_gauge_(m.get_gauge(opts_.metric_prefix + "breaker_state", "Circuit breaker: 0 closed, 1 open, 2 half-open")) {
+      breaker_gauge_(
+          m.get_gauge(opts_.metric_prefix + "breaker_state", "Circuit breaker: 0 closed, 1 open, 2 half-open")) {
   breaker_gauge_.set(0);
 }
 
@@ -146,8 +148,10 @@ void call_scheduler::track_breaker_locked(std::uint64_t transitions_before, time
   if (breaker_.transitions() == transitions_before) return;
   const policies::breaker_state s = breaker_.state(now);
   breaker_gauge_.set(static_cast<double>(static_cast<int>(s)));
-  metrics_.get_counter(opts_.metric_prefix + "breaker_transitions_total", "Circuit breaker transitions",
-                       {{"to", policies::to_string(s)}}).inc();
+  metrics_
+      .get_counter(opts_.metric_prefix + "breaker_transitions_total", "Circuit breaker transitions",
+                   {{"to", policies::to_string(s)}})
+      .inc();
 }
 
 void call_scheduler::wake_at_locked(time_point t, time_point now) {
@@ -258,8 +262,10 @@ void call_scheduler::on_done(const std::string& name, const item_ptr& c, attempt
     --l.in_flight;
     in_flight_gauge_.set(in_flight_);
     const std::uint64_t transitions = breaker_.transitions();
-    if (r.server_failure) breaker_.on_failure(now);
-    else breaker_.on_success(now);
+    if (r.server_failure)
+      breaker_.on_failure(now);
+    else
+      breaker_.on_success(now);
     track_breaker_locked(transitions, now);
 
     if (!r.ok && r.retryable && policies::may_retry(opts_.backoff, c->attempts)) {

@@ -4,7 +4,8 @@
 // - Lanes: one attempt in flight per lane (a Letta conversation, or an agent). A lane's
 //   waiting calls start in class order (reply > npc > sync), then arrival order; a call keeps
 //   its lane across its retries. Idle lanes compete the same way: the best (class, arrival)
-//   head starts first; a retry arrives anew when its backoff ends. Beyond max_pending_per_lane a call fails at once ("overloaded").
+//   head starts first; a retry arrives anew when its backoff ends. Beyond max_pending_per_lane a call fails at once
+//   ("overloaded").
 // - A global in-flight cap and a global token bucket counting every attempt; a per-agent
 //   bucket counting only calls marked agent_rate (message calls). While reply or npc work is
 //   queued, syncs may use at most sync_share of the global rate.
@@ -112,7 +113,7 @@ class call_scheduler : public std::enable_shared_from_this<call_scheduler> {
   using ready_key = std::tuple<std::uint8_t, std::uint64_t, std::string>;  // (class, seq, lane)
   struct lane_state {
     std::map<std::pair<std::uint8_t, std::uint64_t>, item_ptr> pending;  // not started
-    item_ptr current;            // started: in flight or in backoff
+    item_ptr current;                                                    // started: in flight or in backoff
     bool current_ready = false;  // current's backoff is over: it wants its next attempt
     std::uint32_t in_flight = 0;
     std::optional<ready_key> ready;  // its entry in ready_, when it has one
@@ -124,11 +125,9 @@ class call_scheduler : public std::enable_shared_from_this<call_scheduler> {
   void pump_locked(policies::time_point now, actions& out);
   item_ptr head_locked(lane_state& l) const;
   void take_head_locked(lane_state& l, const item_ptr& it);
-  void start_locked(const std::string& name, lane_state& l, const item_ptr& it, policies::time_point now,
-                    actions& out);
+  void start_locked(const std::string& name, lane_state& l, const item_ptr& it, policies::time_point now, actions& out);
   void on_done(const std::string& name, const item_ptr& it, attempt_result r);
-  void finish_locked(const std::string& name, lane_state& l, const item_ptr& it, std::string error,
-                     actions& out);
+  void finish_locked(const std::string& name, lane_state& l, const item_ptr& it, std::string error, actions& out);
   void wake_at_locked(policies::time_point t, policies::time_point now);
   void track_breaker_locked(std::uint64_t transitions_before, policies::time_point now);
   bool sync_must_wait_locked(policies::time_point now, policies::duration& wait) const;
@@ -142,7 +141,7 @@ class call_scheduler : public std::enable_shared_from_this<call_scheduler> {
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, lane_state> lanes_;
-  std::set<ready_key> ready_;  // lanes that may start an attempt, best first
+  std::set<ready_key> ready_;        // lanes that may start an attempt, best first
   std::shared_ptr<rate_gate> gate_;  // global and per-agent limits
   bool gate_waker_set_ = false;
   policies::token_bucket sync_bucket_;

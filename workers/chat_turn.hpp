@@ -14,7 +14,7 @@ struct chat_turn {
   std::string speaker_id;    // optional (player userId or npc id)
   std::string speaker_kind;  // "player" | "npc" | "" (unknown: registry decides, else player)
   std::string text;
-  std::string target;        // display name or npc id; may be empty
+  std::string target;          // display name or npc id; may be empty
   bool system_notice = false;  // text starts with "[SYSTEM]"
   // /chat/v3 only: the addressed NPC's registry id; the HTTP session waits for its reply.
   bool from_v3 = false;

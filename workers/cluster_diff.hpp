@@ -19,8 +19,8 @@ struct cluster_change {
 
 struct cluster_diff {
   std::string game_id;
-  std::vector<cluster_change> changes;       // one per cluster whose membership changed
-  std::shared_ptr<const world_view> view;    // the world after this snapshot
+  std::vector<cluster_change> changes;     // one per cluster whose membership changed
+  std::shared_ptr<const world_view> view;  // the world after this snapshot
 };
 
 // A group_members block write finished for an NPC: the members it now lists. The

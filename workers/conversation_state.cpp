@@ -9,9 +9,9 @@
 namespace orch::workers {
 
 namespace pol = orch::policies;
-using pol::time_point;
 using conversation_detail::find_entity;
 using conversation_detail::is_agent_npc;
+using pol::time_point;
 
 namespace {
 
@@ -57,8 +57,7 @@ conversation_state::conversation_state(const pol::conversation_options& opts, co
                                     "Replies that carried the NPC's group inline (its block was behind)")),
       active_(m.get_gauge("npcorch_conversations_active", "Clusters with replies queued or generating")),
       reply_latency_(m.get_histogram("npcorch_reply_latency_seconds",
-                                     "A player turn's arrival to the first npc_message answering it")) {
-}
+                                     "A player turn's arrival to the first npc_message answering it")) {}
 
 std::string conversation_state::key(std::string_view game, std::string_view name) {
   std::string k(game);
@@ -83,7 +82,8 @@ void conversation_state::update_gauge() { active_.set(static_cast<double>(active
 
 void conversation_state::emit_dropped(const std::string& game, const std::string& turn_id, std::string_view reason,
                                       conversation_effects& fx) {
-  metrics_.get_counter("npcorch_turns_dropped_total", "Accepted turns that got no reply", {{"reason", std::string(reason)}})
+  metrics_
+      .get_counter("npcorch_turns_dropped_total", "Accepted turns that got no reply", {{"reason", std::string(reason)}})
       .inc();
   fx.events.push_back({game, queues::turn_dropped{turn_id, std::string(reason)}});
 }
@@ -228,8 +228,9 @@ std::uint64_t conversation_state::add_job(job j, conversation_effects& fx) {
   auto& fl = floors_[key(j.game, j.cluster)];  // the conversation is active from now on
   ++fl.jobs;
   if (!j.members.empty()) fl.members = j.members;
-  fx.submits.push_back({j.kind == job_kind::notice ? queues::message_kind::system_notice : queues::message_kind::npc_reply,
-                        j.agent, j.id, j.game});
+  fx.submits.push_back(
+      {j.kind == job_kind::notice ? queues::message_kind::system_notice : queues::message_kind::npc_reply, j.agent,
+       j.id, j.game});
   const auto id = j.id;
   jobs_.emplace(id, std::move(j));
   return id;
@@ -287,8 +288,8 @@ conversation_effects conversation_state::on_start(std::uint64_t id, time_point n
   }
   if (j.status == job_status::reserved) std::erase(fl.active, id);  // lost its chance: wait again
   // Only a job first in line may take a free slot: parked jobs ahead of it keep their order.
-  const bool first = fl.waiting.empty() ||
-                     std::make_pair(static_cast<std::uint8_t>(j.priority), j.id) < *fl.waiting.begin();
+  const bool first =
+      fl.waiting.empty() || std::make_pair(static_cast<std::uint8_t>(j.priority), j.id) < *fl.waiting.begin();
   if (ready && floor_admits(fl, j) && (first || j.addressed_player)) {
     fl.active.push_back(id);
     start_job(j, now, fx, started);
@@ -417,13 +418,14 @@ void conversation_state::finish_job(std::uint64_t id, bool replied, std::string_
   if (!reason.empty()) t->second.reason = std::string(reason);
   if (t->second.outstanding > 0) --t->second.outstanding;
   if (t->second.outstanding == 0) {
-    if (!t->second.replied) emit_dropped(t->second.game, j.turn_id, t->second.reason.empty() ? "timeout" : t->second.reason, fx);
+    if (!t->second.replied)
+      emit_dropped(t->second.game, j.turn_id, t->second.reason.empty() ? "timeout" : t->second.reason, fx);
     turns_.erase(t);
   }
 }
 
-conversation_effects conversation_state::on_reply(std::uint64_t id, const letta_result& result, const letta_reply& reply,
-                                                  time_point now) {
+conversation_effects conversation_state::on_reply(std::uint64_t id, const letta_result& result,
+                                                  const letta_reply& reply, time_point now) {
   conversation_effects fx;
   auto it = jobs_.find(id);
   if (it == jobs_.end() || it->second.status != job_status::generating) return fx;
@@ -455,7 +457,7 @@ conversation_effects conversation_state::on_reply(std::uint64_t id, const letta_
   std::vector<std::string> audience;
   for (const auto& m : members)
     if (m != j.npc) audience.push_back(m);
-  queues::npc_message msg{j.npc, reply.text, conversation_id(j.cluster), j.cluster, audience,
+  queues::npc_message msg{j.npc,        reply.text,  conversation_id(j.cluster), j.cluster, audience,
                           std::nullopt, std::nullopt};
   if (!j.turn_id.empty()) msg.in_reply_to = j.turn_id;
   fx.events.push_back({j.game, std::move(msg)});
@@ -547,8 +549,9 @@ void conversation_state::pump(const std::string& fk, time_point now, conversatio
     // Reserve a slot and resubmit: the dispatcher keeps per-agent order and the budget.
     j.status = job_status::reserved;
     f.active.push_back(j.id);
-    fx.submits.push_back({j.kind == job_kind::notice ? queues::message_kind::system_notice : queues::message_kind::npc_reply,
-                          j.agent, j.id, j.game});
+    fx.submits.push_back(
+        {j.kind == job_kind::notice ? queues::message_kind::system_notice : queues::message_kind::npc_reply, j.agent,
+         j.id, j.game});
     w = f.waiting.erase(w);
   }
   for (auto id : expired) finish_job(id, false, "timeout", fx);

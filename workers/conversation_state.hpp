@@ -128,17 +128,17 @@ class conversation_state {
     bool system_role = false;
     std::uint32_t chain_depth = 0;  // 0: answers a player/system turn; n: n-th NPC-to-NPC step
     policies::time_point deadline = policies::time_point::max();
-    std::uint64_t blocked_by = 0;  // the addressed NPC's job, which answers first
-    bool addressed_player = false;  // answers a player who addressed this NPC: no cooldown
+    std::uint64_t blocked_by = 0;      // the addressed NPC's job, which answers first
+    bool addressed_player = false;     // answers a player who addressed this NPC: no cooldown
     std::vector<std::string> members;  // the cluster when the job was made (audience fallback)
   };
   struct turn_record {
     std::string game;
     std::size_t outstanding = 0;
     bool replied = false;
-    bool player = false;                    // a player's turn: its first reply is timed
-    policies::time_point arrived{};         // when arbitration saw it
-    std::string reason;  // why the last job ended without a reply
+    bool player = false;             // a player's turn: its first reply is timed
+    policies::time_point arrived{};  // when arbitration saw it
+    std::string reason;              // why the last job ended without a reply
   };
   struct context_line {
     std::string role;
@@ -151,12 +151,12 @@ class conversation_state {
     std::size_t jobs = 0;  // jobs of this NPC not finished
   };
   struct floor_state {
-    std::vector<std::uint64_t> active;  // reserved or generating
+    std::vector<std::uint64_t> active;                         // reserved or generating
     std::set<std::pair<std::uint8_t, std::uint64_t>> waiting;  // (priority, job id)
-    std::optional<std::string> shown;   // floor as last published
+    std::optional<std::string> shown;                          // floor as last published
     bool published = false;
-    std::vector<std::string> members;   // participants when the view has lost the cluster
-    std::size_t jobs = 0;               // unfinished jobs; the floor is forgotten at 0
+    std::vector<std::string> members;  // participants when the view has lost the cluster
+    std::size_t jobs = 0;              // unfinished jobs; the floor is forgotten at 0
   };
 
   static std::string key(std::string_view game, std::string_view name);
@@ -186,9 +186,9 @@ class conversation_state {
   std::uint64_t next_job_ = 1;
   std::map<std::uint64_t, job> jobs_;
   std::unordered_map<std::string, turn_record> turns_;
-  std::unordered_map<std::string, npc_state> npcs_;       // key(game, npc)
-  std::unordered_map<std::string, floor_state> floors_;   // key(game, cluster)
-  std::unordered_set<std::string> notice_candidates_;     // key(game, npc) with a pending notice
+  std::unordered_map<std::string, npc_state> npcs_;         // key(game, npc)
+  std::unordered_map<std::string, floor_state> floors_;     // key(game, cluster)
+  std::unordered_set<std::string> notice_candidates_;       // key(game, npc) with a pending notice
   std::unordered_map<std::string, std::string> npc_agent_;  // key(game, npc) -> agent id
   // key(game, npc) -> the members its group_members block lists (sorted), from block_synced:
   // a reply whose NPC's group differs carries the group inline (DESIGN 5.4).
@@ -211,6 +211,5 @@ class conversation_state {
   queues::gauge& active_;
   queues::histogram& reply_latency_;
 };
-
 
 }  // namespace orch::workers

@@ -8,9 +8,9 @@
 namespace orch::workers {
 
 namespace pol = orch::policies;
-using pol::time_point;
 using conversation_detail::find_entity;
 using conversation_detail::is_agent_npc;
+using pol::time_point;
 
 conversation_effects conversation_state::on_cluster_diff(const cluster_diff& diff, time_point now) {
   conversation_effects fx;

@@ -125,15 +125,15 @@ void conversation_worker::start_job(queues::message m, queues::completion done) 
   auto& call = calls.front();
   const std::uint64_t job = call.job;
   letta_.send_in_game(call.cls, call.agent_id, call.game, std::move(call.messages),
-                       [this, job, slot](letta_result result, letta_reply reply) {
-                         conversation_effects after;
-                         {
-                           std::lock_guard lk(mu_);
-                           after = state_.on_reply(job, result, reply, clock_.now());
-                         }
-                         slot->done();
-                         run(std::move(after));
-                       });
+                      [this, job, slot](letta_result result, letta_reply reply) {
+                        conversation_effects after;
+                        {
+                          std::lock_guard lk(mu_);
+                          after = state_.on_reply(job, result, reply, clock_.now());
+                        }
+                        slot->done();
+                        run(std::move(after));
+                      });
 }
 
 void conversation_worker::on_dropped(queues::message m, queues::drop_reason reason) {

@@ -46,7 +46,7 @@ class conversation_worker {
   void on_dropped(queues::message m, queues::drop_reason reason);  // drop handler for those three kinds
   void on_cluster_diff(const cluster_diff& diff);
   void on_block_synced(const block_synced& synced);
-  void stop();  // ends the tick (a pending wake-up finds the worker stopped)
+  void stop();                                // ends the tick (a pending wake-up finds the worker stopped)
   void forget_game(const std::string& game);  // an evicted game (conversation_state::forget_game)
 
   // Period of the tick that expires waits and sends due notices.

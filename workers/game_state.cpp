@@ -162,7 +162,8 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
       }
     }
   // Whoever this snapshot did not mention is gone.
-  for (auto it = entities_.begin(); it != entities_.end();) it = it->second.gen == gen ? std::next(it) : entities_.erase(it);
+  for (auto it = entities_.begin(); it != entities_.end();)
+    it = it->second.gen == gen ? std::next(it) : entities_.erase(it);
   for (auto it = players_.begin(); it != players_.end();) {
     if (now - it->second.last_seen > opts_.player_cache_ttl) {
       it = players_.erase(it);
@@ -177,7 +178,8 @@ std::vector<std::vector<std::string>> game_state::cluster_entities(const snapsho
   // Rank entities by name so the result never depends on input order.
   order_.clear();
   for (auto& kv : entities_) order_.push_back(&kv);
-  std::sort(order_.begin(), order_.end(), [](const entity_entry* a, const entity_entry* b) { return a->first < b->first; });
+  std::sort(order_.begin(), order_.end(),
+            [](const entity_entry* a, const entity_entry* b) { return a->first < b->first; });
   const auto n = static_cast<std::uint32_t>(order_.size());
   pts_.clear();
   pt_entity_.clear();
@@ -245,7 +247,8 @@ bool game_state::view_changed(const policies::id_assignment& ids) const {
     if (e->id != t.id || e->is_npc != t.is_npc || e->agent_id != t.agent_id || e->location != t.location ||
         e->action != policies::to_string(t.action) || e->position.has_value() != t.position.has_value())
       return true;
-    if (t.position && (e->position->x != t.position->x || e->position->y != t.position->y || e->position->z != t.position->z))
+    if (t.position &&
+        (e->position->x != t.position->x || e->position->y != t.position->y || e->position->z != t.position->z))
       return true;
   }
   return false;
@@ -297,7 +300,8 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
     }
     // Membership history: every change becomes an update line, whatever the reason.
     const auto& before = c.st.known ? c.st.members : none;
-    if (before != members) push_updates(c.updates, membership_update_lines(minus(members, before), minus(before, members)));
+    if (before != members)
+      push_updates(c.updates, membership_update_lines(minus(members, before), minus(before, members)));
 
     auto req = std::make_shared<sync_request>();
     req->game_id = game_id_;

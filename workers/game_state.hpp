@@ -60,11 +60,11 @@ struct apply_stats {
 
 struct apply_result {
   bool stale = false;
-  cluster_diff diff;                // changes and the new view
+  cluster_diff diff;                           // changes and the new view
   std::vector<queues::cluster_update> events;  // one per change, in order
   std::vector<std::shared_ptr<const sync_request>> syncs;
   apply_stats stats;
-  std::size_t clusters = 0;         // clusters in the game after this snapshot
+  std::size_t clusters = 0;  // clusters in the game after this snapshot
 };
 
 class game_state {
@@ -94,10 +94,10 @@ class game_state {
     policies::entity_action action = policies::entity_action::idle;
     std::string appearance;
     std::int64_t last_seen_s = 0;
-    std::uint64_t gen = 0;               // the apply that last touched it
-    bool existed = false;                // tracked before this apply
-    std::optional<vec3> prev_position;   // its position before this apply
-    std::uint32_t index = 0;             // rank of its name (cluster_entities)
+    std::uint64_t gen = 0;              // the apply that last touched it
+    bool existed = false;               // tracked before this apply
+    std::optional<vec3> prev_position;  // its position before this apply
+    std::uint32_t index = 0;            // rank of its name (cluster_entities)
     // Its entry in view_ (the last published view), null until a view lists it: the view is
     // compared with the world through these, with no lookup by name.
     const entity_view* view_entry = nullptr;
@@ -126,7 +126,7 @@ class game_state {
   std::optional<std::uint64_t> last_seq_;
   std::uint64_t applied_ = 0;
   std::uint64_t next_cluster_id_ = 1;
-  std::unordered_map<std::string, tracked> entities_;   // by display name
+  std::unordered_map<std::string, tracked> entities_;  // by display name
   std::vector<policies::id_cluster> clusters_;
   std::unordered_map<std::string, player_entry> players_;  // by player id (or name)
   std::unordered_map<std::string, npc_cache> npcs_;        // by agent id
@@ -134,7 +134,7 @@ class game_state {
   policies::cluster_set cluster_scratch_;
   // Scratch reused by every apply (no per-snapshot allocation once warm).
   std::uint64_t gen_ = 0;
-  std::vector<entity_entry*> order_;        // entities by name
+  std::vector<entity_entry*> order_;  // entities by name
   std::vector<policies::point3> pts_;
   std::vector<std::uint32_t> pt_entity_;
   common::union_find groups_;

@@ -58,11 +58,11 @@ std::uint64_t group_block_hash(const group_block& b);
 std::string render_group_members(const group_block& b, std::size_t limit = group_block_limit);
 
 struct merge_outcome {
-  std::string text;             // what to write
-  std::uint64_t text_hash = 0;  // hash of `text` (remember it as "last written")
-  std::uint64_t owned_hash = 0; // hash of the daemon-owned part of `text`
-  bool npc_edited = false;      // current text differed from the daemon's last write
-  bool conflict = false;        // ... and daemon-owned fields (or the JSON shape) were edited
+  std::string text;              // what to write
+  std::uint64_t text_hash = 0;   // hash of `text` (remember it as "last written")
+  std::uint64_t owned_hash = 0;  // hash of the daemon-owned part of `text`
+  bool npc_edited = false;       // current text differed from the daemon's last write
+  bool conflict = false;         // ... and daemon-owned fields (or the JSON shape) were edited
 };
 
 // `current`: the block as read now ("" when empty or absent). `last_text_hash`/

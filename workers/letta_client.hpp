@@ -20,10 +20,10 @@
 namespace orch::workers {
 
 struct letta_message {
-  std::string role;     // "user" | "system" | "assistant"
+  std::string role;  // "user" | "system" | "assistant"
   std::string content;
-  std::string name;     // speaker's display name (may be empty for system)
-  std::string otid;     // client-chosen idempotency id; filled in by the client when empty
+  std::string name;  // speaker's display name (may be empty for system)
+  std::string otid;  // client-chosen idempotency id; filled in by the client when empty
 };
 
 struct letta_tool_call {
@@ -33,15 +33,15 @@ struct letta_tool_call {
 
 struct letta_result {
   bool ok = false;
-  int http_status = 0;      // last status seen (0 = no response: timeout, connection error)
-  std::string error;        // short reason when !ok: "timeout", "breaker_open", "not_found", ...
+  int http_status = 0;  // last status seen (0 = no response: timeout, connection error)
+  std::string error;    // short reason when !ok: "timeout", "breaker_open", "not_found", ...
   std::uint32_t attempts = 0;
 };
 
 struct letta_reply {
   std::string text;  // the assistant_message contents, joined by "\n"
   std::vector<letta_tool_call> tool_calls;
-  std::uint64_t prompt_tokens = 0;      // from the response's usage (0 when absent)
+  std::uint64_t prompt_tokens = 0;  // from the response's usage (0 when absent)
   std::uint64_t completion_tokens = 0;
 };
 
@@ -58,19 +58,17 @@ class letta_client {
   using done_fn = std::function<void(letta_result)>;
 
   // POST /v1/agents/{agent_id}/messages (non-streaming).
-  virtual void send_messages(const std::string& agent_id, std::vector<letta_message> messages,
-                             reply_fn cb) = 0;
+  virtual void send_messages(const std::string& agent_id, std::vector<letta_message> messages, reply_fn cb) = 0;
   // The same, with its class (send_messages is class npc).
-  virtual void send_messages_as(letta_call_class cls, const std::string& agent_id,
-                                std::vector<letta_message> messages, reply_fn cb) {
+  virtual void send_messages_as(letta_call_class cls, const std::string& agent_id, std::vector<letta_message> messages,
+                                reply_fn cb) {
     (void)cls;
     send_messages(agent_id, std::move(messages), std::move(cb));
   }
   // GET /v1/agents/{agent_id}/core-memory/blocks/{label}.
   virtual void get_block(const std::string& agent_id, const std::string& label, block_fn cb) = 0;
   // PATCH the same path with {"value": value}.
-  virtual void update_block(const std::string& agent_id, const std::string& label,
-                            std::string value, done_fn cb) = 0;
+  virtual void update_block(const std::string& agent_id, const std::string& label, std::string value, done_fn cb) = 0;
   // GET /v1/agents/{agent_id} (agent verification).
   virtual void get_agent(const std::string& agent_id, done_fn cb) = 0;
   // GET /v1/health/ (readiness).

@@ -64,7 +64,6 @@ std::string build_block_update_body(std::string_view value) {
   return {sb.GetString(), sb.GetSize()};
 }
 
-
 static std::string str_of(const rj::Value& v) { return {v.GetString(), v.GetStringLength()}; }
 
 static const rj::Value* member(const rj::Value& o, const char* k) {
@@ -157,8 +156,6 @@ bool parse_letta_response(std::string_view body, letta_reply& out) {
   return true;
 }
 
-std::optional<std::string> parse_block_value(std::string_view body) {
-  return parse_block_update_body(body);
-}
+std::optional<std::string> parse_block_value(std::string_view body) { return parse_block_update_body(body); }
 
 }  // namespace orch::workers

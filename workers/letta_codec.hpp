@@ -38,5 +38,4 @@ bool parse_letta_response(std::string_view body, letta_reply& out);
 // BlockResponse's value; nullopt when the body has none.
 std::optional<std::string> parse_block_value(std::string_view body);
 
-
 }  // namespace orch::workers

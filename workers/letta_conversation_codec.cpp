@@ -112,7 +112,7 @@ std::string build_create_conversation_body(std::string_view summary, const std::
 
 std::string build_conversation_messages_body(const std::vector<letta_message>& messages) {
   std::string body = build_messages_body(messages);  // {"messages":[...],"use_assistant_message":true}
-  body.pop_back();                                     // the closing brace
+  body.pop_back();                                   // the closing brace
   body += ",\"streaming\":false}";
   return body;
 }

@@ -56,8 +56,7 @@ static std::uint64_t seed_or_random(std::uint64_t s) {
 }
 
 letta_discipline::letta_discipline(asio::io_context& io, std::shared_ptr<letta_transport> transport,
-                                   discipline_options opts, const policies::clock& clock,
-                                   queues::registry& metrics)
+                                   discipline_options opts, const policies::clock& clock, queues::registry& metrics)
     : io_(io),
       transport_(std::move(transport)),
       clock_(clock),
@@ -101,8 +100,7 @@ std::string letta_discipline::new_otid() {
 
 // ---- public calls: build the request, decide how a final response becomes a result ----
 
-void letta_discipline::send_messages(const std::string& agent_id, std::vector<letta_message> messages,
-                                     reply_fn cb) {
+void letta_discipline::send_messages(const std::string& agent_id, std::vector<letta_message> messages, reply_fn cb) {
   send_messages_as(letta_call_class::npc, agent_id, std::move(messages), std::move(cb));
 }
 
@@ -122,8 +120,10 @@ bool letta_discipline::refuse_missing(const std::string& agent_id) {
     std::lock_guard lk(otid_mu_);
     if (missing_.empty() || !missing_.contains(agent_id)) return false;
   }
-  metrics_.get_counter("npcorch_letta_calls_refused_total", "Letta calls refused without a request",
-                       {{"reason", "agent_missing"}}).inc();
+  metrics_
+      .get_counter("npcorch_letta_calls_refused_total", "Letta calls refused without a request",
+                   {{"reason", "agent_missing"}})
+      .inc();
   return true;
 }
 
@@ -131,8 +131,7 @@ void letta_discipline::count_tokens(const std::string& agent_id, const letta_rep
   if (reply.prompt_tokens == 0 && reply.completion_tokens == 0) return;
   const char* help = "Tokens used by Letta replies (from usage)";
   metrics_.get_counter("npcorch_letta_tokens_total", help, {{"type", "prompt"}}).inc(reply.prompt_tokens);
-  metrics_.get_counter("npcorch_letta_tokens_total", help, {{"type", "completion"}})
-      .inc(reply.completion_tokens);
+  metrics_.get_counter("npcorch_letta_tokens_total", help, {{"type", "completion"}}).inc(reply.completion_tokens);
   const char* agent_help = "Tokens used by Letta replies per agent (from usage)";
   metrics_.get_counter("npcorch_letta_agent_tokens_total", agent_help, {{"agent", agent_id}, {"type", "prompt"}})
       .inc(reply.prompt_tokens);
@@ -169,55 +168,61 @@ void letta_discipline::send_impl(letta_call_class cls, const std::string& agent_
   for (const auto& m : messages)
     if (m.role == "user" || m.role.empty()) otid = m.otid;
   if (otid.empty() && !messages.empty()) otid = messages.back().otid;
-  transport_request req{letta_endpoint::messages, "POST", messages_target(agent_id),
-                        build_messages_body(messages), agent_id, {}, {}, {}};
+  transport_request req{
+      letta_endpoint::messages, "POST", messages_target(agent_id), build_messages_body(messages), agent_id, {}, {}, {}};
   const std::string lane = lane_key(agent_id, game);
-  submit(std::move(req), cls == letta_call_class::reply ? call_class::reply : call_class::npc,
-         [this, agent_id, lane, cb = std::move(cb)](letta_result res, transport_response r) {
-           letta_reply reply;
-           if (res.ok && !parse_letta_response(r.body, reply)) {
-             res.ok = false;
-             res.error = "bad_response";
-             metrics_.get_counter("npcorch_letta_failures_total", "Letta calls that finally failed",
-                                  {{"reason", "bad_response"}}).inc();
-           }
-           if (res.ok) count_tokens(agent_id, reply);
-           if (res.attempts > 0) {  // it may have run a step, even when it failed
-             std::lock_guard lk(otid_mu_);
-             ++steps_[lane];
-           }
-           asio::post(io_, [cb, res, reply = std::move(reply)]() mutable { cb(res, std::move(reply)); });
-         },
-         game, std::move(otid));
+  submit(
+      std::move(req), cls == letta_call_class::reply ? call_class::reply : call_class::npc,
+      [this, agent_id, lane, cb = std::move(cb)](letta_result res, transport_response r) {
+        letta_reply reply;
+        if (res.ok && !parse_letta_response(r.body, reply)) {
+          res.ok = false;
+          res.error = "bad_response";
+          metrics_
+              .get_counter("npcorch_letta_failures_total", "Letta calls that finally failed",
+                           {{"reason", "bad_response"}})
+              .inc();
+        }
+        if (res.ok) count_tokens(agent_id, reply);
+        if (res.attempts > 0) {  // it may have run a step, even when it failed
+          std::lock_guard lk(otid_mu_);
+          ++steps_[lane];
+        }
+        asio::post(io_, [cb, res, reply = std::move(reply)]() mutable { cb(res, std::move(reply)); });
+      },
+      game, std::move(otid));
 }
 
 void letta_discipline::get_block(const std::string& agent_id, const std::string& label, block_fn cb) {
   get_game_block(agent_id, {}, label, std::move(cb));
 }
 
-void letta_discipline::get_game_block(const std::string& agent_id, const std::string& game_id,
-                                      const std::string& label, block_fn cb) {
+void letta_discipline::get_game_block(const std::string& agent_id, const std::string& game_id, const std::string& label,
+                                      block_fn cb) {
   if (refuse_missing(agent_id)) {
     asio::post(io_, [cb = std::move(cb)] { cb(agent_missing_result(), {}); });
     return;
   }
   transport_request req{letta_endpoint::block_get, "GET", block_target(agent_id, label), {}, agent_id, label, {}, {}};
-  submit(std::move(req), call_class::sync, [this, cb = std::move(cb)](letta_result res, transport_response r) {
-    std::string value;
-    if (res.ok) {
-      if (auto v = parse_block_value(r.body)) {
-        value = std::move(*v);
-      } else {
-        res.ok = false;
-        res.error = "bad_response";
-      }
-    }
-    asio::post(io_, [cb, res, value = std::move(value)]() mutable { cb(res, std::move(value)); });
-  }, per_game_ ? game_id : std::string());
+  submit(
+      std::move(req), call_class::sync,
+      [this, cb = std::move(cb)](letta_result res, transport_response r) {
+        std::string value;
+        if (res.ok) {
+          if (auto v = parse_block_value(r.body)) {
+            value = std::move(*v);
+          } else {
+            res.ok = false;
+            res.error = "bad_response";
+          }
+        }
+        asio::post(io_, [cb, res, value = std::move(value)]() mutable { cb(res, std::move(value)); });
+      },
+      per_game_ ? game_id : std::string());
 }
 
-void letta_discipline::update_block(const std::string& agent_id, const std::string& label,
-                                    std::string value, done_fn cb) {
+void letta_discipline::update_block(const std::string& agent_id, const std::string& label, std::string value,
+                                    done_fn cb) {
   update_game_block(agent_id, {}, label, std::move(value), std::move(cb));
 }
 
@@ -227,15 +232,22 @@ void letta_discipline::update_game_block(const std::string& agent_id, const std:
     asio::post(io_, [cb = std::move(cb)] { cb(agent_missing_result()); });
     return;
   }
-  transport_request req{letta_endpoint::block_update, "PATCH", block_target(agent_id, label),
-                        build_block_update_body(value), agent_id, label, {}, {}};
-  submit(std::move(req), call_class::sync, [this, cb = std::move(cb)](letta_result res, transport_response) {
-    asio::post(io_, [cb, res] { cb(res); });
-  }, per_game_ ? game_id : std::string());
+  transport_request req{letta_endpoint::block_update,
+                        "PATCH",
+                        block_target(agent_id, label),
+                        build_block_update_body(value),
+                        agent_id,
+                        label,
+                        {},
+                        {}};
+  submit(
+      std::move(req), call_class::sync,
+      [this, cb = std::move(cb)](letta_result res, transport_response) { asio::post(io_, [cb, res] { cb(res); }); },
+      per_game_ ? game_id : std::string());
 }
 
 std::optional<std::uint64_t> letta_discipline::game_message_steps(const std::string& agent_id,
-                                                                   const std::string& game_id) const {
+                                                                  const std::string& game_id) const {
   const std::string lane = lane_key(agent_id, game_id);
   std::lock_guard lk(otid_mu_);
   auto it = steps_.find(lane);
@@ -249,16 +261,14 @@ std::string letta_discipline::lane_key(const std::string& agent_id, const std::s
 
 void letta_discipline::get_agent(const std::string& agent_id, done_fn cb) {
   transport_request req{letta_endpoint::agent_get, "GET", agent_target(agent_id), {}, agent_id, {}, {}, {}};
-  submit(std::move(req), call_class::npc, [this, cb = std::move(cb)](letta_result res, transport_response) {
-    asio::post(io_, [cb, res] { cb(res); });
-  });
+  submit(std::move(req), call_class::npc,
+         [this, cb = std::move(cb)](letta_result res, transport_response) { asio::post(io_, [cb, res] { cb(res); }); });
 }
 
 void letta_discipline::health(done_fn cb) {
   transport_request req{letta_endpoint::health, "GET", health_target(), {}, {}, {}, {}, {}};
-  submit(std::move(req), call_class::npc, [this, cb = std::move(cb)](letta_result res, transport_response) {
-    asio::post(io_, [cb, res] { cb(res); });
-  });
+  submit(std::move(req), call_class::npc,
+         [this, cb = std::move(cb)](letta_result res, transport_response) { asio::post(io_, [cb, res] { cb(res); }); });
 }
 
 // ---- classification of answers; the scheduler decides when ----
@@ -279,32 +289,41 @@ std::string failure_reason(const transport_response& r) {
 // The kind label of npcorch_letta_requests_total (DESIGN 8).
 const char* request_kind(letta_endpoint e) {
   switch (e) {
-    case letta_endpoint::messages: return "message";
-    case letta_endpoint::block_get: return "block_read";
-    case letta_endpoint::block_update: return "block_write";
+    case letta_endpoint::messages:
+      return "message";
+    case letta_endpoint::block_get:
+      return "block_read";
+    case letta_endpoint::block_update:
+      return "block_write";
     case letta_endpoint::conversation_list:
-    case letta_endpoint::conversation_create: return "conversation";
-    case letta_endpoint::messages_list: return "message_check";
-    default: return "other";
+    case letta_endpoint::conversation_create:
+      return "conversation";
+    case letta_endpoint::messages_list:
+      return "message_check";
+    default:
+      return "other";
   }
 }
 
 }  // namespace
 
-
 void letta_discipline::execute_counted(transport_request req, const char* kind,
                                        std::function<void(transport_response)> cb) {
   const time_point started = clock_.now();
   const letta_endpoint endpoint = req.endpoint;
-  transport_->execute(std::move(req), [self = shared_from_this(), started, endpoint, kind,
-                                       cb = std::move(cb)](transport_response r) {
-    self->latency_.observe(std::chrono::duration<double>(self->clock_.now() - started).count());
-    self->metrics_.get_counter("npcorch_letta_calls_total", "Letta requests by endpoint and status",
-                               {{"endpoint", to_string(endpoint)}, {"status", status_label(r)}}).inc();
-    self->metrics_.get_counter("npcorch_letta_requests_total", "Letta requests by kind and status",
-                               {{"kind", kind ? kind : request_kind(endpoint)}, {"status", status_label(r)}}).inc();
-    cb(std::move(r));
-  });
+  transport_->execute(std::move(req),
+                      [self = shared_from_this(), started, endpoint, kind, cb = std::move(cb)](transport_response r) {
+                        self->latency_.observe(std::chrono::duration<double>(self->clock_.now() - started).count());
+                        self->metrics_
+                            .get_counter("npcorch_letta_calls_total", "Letta requests by endpoint and status",
+                                         {{"endpoint", to_string(endpoint)}, {"status", status_label(r)}})
+                            .inc();
+                        self->metrics_
+                            .get_counter("npcorch_letta_requests_total", "Letta requests by kind and status",
+                                         {{"kind", kind ? kind : request_kind(endpoint)}, {"status", status_label(r)}})
+                            .inc();
+                        cb(std::move(r));
+                      });
 }
 
 void letta_discipline::submit(transport_request req, call_class cls, finish_fn finish, std::string game,
@@ -336,8 +355,9 @@ void letta_discipline::submit(transport_request req, call_class cls, finish_fn f
       res.error = std::string(error);  // overloaded | breaker_open
     }
     if (!res.ok && res.error != "not_found")
-      self->metrics_.get_counter("npcorch_letta_failures_total", "Letta calls that finally failed",
-                                 {{"reason", res.error}}).inc();
+      self->metrics_
+          .get_counter("npcorch_letta_failures_total", "Letta calls that finally failed", {{"reason", res.error}})
+          .inc();
     sc->finish(res, std::move(sc->last));
   };
   scheduler_->submit(std::move(spec));
@@ -353,7 +373,8 @@ void letta_discipline::complete_attempt(const std::shared_ptr<shared_call>& sc, 
   if (r.retry_after) a.retry_after = *r.retry_after;
   // A message that timed out, or whose connection broke after it was written, may have landed:
   // the next attempt reads the thread back before sending it again.
-  if (sc->req.endpoint == letta_endpoint::messages && r.status == 0 && (r.error == "timeout" || r.error == "connection"))
+  if (sc->req.endpoint == letta_endpoint::messages && r.status == 0 &&
+      (r.error == "timeout" || r.error == "connection"))
     sc->timed_out = true;
   sc->last = std::move(r);
   done(a);

@@ -42,11 +42,11 @@
 #include "policies/retry_backoff.hpp"
 #include "queues/metrics.hpp"
 #include "workers/call_scheduler.hpp"
-#include "workers/shared_conversations.hpp"
 #include "workers/letta_client.hpp"
 #include "workers/letta_conversation_codec.hpp"
 #include "workers/letta_options.hpp"
 #include "workers/letta_transport.hpp"
+#include "workers/shared_conversations.hpp"
 #include "workers/timer_service.hpp"
 
 namespace orch::workers {
@@ -64,7 +64,7 @@ struct discipline_options {
   std::chrono::milliseconds breaker_wait{60000};  // longest wait of a call behind an open breaker
   std::size_t max_pending_per_agent = 1000;
   std::uint64_t jitter_seed = 0;  // 0 = from std::random_device
-  bool per_game = false;  // letta.conversations == per_game (from() sets it from the config)
+  bool per_game = false;          // letta.conversations == per_game (from() sets it from the config)
   // Shared by several daemons (DESIGN 10), both optional: the global and per-agent limits
   // (null: local buckets) and the (agent, game) → conversation map (null: Letta only).
   std::shared_ptr<rate_gate> gate;
@@ -74,24 +74,20 @@ struct discipline_options {
   scheduler_options scheduler() const;
 };
 
-class letta_discipline final : public letta_client,
-                               public std::enable_shared_from_this<letta_discipline> {
+class letta_discipline final : public letta_client, public std::enable_shared_from_this<letta_discipline> {
  public:
   // Real timers on `io`.
-  letta_discipline(boost::asio::io_context& io, std::shared_ptr<letta_transport> transport,
-                   discipline_options opts, const policies::clock& clock, queues::registry& metrics);
+  letta_discipline(boost::asio::io_context& io, std::shared_ptr<letta_transport> transport, discipline_options opts,
+                   const policies::clock& clock, queues::registry& metrics);
   // Injected timers (tests: manual timers on a manual clock). `timers` outlives this.
-  letta_discipline(boost::asio::io_context& io, std::shared_ptr<letta_transport> transport,
-                   discipline_options opts, const policies::clock& clock, timer_service& timers,
-                   queues::registry& metrics);
+  letta_discipline(boost::asio::io_context& io, std::shared_ptr<letta_transport> transport, discipline_options opts,
+                   const policies::clock& clock, timer_service& timers, queues::registry& metrics);
 
-  void send_messages(const std::string& agent_id, std::vector<letta_message> messages,
-                     reply_fn cb) override;
+  void send_messages(const std::string& agent_id, std::vector<letta_message> messages, reply_fn cb) override;
   void send_messages_as(letta_call_class cls, const std::string& agent_id, std::vector<letta_message> messages,
                         reply_fn cb) override;
   void get_block(const std::string& agent_id, const std::string& label, block_fn cb) override;
-  void update_block(const std::string& agent_id, const std::string& label, std::string value,
-                    done_fn cb) override;
+  void update_block(const std::string& agent_id, const std::string& label, std::string value, done_fn cb) override;
   void get_agent(const std::string& agent_id, done_fn cb) override;
   void health(done_fn cb) override;
   void set_missing_agents(std::vector<std::string> agents) override;
@@ -150,8 +146,7 @@ class letta_discipline final : public letta_client,
 
   void send_impl(letta_call_class cls, const std::string& agent_id, const std::string& game,
                  std::vector<letta_message> messages, reply_fn cb);
-  void submit(transport_request req, call_class cls, finish_fn finish, std::string game = {},
-              std::string otid = {});
+  void submit(transport_request req, call_class cls, finish_fn finish, std::string game = {}, std::string otid = {});
   // One attempt: resolve the conversation (per_game), look for a timed-out message's reply,
   // then send. All of it inside the call's lane, so it is never raced within the lane.
   void attempt(std::shared_ptr<shared_call> sc, std::function<void(attempt_result)> done);
@@ -173,12 +168,11 @@ class letta_discipline final : public letta_client,
   // returns true (found) or the list ends; then `done` (nullopt on success).
   void page_conversations(std::string agent, std::string search, std::string after,
                           std::function<bool(std::vector<letta_conversation>&)> page, failure_fn done);
-  void create_conversation(const std::string& agent, const std::string& summary, const std::string& lane,
-                           entry_fn cb);
+  void create_conversation(const std::string& agent, const std::string& summary, const std::string& lane, entry_fn cb);
   void remember_conversation(const std::string& agent, const std::string& summary, const std::string& lane,
                              const conversation_entry& entry, std::vector<std::string> block_ids);
-  void read_block_labels(std::shared_ptr<conversation_entry> entry, std::vector<std::string> ids,
-                         std::string lane, std::string agent, entry_fn cb);
+  void read_block_labels(std::shared_ptr<conversation_entry> entry, std::vector<std::string> ids, std::string lane,
+                         std::string agent, entry_fn cb);
   void complete_attempt(const std::shared_ptr<shared_call>& sc, transport_response r,
                         const std::function<void(attempt_result)>& done);
   void execute_counted(transport_request req, const char* kind, std::function<void(transport_response)> cb);
@@ -197,9 +191,9 @@ class letta_discipline final : public letta_client,
   std::shared_ptr<call_scheduler> scheduler_;
   mutable std::mutex otid_mu_;  // also guards missing_, steps_, conversations_ and directories_
   std::unordered_set<std::string> missing_;
-  std::unordered_map<std::string, std::uint64_t> steps_;  // ended message calls per lane
+  std::unordered_map<std::string, std::uint64_t> steps_;               // ended message calls per lane
   std::unordered_map<std::string, conversation_entry> conversations_;  // by lane (per_game)
-  std::unordered_map<std::string, directory> directories_;              // by agent (per_game)
+  std::unordered_map<std::string, directory> directories_;             // by agent (per_game)
   bool per_game_ = true;
   std::shared_ptr<shared_conversations> shared_;  // the map shared by several daemons, or null
   std::mt19937_64 otid_rng_;

@@ -64,16 +64,23 @@ void letta_discipline::attempt(std::shared_ptr<shared_call> sc, std::function<vo
     if (!check) return self->send_now(sc, conv ? &*conv : nullptr, done);
     // The last attempt timed out: it may have landed. Read the newest messages and take the
     // reply from there rather than running the step twice.
-    transport_request look{letta_endpoint::messages_list, "GET",
-                           conv ? conversation_recent_target(conv->id, recent_limit)
-                                : agent_recent_target(sc->req.agent_id, recent_limit),
-                           {}, sc->req.agent_id, {}, {}, {}};
+    transport_request look{
+        letta_endpoint::messages_list,
+        "GET",
+        conv ? conversation_recent_target(conv->id, recent_limit) : agent_recent_target(sc->req.agent_id, recent_limit),
+        {},
+        sc->req.agent_id,
+        {},
+        {},
+        {}};
     if (conv) look.conversation_id = conv->id;
     self->execute_extra(std::move(look), nullptr, [self, sc, conv, done](transport_response r) {
       if (ok_status(r)) {
         if (auto reply = reply_after_otid(r.body, sc->otid, true)) {
-          self->metrics_.get_counter("npcorch_letta_resends_avoided_total",
-                                     "Timed-out messages whose reply was found in the thread (not resent)").inc();
+          self->metrics_
+              .get_counter("npcorch_letta_resends_avoided_total",
+                           "Timed-out messages whose reply was found in the thread (not resent)")
+              .inc();
           transport_response found;
           found.status = 200;
           found.body = response_body(*reply);
@@ -116,32 +123,35 @@ void letta_discipline::send_now(std::shared_ptr<shared_call> sc, const conversat
           req.conversation_id = conv->id;
         }  // a label the conversation does not isolate is the agent's shared block
         break;
-      default: break;
+      default:
+        break;
     }
   }
   const bool check_label = !req.block_id.empty();
   std::string label = req.label;
-  execute_counted(std::move(req), nullptr, [self = shared_from_this(), sc, done, check_label,
-                                            label = std::move(label)](transport_response r) {
-    if (check_label && ok_status(r)) {
-      // Blocks mapped by the order of their creation: a block that says otherwise is not
-      // trusted. The conversation is resolved again (its labels read) on the retry.
-      auto got = parse_block_label(r.body);
-      if (got && *got != label) {
-        self->metrics_.get_counter("npcorch_letta_block_label_mismatches_total",
-                                   "Isolated blocks whose label was not the one expected").inc();
-        {
-          std::lock_guard lk(self->otid_mu_);
-          self->conversations_.erase(sc->lane);  // the directory keeps it: found again, labels read
-        }
-        transport_response bad;
-        bad.status = 0;
-        bad.error = "block_label_mismatch";
-        return self->complete_attempt(sc, std::move(bad), done);
-      }
-    }
-    self->complete_attempt(sc, std::move(r), done);
-  });
+  execute_counted(std::move(req), nullptr,
+                  [self = shared_from_this(), sc, done, check_label, label = std::move(label)](transport_response r) {
+                    if (check_label && ok_status(r)) {
+                      // Blocks mapped by the order of their creation: a block that says otherwise is not
+                      // trusted. The conversation is resolved again (its labels read) on the retry.
+                      auto got = parse_block_label(r.body);
+                      if (got && *got != label) {
+                        self->metrics_
+                            .get_counter("npcorch_letta_block_label_mismatches_total",
+                                         "Isolated blocks whose label was not the one expected")
+                            .inc();
+                        {
+                          std::lock_guard lk(self->otid_mu_);
+                          self->conversations_.erase(sc->lane);  // the directory keeps it: found again, labels read
+                        }
+                        transport_response bad;
+                        bad.status = 0;
+                        bad.error = "block_label_mismatch";
+                        return self->complete_attempt(sc, std::move(bad), done);
+                      }
+                    }
+                    self->complete_attempt(sc, std::move(r), done);
+                  });
 }
 
 void letta_discipline::ensure_conversation(const std::shared_ptr<shared_call>& sc, entry_fn cb) {
@@ -156,8 +166,9 @@ void letta_discipline::ensure_conversation(const std::shared_ptr<shared_call>& s
   shared_->get(sc->lane, [self = shared_from_this(), sc, cb = std::move(cb)](std::optional<std::string> v) mutable {
     if (v) {
       if (auto e = decode_conversation_entry(*v)) {
-        self->metrics_.get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved",
-                                   {{"how", "shared"}}).inc();
+        self->metrics_
+            .get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved", {{"how", "shared"}})
+            .inc();
         {
           std::lock_guard lk(self->otid_mu_);
           self->conversations_[sc->lane] = *e;
@@ -219,28 +230,36 @@ void letta_discipline::load_directory(const std::string& agent) {
           }
           waiters.swap(d.waiters);
         }
-        self->metrics_.get_counter("npcorch_letta_directory_loads_total", "Per-agent conversation directories listed",
-                                   {{"result", failure ? "failed" : "ok"}}).inc();
+        self->metrics_
+            .get_counter("npcorch_letta_directory_loads_total", "Per-agent conversation directories listed",
+                         {{"result", failure ? "failed" : "ok"}})
+            .inc();
         for (auto& w : waiters) w(failure);
       });
 }
 
 void letta_discipline::page_conversations(std::string agent, std::string search, std::string after,
-                                          std::function<bool(std::vector<letta_conversation>&)> page,
-                                          failure_fn done) {
+                                          std::function<bool(std::vector<letta_conversation>&)> page, failure_fn done) {
   constexpr unsigned page_size = 100;
-  transport_request list{letta_endpoint::conversation_list, "GET",
-                         conversations_page_target(agent, search, page_size, after), {}, agent, {}, {}, {}};
-  execute_extra(std::move(list), nullptr, [self = shared_from_this(), agent, search, page = std::move(page),
-                                           done = std::move(done)](transport_response r) mutable {
-    if (!ok_status(r)) return done(std::move(r));
-    auto items = parse_conversation_list(r.body);
-    if (!items) return done(bad_answer());
-    const bool full = items->size() >= page_size;
-    const std::string last = items->empty() ? std::string() : items->back().id;
-    if (page(*items) || !full || last.empty()) return done(std::nullopt);
-    self->page_conversations(std::move(agent), std::move(search), last, std::move(page), std::move(done));
-  });
+  transport_request list{letta_endpoint::conversation_list,
+                         "GET",
+                         conversations_page_target(agent, search, page_size, after),
+                         {},
+                         agent,
+                         {},
+                         {},
+                         {}};
+  execute_extra(std::move(list), nullptr,
+                [self = shared_from_this(), agent, search, page = std::move(page),
+                 done = std::move(done)](transport_response r) mutable {
+                  if (!ok_status(r)) return done(std::move(r));
+                  auto items = parse_conversation_list(r.body);
+                  if (!items) return done(bad_answer());
+                  const bool full = items->size() >= page_size;
+                  const std::string last = items->empty() ? std::string() : items->back().id;
+                  if (page(*items) || !full || last.empty()) return done(std::nullopt);
+                  self->page_conversations(std::move(agent), std::move(search), last, std::move(page), std::move(done));
+                });
 }
 
 void letta_discipline::after_directory(const std::string& agent, const std::string& summary, const std::string& lane,
@@ -255,8 +274,9 @@ void letta_discipline::after_directory(const std::string& agent, const std::stri
     complete = d.complete;
   }
   auto adopt = [self = shared_from_this(), agent, summary, lane](letta_conversation c, entry_fn done) {
-    self->metrics_.get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved",
-                               {{"how", "found"}}).inc();
+    self->metrics_
+        .get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved", {{"how", "found"}})
+        .inc();
     auto entry = std::make_shared<conversation_entry>();
     entry->id = c.id;
     self->read_block_labels(entry, std::move(c.isolated_block_ids), lane, agent, std::move(done));
@@ -288,26 +308,34 @@ void letta_discipline::after_directory(const std::string& agent, const std::stri
 
 void letta_discipline::create_conversation(const std::string& agent, const std::string& summary,
                                            const std::string& lane, entry_fn cb) {
-  transport_request create{letta_endpoint::conversation_create, "POST", conversations_create_target(agent),
-                           build_create_conversation_body(summary, isolated_labels()), agent, {}, {}, {}};
-  execute_extra(std::move(create), nullptr, [self = shared_from_this(), agent, summary, lane,
-                                             cb = std::move(cb)](transport_response made) mutable {
-    if (!ok_status(made)) return cb(std::nullopt, std::move(made));
-    auto c = parse_conversation(made.body);
-    if (!c) return cb(std::nullopt, bad_answer());
-    self->metrics_.get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved",
-                               {{"how", "created"}}).inc();
-    auto entry = std::make_shared<conversation_entry>();
-    entry->id = c->id;
-    const auto& labels = isolated_labels();
-    if (c->isolated_block_ids.size() != labels.size())  // not as asked: read each block's label
-      return self->read_block_labels(entry, std::move(c->isolated_block_ids), lane, agent, std::move(cb));
-    // Letta creates the isolated blocks in the order of isolated_block_labels and lists their
-    // ids in that order; each block call checks the label it gets back (send_now).
-    for (std::size_t i = 0; i < labels.size(); ++i) entry->blocks[labels[i]] = c->isolated_block_ids[i];
-    self->remember_conversation(agent, summary, lane, *entry, c->isolated_block_ids);
-    cb(*entry, {});
-  });
+  transport_request create{letta_endpoint::conversation_create,
+                           "POST",
+                           conversations_create_target(agent),
+                           build_create_conversation_body(summary, isolated_labels()),
+                           agent,
+                           {},
+                           {},
+                           {}};
+  execute_extra(std::move(create), nullptr,
+                [self = shared_from_this(), agent, summary, lane, cb = std::move(cb)](transport_response made) mutable {
+                  if (!ok_status(made)) return cb(std::nullopt, std::move(made));
+                  auto c = parse_conversation(made.body);
+                  if (!c) return cb(std::nullopt, bad_answer());
+                  self->metrics_
+                      .get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved",
+                                   {{"how", "created"}})
+                      .inc();
+                  auto entry = std::make_shared<conversation_entry>();
+                  entry->id = c->id;
+                  const auto& labels = isolated_labels();
+                  if (c->isolated_block_ids.size() != labels.size())  // not as asked: read each block's label
+                    return self->read_block_labels(entry, std::move(c->isolated_block_ids), lane, agent, std::move(cb));
+                  // Letta creates the isolated blocks in the order of isolated_block_labels and lists their
+                  // ids in that order; each block call checks the label it gets back (send_now).
+                  for (std::size_t i = 0; i < labels.size(); ++i) entry->blocks[labels[i]] = c->isolated_block_ids[i];
+                  self->remember_conversation(agent, summary, lane, *entry, c->isolated_block_ids);
+                  cb(*entry, {});
+                });
 }
 
 void letta_discipline::remember_conversation(const std::string& agent, const std::string& summary,
@@ -339,14 +367,14 @@ void letta_discipline::read_block_labels(std::shared_ptr<conversation_entry> ent
   get.block_id = id;
   get.conversation_id = entry->id;
   execute_extra(std::move(get), "conversation",
-                  [self = shared_from_this(), entry, ids = std::move(ids), lane = std::move(lane),
-                   agent = std::move(agent), id, cb = std::move(cb)](transport_response r) mutable {
-                    if (!ok_status(r)) return cb(std::nullopt, std::move(r));
-                    auto label = parse_block_label(r.body);
-                    if (!label) return cb(std::nullopt, bad_answer());
-                    entry->blocks[*label] = id;
-                    self->read_block_labels(entry, std::move(ids), std::move(lane), std::move(agent), std::move(cb));
-                  });
+                [self = shared_from_this(), entry, ids = std::move(ids), lane = std::move(lane),
+                 agent = std::move(agent), id, cb = std::move(cb)](transport_response r) mutable {
+                  if (!ok_status(r)) return cb(std::nullopt, std::move(r));
+                  auto label = parse_block_label(r.body);
+                  if (!label) return cb(std::nullopt, bad_answer());
+                  entry->blocks[*label] = id;
+                  self->read_block_labels(entry, std::move(ids), std::move(lane), std::move(agent), std::move(cb));
+                });
 }
 
 letta_discipline::entry_fn letta_discipline::publish_shared(const std::string& lane, entry_fn cb) {
@@ -360,8 +388,9 @@ letta_discipline::entry_fn letta_discipline::publish_shared(const std::string& l
           // Another daemon resolved this pair first: use its conversation. One this daemon
           // created in the race stays in Letta unused (counted; the map, not the summary, is
           // what daemons read while Redis is up).
-          self->metrics_.get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved",
-                                     {{"how", "adopted"}}).inc();
+          self->metrics_
+              .get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved", {{"how", "adopted"}})
+              .inc();
           {
             std::lock_guard lk(self->otid_mu_);
             self->conversations_[lane] = *winner;

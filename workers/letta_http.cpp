@@ -40,7 +40,8 @@ struct letta_http::connection {
 http_endpoint parse_base_url(const std::string& url) {
   std::string error;
   auto u = common::parse_http_url(url, error);
-  if (!u) throw std::invalid_argument("letta.base_url: expected http://host:port[/prefix], got '" + url + "': " + error);
+  if (!u)
+    throw std::invalid_argument("letta.base_url: expected http://host:port[/prefix], got '" + url + "': " + error);
   return http_endpoint{u->host, std::to_string(u->port), u->prefix()};
 }
 

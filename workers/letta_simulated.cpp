@@ -16,12 +16,10 @@ letta_simulated::letta_simulated(boost::asio::io_context& io, std::chrono::milli
                                  std::optional<std::chrono::milliseconds> block_latency)
     : io_(io), latency_(latency), block_latency_(block_latency.value_or(latency)) {}
 
-static std::string detail_body(std::string_view text) {
-  return "{\"detail\":" + json_quote(text) + "}";
-}
+static std::string detail_body(std::string_view text) { return "{\"detail\":" + json_quote(text) + "}"; }
 
-static std::string block_body(const std::string& agent, const std::string& label,
-                              const std::string& value, std::uint64_t id) {
+static std::string block_body(const std::string& agent, const std::string& label, const std::string& value,
+                              std::uint64_t id) {
   return "{\"id\":\"block-sim-" + std::to_string(id) + "\",\"label\":" + json_quote(label) +
          ",\"value\":" + json_quote(value) + ",\"limit\":5000,\"agent_id\":" + json_quote(agent) + "}";
 }
@@ -32,8 +30,10 @@ transport_response letta_simulated::answer(const transport_request& req) {
   if (fail_count_ > 0) {
     --fail_count_;
     r.status = fail_status_;
-    if (fail_status_ == 0) r.error = "timeout";
-    else r.body = detail_body("simulated failure");
+    if (fail_status_ == 0)
+      r.error = "timeout";
+    else
+      r.body = detail_body("simulated failure");
     return r;
   }
   if (!req.block_id.empty() &&
@@ -146,9 +146,9 @@ transport_response letta_simulated::answer(const transport_request& req) {
       r.body = "{\"messages\":[{\"id\":\"message-sim\",\"message_type\":\"assistant_message\",\"content\":" +
                json_quote(text) +
                "}],\"stop_reason\":{\"message_type\":\"stop_reason\",\"stop_reason\":\"end_turn\"},"
-               "\"usage\":{\"message_type\":\"usage_statistics\",\"completion_tokens\":" + std::to_string(completion) +
-               ",\"prompt_tokens\":" + std::to_string(prompt) + ",\"total_tokens\":" +
-               std::to_string(prompt + completion) + ",\"step_count\":1}}";
+               "\"usage\":{\"message_type\":\"usage_statistics\",\"completion_tokens\":" +
+               std::to_string(completion) + ",\"prompt_tokens\":" + std::to_string(prompt) +
+               ",\"total_tokens\":" + std::to_string(prompt + completion) + ",\"step_count\":1}}";
       break;
     }
   }
@@ -172,7 +172,8 @@ void letta_simulated::execute(transport_request req, response_fn cb) {
   }
   auto timer = std::make_shared<boost::asio::steady_timer>(
       io_, req.endpoint == letta_endpoint::messages ? latency_ : block_latency_);
-  timer->async_wait([this, self = shared_from_this(), timer, req = std::move(req), cb = std::move(cb)](const boost::system::error_code&) {
+  timer->async_wait([this, self = shared_from_this(), timer, req = std::move(req),
+                     cb = std::move(cb)](const boost::system::error_code&) {
     transport_response r;
     {
       // The answer is computed when the latency has passed, as a server would at the end of

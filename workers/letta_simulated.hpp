@@ -8,10 +8,10 @@
 // exactly as against a real server. Per-game conversations (create, list by summary, messages,
 // isolated blocks by id) are served too; concurrency is observed per conversation.
 //
-// Create with std::make_shared (pending timers hold a reference). Owned by the letta client built in letta_factory (shared_ptr; simulated_of() hands it to the
-// debug route). Thread-safe: a mutex guards the state; callbacks are posted to the io_context.
-// Fails only on demand: fail_next() makes the next N requests answer a given status (0 =
-// timeout), like Beast's fail_count, so tests can drive every retry path.
+// Create with std::make_shared (pending timers hold a reference). Owned by the letta client built in letta_factory
+// (shared_ptr; simulated_of() hands it to the debug route). Thread-safe: a mutex guards the state; callbacks are posted
+// to the io_context. Fails only on demand: fail_next() makes the next N requests answer a given status (0 = timeout),
+// like Beast's fail_count, so tests can drive every retry path.
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -28,8 +28,7 @@
 
 namespace orch::workers {
 
-class letta_simulated final : public letta_transport,
-                               public std::enable_shared_from_this<letta_simulated> {
+class letta_simulated final : public letta_transport, public std::enable_shared_from_this<letta_simulated> {
  public:
   // `latency`: message calls; `block_latency`: every other request (blocks, lookups, health).
   letta_simulated(boost::asio::io_context& io, std::chrono::milliseconds latency,

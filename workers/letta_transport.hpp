@@ -27,31 +27,39 @@ enum class letta_endpoint : std::uint8_t {
 
 inline const char* to_string(letta_endpoint e) {
   switch (e) {
-    case letta_endpoint::messages: return "messages";
-    case letta_endpoint::block_get: return "block_get";
-    case letta_endpoint::block_update: return "block_update";
-    case letta_endpoint::agent_get: return "agent_get";
-    case letta_endpoint::health: return "health";
-    case letta_endpoint::conversation_list: return "conversation_list";
-    case letta_endpoint::conversation_create: return "conversation_create";
-    case letta_endpoint::messages_list: return "messages_list";
+    case letta_endpoint::messages:
+      return "messages";
+    case letta_endpoint::block_get:
+      return "block_get";
+    case letta_endpoint::block_update:
+      return "block_update";
+    case letta_endpoint::agent_get:
+      return "agent_get";
+    case letta_endpoint::health:
+      return "health";
+    case letta_endpoint::conversation_list:
+      return "conversation_list";
+    case letta_endpoint::conversation_create:
+      return "conversation_create";
+    case letta_endpoint::messages_list:
+      return "messages_list";
   }
   return "messages";
 }
 
 struct transport_request {
   letta_endpoint endpoint = letta_endpoint::health;
-  std::string method;    // "GET" | "POST" | "PATCH"
-  std::string target;    // path below base_url, e.g. "/v1/agents/agent-.../messages"
-  std::string body;      // JSON, empty for GET
-  std::string agent_id;  // empty for health
-  std::string label;     // block label for block_get / block_update
+  std::string method;           // "GET" | "POST" | "PATCH"
+  std::string target;           // path below base_url, e.g. "/v1/agents/agent-.../messages"
+  std::string body;             // JSON, empty for GET
+  std::string agent_id;         // empty for health
+  std::string label;            // block label for block_get / block_update
   std::string conversation_id;  // per-game calls: the conversation (messages, messages_list)
   std::string block_id;         // per-game block calls: the isolated block, by id
 };
 
 struct transport_response {
-  int status = 0;     // HTTP status; 0 = no response
+  int status = 0;  // HTTP status; 0 = no response
   std::string body;
   std::string error;  // when status == 0: "timeout" | "connection" | "too_large"
   std::optional<std::chrono::milliseconds> retry_after;

@@ -25,7 +25,8 @@ std::uint64_t content_hash_of(std::string_view text) {
     bm.name.assign(e.name.GetString(), e.name.GetStringLength());
     if (e.value.IsObject()) {
       auto a = e.value.FindMember("appearance");
-      if (a != e.value.MemberEnd() && a->value.IsString()) bm.appearance.assign(a->value.GetString(), a->value.GetStringLength());
+      if (a != e.value.MemberEnd() && a->value.IsString())
+        bm.appearance.assign(a->value.GetString(), a->value.GetStringLength());
     }
     b.members.push_back(std::move(bm));
   }
@@ -95,7 +96,8 @@ void memory_sync_worker::forget_game(const std::string& game_id) {
 void memory_sync_worker::handle(queues::message m, queues::completion done) {
   auto req = m.payload.as<const sync_request>();
   auto token = std::make_shared<queues::completion>(std::move(done));
-  sync(std::move(req), [token](bool) { token->done(); }, m.arrival);
+  sync(
+      std::move(req), [token](bool) { token->done(); }, m.arrival);
 }
 
 void memory_sync_worker::on_dropped(queues::message m, queues::drop_reason r) {
@@ -131,7 +133,7 @@ void memory_sync_worker::sync_members(std::shared_ptr<op> o) {
     return on_members(std::move(o), known, std::move(current));
   }
   letta_.get_game_block(o->req->agent_id, o->req->game_id, members_label,
-                   [this, o](letta_result r, std::string current) { on_members(o, r, std::move(current)); });
+                        [this, o](letta_result r, std::string current) { on_members(o, r, std::move(current)); });
 }
 
 void memory_sync_worker::on_members(std::shared_ptr<op> o, letta_result r, std::string current) {
@@ -180,7 +182,7 @@ void memory_sync_worker::sync_status(std::shared_ptr<op> o) {
     return on_status(std::move(o), known, std::move(current));
   }
   letta_.get_game_block(o->req->agent_id, o->req->game_id, status_label,
-                   [this, o](letta_result r, std::string current) { on_status(o, r, std::move(current)); });
+                        [this, o](letta_result r, std::string current) { on_status(o, r, std::move(current)); });
 }
 
 void memory_sync_worker::on_status(std::shared_ptr<op> o, letta_result r, std::string current) {

@@ -3,10 +3,10 @@
 // std::shared_ptr<const workers::sync_request>, key = agent id, coalescing). For each of the
 // NPC's two blocks it GETs the block (only when the agent ran a step since the daemon last
 // wrote it, or nothing is known: otherwise the block still holds the daemon's text and the
-// read is skipped, counted in npcorch_letta_block_reads_skipped_total), merges what the NPC's agent wrote itself (notes, keys
-// the daemon does not own, non-JSON text), and PATCHes it unless the content is unchanged
-// (timestamps aside) and the request is not forced. Then it tells the block_synced listeners
-// which members the NPC's group_members block now lists, and completes.
+// read is skipped, counted in npcorch_letta_block_reads_skipped_total), merges what the NPC's agent wrote itself
+// (notes, keys the daemon does not own, non-JSON text), and PATCHes it unless the content is unchanged (timestamps
+// aside) and the request is not forced. Then it tells the block_synced listeners which members the NPC's group_members
+// block now lists, and completes.
 //
 // Ownership: the app owns one memory_sync_worker; it remembers, per Letta lane (agent, or
 // agent and game in per_game mode, letta_client::lane_key), the hashes of what
@@ -44,7 +44,7 @@ class memory_sync_worker {
   // The game was evicted: drop the per-lane texts kept for it (per_game lanes only; agent
   // lanes span games). The next sync of the game reads its blocks first.
   void forget_game(const std::string& game_id);
-  void handle(queues::message m, queues::completion done);                 // message_kind::memory_sync
+  void handle(queues::message m, queues::completion done);  // message_kind::memory_sync
   // Drop handler for message_kind::memory_sync: a sync shed or dropped at shutdown is marked
   // for a retry at the NPC's next snapshot; a coalesced one needs nothing (the newer sync
   // carries both blocks whole).

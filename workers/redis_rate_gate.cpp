@@ -46,21 +46,19 @@ redis_gcra_store::redis_gcra_store(redis_client& client) : client_(client), scri
 
 bool redis_gcra_store::up() const { return client_.up(); }
 
-void redis_gcra_store::reserve(const std::string& key, const policies::gcra_params& p, std::uint32_t n,
-                               answer_fn cb) {
-  client_.eval(script_, {key},
-               {std::to_string(p.interval_us), std::to_string(p.burst), std::to_string(p.max_wait_us),
-                std::to_string(n)},
-               [cb = std::move(cb)](redis_reply r) {
-                 if (r.type != redis_reply::kind::array || r.elements.size() != 2 ||
-                     r.elements[0].type != redis_reply::kind::integer ||
-                     r.elements[1].type != redis_reply::kind::integer)
-                   return cb(std::nullopt);
-                 policies::gcra_answer a;
-                 a.allowed = r.elements[0].integer == 1;
-                 a.wait_us = std::max<long long>(0, r.elements[1].integer);
-                 cb(a);
-               });
+void redis_gcra_store::reserve(const std::string& key, const policies::gcra_params& p, std::uint32_t n, answer_fn cb) {
+  client_.eval(
+      script_, {key},
+      {std::to_string(p.interval_us), std::to_string(p.burst), std::to_string(p.max_wait_us), std::to_string(n)},
+      [cb = std::move(cb)](redis_reply r) {
+        if (r.type != redis_reply::kind::array || r.elements.size() != 2 ||
+            r.elements[0].type != redis_reply::kind::integer || r.elements[1].type != redis_reply::kind::integer)
+          return cb(std::nullopt);
+        policies::gcra_answer a;
+        a.allowed = r.elements[0].integer == 1;
+        a.wait_us = std::max<long long>(0, r.elements[1].integer);
+        cb(a);
+      });
 }
 
 redis_rate_gate::redis_rate_gate(std::shared_ptr<gcra_store> store, rate_limits limits, std::string key_prefix,

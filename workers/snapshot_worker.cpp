@@ -39,12 +39,12 @@ snapshot_worker::snapshot_worker(const world_options& opts, std::shared_ptr<cons
       cache_hits_(m.get_counter("npcorch_group_cache_hits_total", "NPC group states unchanged at a snapshot")),
       updates_changed_(m.get_counter("npcorch_group_updates_total", "Group block syncs decided, by reason",
                                      {{"reason", "changed"}})),
-      updates_stale_(m.get_counter("npcorch_group_updates_total", "Group block syncs decided, by reason",
-                                   {{"reason", "stale"}})),
-      updates_forced_(m.get_counter("npcorch_group_updates_total", "Group block syncs decided, by reason",
-                                    {{"reason", "forced"}})),
-      updates_retry_(m.get_counter("npcorch_group_updates_total", "Group block syncs decided, by reason",
-                                   {{"reason", "retry"}})),
+      updates_stale_(
+          m.get_counter("npcorch_group_updates_total", "Group block syncs decided, by reason", {{"reason", "stale"}})),
+      updates_forced_(
+          m.get_counter("npcorch_group_updates_total", "Group block syncs decided, by reason", {{"reason", "forced"}})),
+      updates_retry_(
+          m.get_counter("npcorch_group_updates_total", "Group block syncs decided, by reason", {{"reason", "retry"}})),
       writes_skipped_(m.get_counter("npcorch_block_writes_skipped_total",
                                     "Block writes skipped because the text would not change")),
       writes_naive_(m.get_counter("npcorch_letta_block_writes_naive_total",
@@ -54,8 +54,8 @@ snapshot_worker::snapshot_worker(const world_options& opts, std::shared_ptr<cons
                                     "Memory syncs the background queue refused (retried next snapshot)")),
       unknown_npcs_(m.get_counter("npcorch_snapshot_unknown_npcs_total",
                                   "NPC entities of a snapshot the registry does not know (not mapped to the game)")),
-      clustering_seconds_(m.get_histogram("npcorch_clustering_seconds", "Time to cluster one snapshot", {},
-                                          clustering_buckets())) {}
+      clustering_seconds_(
+          m.get_histogram("npcorch_clustering_seconds", "Time to cluster one snapshot", {}, clustering_buckets())) {}
 
 snapshot_worker::~snapshot_worker() = default;
 

@@ -15,14 +15,14 @@
 namespace orch::workers {
 
 struct entity_view {
-  std::string name;            // display name
-  std::string id;              // npc id or player id ("" when unknown)
+  std::string name;  // display name
+  std::string id;    // npc id or player id ("" when unknown)
   bool is_npc = false;
-  std::string agent_id;        // registry agent ("" for players and unregistered NPCs)
+  std::string agent_id;  // registry agent ("" for players and unregistered NPCs)
   std::optional<vec3> position;
-  std::string location;        // registry location name ("" when none)
-  std::string action;          // Dead | Severely injured | Injured | Moving | Idle
-  std::string cluster_id;      // "" when in no cluster
+  std::string location;    // registry location name ("" when none)
+  std::string action;      // Dead | Severely injured | Injured | Moving | Idle
+  std::string cluster_id;  // "" when in no cluster
 };
 
 struct cluster_view {
@@ -32,8 +32,8 @@ struct cluster_view {
 
 struct world_view {
   std::string game_id;
-  std::uint64_t snapshots_applied = 0;  // applies counted when this view was built
-  std::unordered_map<std::string, entity_view> entities;  // by display name
+  std::uint64_t snapshots_applied = 0;                     // applies counted when this view was built
+  std::unordered_map<std::string, entity_view> entities;   // by display name
   std::unordered_map<std::string, cluster_view> clusters;  // by cluster id
 };
 

@@ -25,7 +25,8 @@ struct temp_dir {
   fs::path path;
   explicit temp_dir(const std::string& tag) {
     static std::atomic<int> n{0};
-    path = fs::path("/tmp") / ("orch-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + "-" + tag);
+    path =
+        fs::path("/tmp") / ("orch-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + "-" + tag);
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -183,13 +184,13 @@ TEST_CASE("config_loader: empty config gives the built-in defaults and a missing
 
 TEST_CASE("config_loader: errors name the path and the 1-based line and the allowed range") {
   const std::string yaml =
-      "server:\n"                      // 1
-      "  listen: 127.0.0.1:8080\n"     // 2
-      "queues:\n"                      // 3
-      "  conversation:\n"              // 4
-      "    workers: 2\n"               // 5
-      "  urgent:\n"                    // 6
-      "    max_latency_ms: -5\n";      // 7
+      "server:\n"                   // 1
+      "  listen: 127.0.0.1:8080\n"  // 2
+      "queues:\n"                   // 3
+      "  conversation:\n"           // 4
+      "    workers: 2\n"            // 5
+      "  urgent:\n"                 // 6
+      "    max_latency_ms: -5\n";   // 7
   const auto errs = errors_of(yaml);
   CHECK_MESSAGE(errs.size() == 1, dump(errs));
   CHECK(has_error(errs, "queues.urgent.max_latency_ms: expected a positive integer (line 7)"));
@@ -199,11 +200,11 @@ TEST_CASE("config_loader: unknown keys are errors naming path and line at every 
   const std::string yaml =
       "server:\n"
       "  listen: 127.0.0.1:8080\n"
-      "  listn: 127.0.0.1:9000\n"     // 3
+      "  listn: 127.0.0.1:9000\n"  // 3
       "letta:\n"
       "  retry:\n"
-      "    max_attempt: 3\n"          // 6
-      "bogus: 1\n"                    // 7
+      "    max_attempt: 3\n"  // 6
+      "bogus: 1\n"            // 7
       "queues:\n"
       "  urgent: {workers: 2, prio: 9}\n";  // 9
   const auto errs = errors_of(yaml);
@@ -217,24 +218,24 @@ TEST_CASE("config_loader: unknown keys are errors naming path and line at every 
 TEST_CASE("config_loader: wrong types and out-of-range values are all reported together") {
   const std::string yaml =
       "server:\n"
-      "  listen: localhost\n"                 // 2: no port
-      "  threads: 0\n"                        // 3
-      "  max_body_bytes: lots\n"              // 4
+      "  listen: localhost\n"     // 2: no port
+      "  threads: 0\n"            // 3
+      "  max_body_bytes: lots\n"  // 4
       "queues:\n"
       "  urgent:\n"
-      "    overflow: drop\n"                  // 7
-      "    capacity: 1.5\n"                   // 8
+      "    overflow: drop\n"  // 7
+      "    capacity: 1.5\n"   // 8
       "world:\n"
-      "  cluster_radius_studs: 0\n"           // 10
-      "  movement_threshold_studs: .nan\n"    // 11
+      "  cluster_radius_studs: 0\n"         // 10
+      "  movement_threshold_studs: .nan\n"  // 11
       "conversation:\n"
-      "  max_npc_chain: 101\n"                // 13
+      "  max_npc_chain: 101\n"  // 13
       "letta:\n"
-      "  backend: grpc\n"                     // 15
-      "  base_url: https://letta.example\n"   // 16
-      "  rate: {global_per_s: -1}\n"          // 17
+      "  backend: grpc\n"                    // 15
+      "  base_url: https://letta.example\n"  // 16
+      "  rate: {global_per_s: -1}\n"         // 17
       "events:\n"
-      "  max_wait_ms: [1, 2]\n";              // 19
+      "  max_wait_ms: [1, 2]\n";  // 19
   const auto errs = errors_of(yaml);
   CHECK_MESSAGE(errs.size() == 12, dump(errs));
   CHECK(has_error(errs, "server.listen: expected host:port with port in [0, 65535] (line 2)"));
@@ -278,7 +279,7 @@ TEST_CASE("config_loader: duplicate keys are errors") {
   const std::string yaml =
       "server:\n"
       "  listen: 127.0.0.1:1\n"
-      "  listen: 127.0.0.1:2\n"   // 3
+      "  listen: 127.0.0.1:2\n"  // 3
       "queues:\n"
       "  urgent: {workers: 1}\n"
       "  urgent: {workers: 2}\n"  // 6
@@ -310,10 +311,10 @@ TEST_CASE("config_loader: partial queues fill from their defaults and new queues
 
   const auto errs = errors_of(
       "queues:\n"
-      "  Bad-Name: {}\n"                  // 2
+      "  Bad-Name: {}\n"  // 2
       "routes:\n"
-      "  snapshot: nowhere\n"             // 4
-      "  gossip: urgent\n");              // 5
+      "  snapshot: nowhere\n"  // 4
+      "  gossip: urgent\n");   // 5
   CHECK_MESSAGE(errs.size() == 3, dump(errs));
   CHECK(has_error_containing(errs, "queues.Bad-Name: queue names must match [a-z0-9_]+", "(line 2)"));
   CHECK(has_error(errs, "routes.snapshot: unknown queue 'nowhere' (line 4)"));
@@ -329,8 +330,7 @@ TEST_CASE("config_loader: --set overrides (last wins - creates queues - sets rou
   const auto c = load_ok(yaml, {"server.listen=127.0.0.1:9001", "queues.urgent.workers=7", "server.listen=0.0.0.0:9002",
                                 "queues.flood.capacity=3", "queues.flood.overflow=shed_oldest",
                                 "routes.chat_turn=flood", "letta.backend=simulated", "chat.sync_wait_ms=250",
-                                "letta.conversations=agent",
-                                "world.cluster_radius_studs='15'"});
+                                "letta.conversations=agent", "world.cluster_radius_studs='15'"});
   CHECK(c.server.host == "0.0.0.0");
   CHECK(c.server.port == 9002);
   const auto& urgent = c.queues.queues[*c.queues.index_of("urgent")];
@@ -344,9 +344,9 @@ TEST_CASE("config_loader: --set overrides (last wins - creates queues - sets rou
   CHECK(c.conversation.sync_wait == std::chrono::milliseconds(250));
   CHECK(c.world.cluster_radius_studs == 15.0);
 
-  const auto errs = errors_of(yaml, {"server.listne=1.2.3.4:5", "queues.urgent.workers=0", "routes.snapshot=nope",
-                                     "server.threads", "server.listen.port=1", "newsection.x=1", "a..b=1",
-                                     "letta.conversations=per_npc"});
+  const auto errs =
+      errors_of(yaml, {"server.listne=1.2.3.4:5", "queues.urgent.workers=0", "routes.snapshot=nope", "server.threads",
+                       "server.listen.port=1", "newsection.x=1", "a..b=1", "letta.conversations=per_npc"});
   CHECK_MESSAGE(errs.size() == 8, dump(errs));
   CHECK(has_error(errs, "letta.conversations: expected one of: per_game, agent (--set)"));
   CHECK(has_error_containing(errs, "server.listne: unknown key", "(--set)"));
@@ -388,11 +388,11 @@ TEST_CASE("config_loader: token file problems and a missing explicit registry ar
   dir.write("empty.token", " \n\t\n");
   const std::string path = dir.write("orch.yaml",
                                      "server:\n"
-                                     "  auth_token_file: empty.token\n"     // 2
+                                     "  auth_token_file: empty.token\n"  // 2
                                      "letta:\n"
-                                     "  token_file: missing.token\n"        // 4
+                                     "  token_file: missing.token\n"  // 4
                                      "world:\n"
-                                     "  registry_file: nowhere.yaml\n");    // 6
+                                     "  registry_file: nowhere.yaml\n");  // 6
   try {
     load_config(path, {});
     FAIL("expected a config_error");
@@ -400,8 +400,8 @@ TEST_CASE("config_loader: token file problems and a missing explicit registry ar
     CHECK_MESSAGE(e.errors.size() == 3, e.what());
     CHECK(has_error(e.errors, "server.auth_token_file: token file '" + (dir.path / "empty.token").string() +
                                   "' is empty (line 2)"));
-    CHECK(has_error(e.errors, "letta.token_file: cannot read token file '" + (dir.path / "missing.token").string() +
-                                  "' (line 4)"));
+    CHECK(has_error(
+        e.errors, "letta.token_file: cannot read token file '" + (dir.path / "missing.token").string() + "' (line 4)"));
     CHECK(has_error(e.errors, "world.registry_file: registry file '" + (dir.path / "nowhere.yaml").string() +
                                   "' not found (line 6)"));
   }
@@ -410,17 +410,18 @@ TEST_CASE("config_loader: token file problems and a missing explicit registry ar
 
 TEST_CASE("config_loader: registry errors name the file and the path and the line") {
   temp_dir dir("registry");
-  const std::string reg = dir.write("world.yaml",
-      "npcs:\n"
-      "  - {id: npc-a, display_name: Ada, agent_id: agent-1b4e28ba-2fa1-4d2b-a883-0f0e3c1a9d4e}\n"  // 2
-      "  - {id: npc-b, display_name: Bo, agent_id: agent-1b4e28ba-2fa1-1d2b-a883-0f0e3c1a9d4e}\n"   // 3: v1
-      "  - {id: npc-a, display_name: Cy}\n"                                                          // 4
-      "  - {id: npc-d, display_name: Ada, agent_id: agent-1b4e28ba-2fa1-4d2b-a883-0f0e3c1a9d4e}\n"  // 5
-      "  - {display_name: Eve, mood: happy}\n"                                                       // 6
-      "locations:\n"
-      "  - {slug: cafe, name: Cafe, coordinates: [1, 2, 3]}\n"                                       // 8
-      "  - {slug: cafe, name: Cafe 2, coordinates: [1, 2]}\n"                                        // 9
-      "  - {slug: Bad Slug, name: Park, coordinates: [1, x, 3]}\n");                                 // 10
+  const std::string reg =
+      dir.write("world.yaml",
+                "npcs:\n"
+                "  - {id: npc-a, display_name: Ada, agent_id: agent-1b4e28ba-2fa1-4d2b-a883-0f0e3c1a9d4e}\n"  // 2
+                "  - {id: npc-b, display_name: Bo, agent_id: agent-1b4e28ba-2fa1-1d2b-a883-0f0e3c1a9d4e}\n"   // 3: v1
+                "  - {id: npc-a, display_name: Cy}\n"                                                         // 4
+                "  - {id: npc-d, display_name: Ada, agent_id: agent-1b4e28ba-2fa1-4d2b-a883-0f0e3c1a9d4e}\n"  // 5
+                "  - {display_name: Eve, mood: happy}\n"                                                      // 6
+                "locations:\n"
+                "  - {slug: cafe, name: Cafe, coordinates: [1, 2, 3]}\n"        // 8
+                "  - {slug: cafe, name: Cafe 2, coordinates: [1, 2]}\n"         // 9
+                "  - {slug: Bad Slug, name: Park, coordinates: [1, x, 3]}\n");  // 10
   const std::string path = dir.write("orch.yaml", "{}\n");
   std::vector<std::string> errs;
   try {
@@ -433,7 +434,8 @@ TEST_CASE("config_loader: registry errors name the file and the path and the lin
   CHECK_MESSAGE(errs.size() == 10, dump(errs));
   CHECK(has_error_containing(errs, f + "npcs[1].agent_id: expected agent-<uuid4>", "(line 3)"));
   CHECK(has_error(errs, f + "npcs[2].id: duplicate id 'npc-a' (first at npcs[0].id) (line 4)"));
-  CHECK(has_error(errs, f + "npcs[3].display_name: duplicate display_name 'Ada' (first at npcs[0].display_name) (line 5)"));
+  CHECK(has_error(errs,
+                  f + "npcs[3].display_name: duplicate display_name 'Ada' (first at npcs[0].display_name) (line 5)"));
   CHECK(has_error(errs, f + "npcs[3].agent_id: duplicate agent_id 'agent-1b4e28ba-2fa1-4d2b-a883-0f0e3c1a9d4e' "
                             "(first at npcs[0].agent_id) (line 5)"));
   CHECK(has_error_containing(errs, f + "npcs[4].mood: unknown key", "(line 6)"));

@@ -44,7 +44,8 @@ TEST_CASE("json_codec: gameId from the body, else the header, and seq must be a 
   p = parse_snapshot(R"({"gameId":"g","seq":7,"timestamp":1,"events":[],"clusters":[],"humanContext":{}})", "h");
   CHECK(std::get<orch::workers::snapshot>(p).game_id == "g");
   CHECK(std::get<orch::workers::snapshot>(p).seq == 7u);
-  CHECK(err(parse_snapshot(R"({"seq":1.5,"timestamp":1,"events":[],"clusters":[],"humanContext":{}})", "")).detail.rfind("seq:", 0) == 0);
+  CHECK(err(parse_snapshot(R"({"seq":1.5,"timestamp":1,"events":[],"clusters":[],"humanContext":{}})", ""))
+            .detail.rfind("seq:", 0) == 0);
 }
 
 TEST_CASE("json_codec: depth, encoding and number errors are invalid_json with an offset") {
@@ -63,10 +64,12 @@ TEST_CASE("json_codec: depth, encoding and number errors are invalid_json with a
 
 TEST_CASE("json_codec: field paths in snapshot errors") {
   auto e = err(parse_snapshot(
-      R"({"timestamp":1,"events":[],"clusters":[],"humanContext":{"Diamond":{"position":{"x":"a","y":1,"z":2}}}})", ""));
+      R"({"timestamp":1,"events":[],"clusters":[],"humanContext":{"Diamond":{"position":{"x":"a","y":1,"z":2}}}})",
+      ""));
   CHECK(e.code == "invalid_snapshot");
   CHECK(e.detail == "humanContext.Diamond.position.x: expected a number");
-  CHECK(err(parse_snapshot(R"({"timestamp":1,"events":[],"clusters":[],"humanContext":{"D":{"health":{"velocity":true}}}})", ""))
+  CHECK(err(parse_snapshot(
+                R"({"timestamp":1,"events":[],"clusters":[],"humanContext":{"D":{"health":{"velocity":true}}}})", ""))
             .detail == "humanContext.D.health.velocity: expected a number");
   CHECK(err(parse_snapshot(R"({"timestamp":1,"events":[],"clusters":[{"members":["a",2]}],"humanContext":{}})", ""))
             .detail == "clusters[0].members[1]: expected a string");
@@ -87,7 +90,8 @@ TEST_CASE("json_codec: chat turns, v3 bodies and websocket frames") {
   CHECK(v.v3_npc_id == "npc-pete");
   CHECK(v.speaker_name == "Diamond");
   CHECK(v.text == "Hi Pete, what do you sell?");
-  CHECK(err(parse_chat_v3(R"({"npc_id":"npc-pete","participant_id":"1","messages":[]})", "")).detail.rfind("messages", 0) == 0);
+  CHECK(err(parse_chat_v3(R"({"npc_id":"npc-pete","participant_id":"1","messages":[]})", ""))
+            .detail.rfind("messages", 0) == 0);
   auto f = parse_ws_frame(R"({"type":"chat","gameId":"g","speaker":{"name":"A"},"text":"hi"})");
   REQUIRE(std::holds_alternative<ws_frame>(f));
   CHECK(std::holds_alternative<orch::workers::chat_turn>(std::get<ws_frame>(f)));

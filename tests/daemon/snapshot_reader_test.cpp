@@ -41,8 +41,10 @@ class body_maker {
       o += "\"" + k + "\":" + v;
     };
     if (keep(0.95)) field("timestamp", pick_number(true));
-    if (keep(0.95)) field("events", one_in(15) ? any_value(2) : "[" + join(count(0, 3), [&] { return any_value(2); }) + "]");
-    if (keep(0.95)) field("clusters", one_in(15) ? any_value(1) : "[" + join(count(0, 4), [&] { return cluster(); }) + "]");
+    if (keep(0.95))
+      field("events", one_in(15) ? any_value(2) : "[" + join(count(0, 3), [&] { return any_value(2); }) + "]");
+    if (keep(0.95))
+      field("clusters", one_in(15) ? any_value(1) : "[" + join(count(0, 4), [&] { return cluster(); }) + "]");
     if (keep(0.1)) field("gameId", one_in(4) ? any_value(1) : string_value());
     if (keep(0.1)) field("seq", pick_number(true));
     if (keep(0.05)) field("extra", any_value(3));
@@ -68,8 +70,9 @@ class body_maker {
   }
 
   std::string name() {
-    static const char* names[] = {"Pete", "Kaiden", "Diamond", "Goldie", "Oscar", "Noobster", "Ünïcode",
-                                  "with \\\"quote\\\"", "tab\\t", "esc\\u00e9", "Zed"};
+    static const char* names[] = {"Pete",   "Kaiden",     "Diamond", "Goldie",
+                                  "Oscar",  "Noobster",   "Ünïcode", "with \\\"quote\\\"",
+                                  "tab\\t", "esc\\u00e9", "Zed"};
     if (one_in(40)) return std::string(uniform(250, 260), 'n');
     if (one_in(12)) return "";
     return names[uniform(0, 10)];
@@ -82,26 +85,42 @@ class body_maker {
   }
   std::string pick_number(bool integral_mostly) {
     switch (uniform(0, integral_mostly ? 9 : 12)) {
-      case 0: return "-7";
-      case 1: return "18446744073709551615";
-      case 2: return "9223372036854775807";
-      case 3: return "1.5";
-      case 4: return "1e20";
-      case 5: return "-0.0";
-      case 6: return "4294967296";
-      case 7: return "3.0";
-      default: return std::to_string(static_cast<int>(uniform(0, 2000)) - 100) + (one_in(3) ? ".25" : "");
+      case 0:
+        return "-7";
+      case 1:
+        return "18446744073709551615";
+      case 2:
+        return "9223372036854775807";
+      case 3:
+        return "1.5";
+      case 4:
+        return "1e20";
+      case 5:
+        return "-0.0";
+      case 6:
+        return "4294967296";
+      case 7:
+        return "3.0";
+      default:
+        return std::to_string(static_cast<int>(uniform(0, 2000)) - 100) + (one_in(3) ? ".25" : "");
     }
   }
   std::string any_value(int depth) {
     switch (uniform(0, depth > 0 ? 7 : 4)) {
-      case 0: return "null";
-      case 1: return one_in(2) ? "true" : "false";
-      case 2: return pick_number(false);
-      case 3: return string_value();
-      case 4: return "\"" + name() + "\"";
-      case 5: return "[" + join(count(0, 3), [&] { return any_value(depth - 1); }) + "]";
-      default: return "{" + join(count(0, 3), [&] { return "\"" + name() + "\":" + any_value(depth - 1); }) + "}";
+      case 0:
+        return "null";
+      case 1:
+        return one_in(2) ? "true" : "false";
+      case 2:
+        return pick_number(false);
+      case 3:
+        return string_value();
+      case 4:
+        return "\"" + name() + "\"";
+      case 5:
+        return "[" + join(count(0, 3), [&] { return any_value(depth - 1); }) + "]";
+      default:
+        return "{" + join(count(0, 3), [&] { return "\"" + name() + "\":" + any_value(depth - 1); }) + "}";
     }
   }
   std::string names_array() {
@@ -148,7 +167,8 @@ class body_maker {
     if (keep(0.6)) f.push_back("\"health\":" + health());
     if (keep(0.5)) f.push_back("\"location\":" + (one_in(10) ? any_value(0) : string_value()));
     if (keep(0.4)) f.push_back("\"kind\":" + (one_in(10) ? any_value(0) : string_value()));
-    if (keep(0.4)) f.push_back("\"id\":" + (one_in(3) ? pick_number(true) : one_in(10) ? any_value(0) : string_value()));
+    if (keep(0.4))
+      f.push_back("\"id\":" + (one_in(3) ? pick_number(true) : one_in(10) ? any_value(0) : string_value()));
     if (keep(0.3)) f.push_back("\"appearance\":" + (one_in(10) ? any_value(0) : string_value()));
     if (keep(0.5)) f.push_back("\"lastSeen\":" + num_or_any());
     if (keep(0.5))

@@ -18,10 +18,12 @@ namespace {
 const std::string pete_agent = "agent-a5df389a-d4d2-4064-81c8-e0d5092419fc";
 
 std::string scene(const std::string& game, int seq, bool goldie_near) {
-  return R"({"gameId":")" + game + R"(","seq":)" + std::to_string(seq) + R"(,"timestamp":1,"events":[],"clusters":[],"humanContext":{
+  return R"({"gameId":")" + game + R"(","seq":)" + std::to_string(seq) +
+         R"(,"timestamp":1,"events":[],"clusters":[],"humanContext":{
     "Pete":{"kind":"npc","id":"npc-pete","position":{"x":10,"y":3,"z":-12},"health":{"current":100,"max":100}},
     "Kaiden":{"kind":"npc","id":"npc-kaiden","position":{"x":14,"y":3,"z":-12}},
-    "Goldie":{"kind":"npc","id":"npc-goldie","position":{"x":)" + std::string(goldie_near ? "11" : "90") + R"(,"y":3,"z":-9}},
+    "Goldie":{"kind":"npc","id":"npc-goldie","position":{"x":)" +
+         std::string(goldie_near ? "11" : "90") + R"(,"y":3,"z":-9}},
     "Diamond":{"kind":"player","id":"2154372","appearance":"a tall avatar in a blue hoodie","position":{"x":8,"y":3,"z":-12}}}})";
 }
 
@@ -57,7 +59,7 @@ TEST_CASE("blocks: the simulated backend holds group_members and status with dis
   REQUIRE(g.IsObject());
   CHECK(g["members"].HasMember("Diamond"));
   CHECK(g["members"].HasMember("Kaiden"));
-  CHECK(!g["members"].HasMember("Pete"));      // every *other* member
+  CHECK(!g["members"].HasMember("Pete"));             // every *other* member
   CHECK(group.find("2154372") == std::string::npos);  // display names, never user ids
   CHECK(std::string(g["members"]["Diamond"]["appearance"].GetString()) == "a tall avatar in a blue hoodie");
   CHECK(std::string(g["summary"].GetString()).rfind("Current members: ", 0) == 0);
@@ -77,14 +79,18 @@ TEST_CASE("blocks and replies over real HTTP to fake-letta and an NPC's own edit
                       ORCH_SOURCE_DIR "/etc/world.yaml"});
   const int fport = fake.wait_for_port();
   REQUIRE(fport > 0);
-  daemon_under_test d({"letta.backend=http", "letta.conversations=agent", "letta.base_url=http://127.0.0.1:" + std::to_string(fport)});
+  daemon_under_test d(
+      {"letta.backend=http", "letta.conversations=agent", "letta.base_url=http://127.0.0.1:" + std::to_string(fport)});
   REQUIRE(d.port() > 0);
   http_conn c(d.port());
   http_conn f(fport);
-  auto ready = poll([&] { return std::to_string(c.get("/readyz").status); }, [](const std::string& s) { return s == "200"; });
+  auto ready =
+      poll([&] { return std::to_string(c.get("/readyz").status); }, [](const std::string& s) { return s == "200"; });
   CHECK(ready == "200");
   REQUIRE(c.post("/letta/v1/snapshot/game", scene("http", 1, false)).status == 202);
-  auto read_group = [&] { return block_value(f.get("/v1/agents/" + pete_agent + "/core-memory/blocks/group_members").body); };
+  auto read_group = [&] {
+    return block_value(f.get("/v1/agents/" + pete_agent + "/core-memory/blocks/group_members").body);
+  };
   auto group = poll(read_group, [](const std::string& v) { return v.find("Diamond") != std::string::npos; });
   REQUIRE(group.find("Kaiden") != std::string::npos);
   // The NPC edits its own block: a note on Diamond and a key of its own.
@@ -109,10 +115,13 @@ TEST_CASE("blocks and replies over real HTTP to fake-letta and an NPC's own edit
   // An agent edits its blocks only while it runs a step (DESIGN 5.4): the edit above stands
   // for one made during this turn's message call, which makes the next sync read first.
   // A chat turn is answered through fake-letta's /messages.
-  auto r = c.post("/letta/v1/chat/turn", R"({"gameId":"http","speaker":{"name":"Diamond","kind":"player"},"text":"Pete, hello","target":"Pete"})");
+  auto r =
+      c.post("/letta/v1/chat/turn",
+             R"({"gameId":"http","speaker":{"name":"Diamond","kind":"player"},"text":"Pete, hello","target":"Pete"})");
   REQUIRE(r.status == 202);
-  auto events = poll([&] { return c.get("/letta/v1/events?gameId=http&since=0").body; },
-                     [](const std::string& b) { return b.find("\"type\":\"npc_message\",\"npc\":\"Pete\"") != std::string::npos; });
+  auto events = poll(
+      [&] { return c.get("/letta/v1/events?gameId=http&since=0").body; },
+      [](const std::string& b) { return b.find("\"type\":\"npc_message\",\"npc\":\"Pete\"") != std::string::npos; });
   CHECK(events.find("\"type\":\"npc_message\",\"npc\":\"Pete\"") != std::string::npos);
   CHECK(d.metric("npcorch_letta_calls_total{endpoint=\"messages\",status=\"200\"}") >= 1);
   // Goldie joins: the daemon rewrites the block and merges, keeping the NPC's note and key.

@@ -15,12 +15,14 @@ namespace {
 // Pete, Kaiden and Goldie (registry NPCs) with the players Diamond and Ruby, all within
 // 10 studs; `ruby_x` moves Ruby away.
 std::string town(const std::string& game, int seq, double ruby_x = 12) {
-  return R"({"gameId":")" + game + R"(","seq":)" + std::to_string(seq) + R"(,"timestamp":1,"events":[],"clusters":[],"humanContext":{
+  return R"({"gameId":")" + game + R"(","seq":)" + std::to_string(seq) +
+         R"(,"timestamp":1,"events":[],"clusters":[],"humanContext":{
     "Pete":{"kind":"npc","id":"npc-pete","position":{"x":10,"y":3,"z":-12}},
     "Kaiden":{"kind":"npc","id":"npc-kaiden","position":{"x":14,"y":3,"z":-12}},
     "Goldie":{"kind":"npc","id":"npc-goldie","position":{"x":11,"y":3,"z":-9}},
     "Diamond":{"kind":"player","id":"2154372","position":{"x":8,"y":3,"z":-12}},
-    "Ruby":{"kind":"player","id":"99","position":{"x":)" + std::to_string(ruby_x) + R"(,"y":3,"z":-14}}}})";
+    "Ruby":{"kind":"player","id":"99","position":{"x":)" +
+         std::to_string(ruby_x) + R"(,"y":3,"z":-14}}}})";
 }
 
 struct ev {
@@ -93,7 +95,9 @@ void addressed_first_scenario(daemon_under_test& d) {
   REQUIRE(rd.until([](auto& e) { return !e.empty(); }));
   CHECK(rd.all().front()->type == "cluster_update");
 
-  auto r = c.post("/letta/v1/chat/turn", R"({"gameId":"talk","speaker":{"name":"Diamond","id":"2154372","kind":"player"},"text":"Kaiden, are you hurt?","target":"Kaiden"})");
+  auto r = c.post(
+      "/letta/v1/chat/turn",
+      R"({"gameId":"talk","speaker":{"name":"Diamond","id":"2154372","kind":"player"},"text":"Kaiden, are you hurt?","target":"Kaiden"})");
   REQUIRE(r.status == 202);
   const std::string t1 = turn_id_of(r.body);
   REQUIRE(!t1.empty());
@@ -114,7 +118,9 @@ void addressed_first_scenario(daemon_under_test& d) {
     CHECK(m->doc["audience"].Size() == 4);  // the other four members of the cluster
   }
   // Kaiden is cooling down (5 s): a second turn to Kaiden is not answered by Kaiden at once.
-  r = c.post("/letta/v1/chat/turn", R"({"gameId":"talk","speaker":{"name":"Ruby","kind":"player"},"text":"Kaiden, again?","target":"Kaiden"})");
+  r = c.post(
+      "/letta/v1/chat/turn",
+      R"({"gameId":"talk","speaker":{"name":"Ruby","kind":"player"},"text":"Kaiden, again?","target":"Kaiden"})");
   REQUIRE(r.status == 202);
   const std::string t2 = turn_id_of(r.body);
   // The hold is observed (metric), not waited for: Kaiden has not answered t2 at that point.
@@ -131,7 +137,8 @@ void addressed_first_scenario(daemon_under_test& d) {
 }
 
 TEST_CASE("conversation: the addressed NPC answers first and at most max_responders answer with no echo") {
-  daemon_under_test d({"letta.simulated.latency_ms=30", "conversation.max_responders=2", "conversation.npc_cooldown_s=5"});
+  daemon_under_test d(
+      {"letta.simulated.latency_ms=30", "conversation.max_responders=2", "conversation.npc_cooldown_s=5"});
   addressed_first_scenario(d);
 }
 
@@ -140,8 +147,9 @@ TEST_CASE("conversation over fake-letta: the same turn-taking through real HTTP 
                       ORCH_SOURCE_DIR "/etc/world.yaml"});
   const int fport = fake.wait_for_port();
   REQUIRE(fport > 0);
-  daemon_under_test d({"letta.backend=http", "letta.conversations=agent", "letta.base_url=http://127.0.0.1:" + std::to_string(fport),
-                       "conversation.max_responders=2", "conversation.npc_cooldown_s=5"});
+  daemon_under_test d({"letta.backend=http", "letta.conversations=agent",
+                       "letta.base_url=http://127.0.0.1:" + std::to_string(fport), "conversation.max_responders=2",
+                       "conversation.npc_cooldown_s=5"});
   addressed_first_scenario(d);
   // Every message call went over HTTP, and fake-letta never saw two at once for one agent.
   http_conn f(fport);
@@ -181,7 +189,8 @@ TEST_CASE("conversation: a player who walks away shows up as left in the next sn
     }
   }
   // Mid-conversation Ruby walks away: the very next snapshot's events say she left.
-  auto r = c.post("/letta/v1/chat/turn", R"({"gameId":"walk","speaker":{"name":"Ruby","kind":"player"},"text":"Hello everyone"})");
+  auto r = c.post("/letta/v1/chat/turn",
+                  R"({"gameId":"walk","speaker":{"name":"Ruby","kind":"player"},"text":"Hello everyone"})");
   REQUIRE(r.status == 202);
   REQUIRE(c.post("/letta/v1/snapshot/game", town("walk", 3, 90)).status == 202);
   REQUIRE(rd.until([](auto& e) {

@@ -20,7 +20,8 @@ std::string snapshot_for(const std::string& game, int seq) {
   return R"({"gameId":")" + game + R"(","seq":)" + std::to_string(seq) +
          R"(,"timestamp":1737874917,"events":[],"clusters":[],"humanContext":{
       "Pete":{"kind":"npc","id":"npc-pete","position":{"x":10,"y":3,"z":-12}},
-      "Diamond":{"kind":"player","id":"2154372","position":{"x":)" + std::to_string(8 + seq % 5) + R"(,"y":3,"z":-12}}}})";
+      "Diamond":{"kind":"player","id":"2154372","position":{"x":)" +
+         std::to_string(8 + seq % 5) + R"(,"y":3,"z":-12}}}})";
 }
 
 }  // namespace
@@ -64,13 +65,17 @@ TEST_CASE("every bad input gets its status and a JSON error naming the field and
       {"[]", 400, "invalid_snapshot", "(root)"},
       {"{\"events\":[],\"clusters\":[],\"humanContext\":{}}", 400, "invalid_snapshot", "timestamp: required"},
       {"{\"timestamp\":\"x\",\"events\":[],\"clusters\":[],\"humanContext\":{}}", 400, "invalid_snapshot", "timestamp"},
-      {"{\"timestamp\":1,\"events\":{},\"clusters\":[],\"humanContext\":{}}", 400, "invalid_snapshot", "events: expected an array"},
-      {"{\"timestamp\":1,\"events\":[],\"clusters\":[{\"members\":[1]}],\"humanContext\":{}}", 400, "invalid_snapshot", "clusters[0].members[0]"},
-      {"{\"timestamp\":1,\"events\":[],\"clusters\":[],\"humanContext\":{\"Diamond\":{\"position\":{\"x\":\"a\",\"y\":1,\"z\":2}}}}", 400,
-       "invalid_snapshot", "humanContext.Diamond.position.x: expected a number"},
-      {"{\"timestamp\":1,\"events\":[],\"clusters\":[],\"humanContext\":{\"Diamond\":{\"health\":{\"isMoving\":3}}}}", 400,
-       "invalid_snapshot", "humanContext.Diamond.health.isMoving"},
-      {"{\"timestamp\":1,\"events\":[],\"clusters\":[],\"humanContext\":{},\"seq\":-1}", 400, "invalid_snapshot", "seq"},
+      {"{\"timestamp\":1,\"events\":{},\"clusters\":[],\"humanContext\":{}}", 400, "invalid_snapshot",
+       "events: expected an array"},
+      {"{\"timestamp\":1,\"events\":[],\"clusters\":[{\"members\":[1]}],\"humanContext\":{}}", 400, "invalid_snapshot",
+       "clusters[0].members[0]"},
+      {"{\"timestamp\":1,\"events\":[],\"clusters\":[],\"humanContext\":{\"Diamond\":{\"position\":{\"x\":\"a\",\"y\":"
+       "1,\"z\":2}}}}",
+       400, "invalid_snapshot", "humanContext.Diamond.position.x: expected a number"},
+      {"{\"timestamp\":1,\"events\":[],\"clusters\":[],\"humanContext\":{\"Diamond\":{\"health\":{\"isMoving\":3}}}}",
+       400, "invalid_snapshot", "humanContext.Diamond.health.isMoving"},
+      {"{\"timestamp\":1,\"events\":[],\"clusters\":[],\"humanContext\":{},\"seq\":-1}", 400, "invalid_snapshot",
+       "seq"},
       {std::string(5000, ' '), 413, "too_large", "max_body_bytes"},
   };
   for (auto& bc : cases) {
@@ -94,7 +99,8 @@ TEST_CASE("every bad input gets its status and a JSON error naming the field and
   r = c.post("/letta/v1/chat/turn", R"({"gameId":"g","speaker":{"name":""},"text":"hi"})");
   CHECK(r.status == 400);
   CHECK(r.body.find("speaker.name") != std::string::npos);
-  r = c.post("/letta/v1/chat/v3", R"({"npc_id":"npc-nobody","participant_id":"1","messages":[{"role":"user","content":"hi","name":"A"}]})");
+  r = c.post("/letta/v1/chat/v3",
+             R"({"npc_id":"npc-nobody","participant_id":"1","messages":[{"role":"user","content":"hi","name":"A"}]})");
   CHECK(r.status == 404);
   CHECK(r.body.find("npc_id") != std::string::npos);
   r = c.get("/letta/v1/events?since=0");
@@ -124,7 +130,8 @@ TEST_CASE("bearer auth guards every route but /healthz") {
   CHECK(c.get("/metrics").status == 401);
   // A refused POST's body is never read, so each closes its connection.
   CHECK(http_conn(d.port()).post("/letta/v1/snapshot/game", fixture).status == 401);
-  CHECK(http_conn(d.port()).post("/letta/v1/snapshot/game", fixture, {{"Authorization", "Bearer wrong!"}}).status == 401);
+  CHECK(http_conn(d.port()).post("/letta/v1/snapshot/game", fixture, {{"Authorization", "Bearer wrong!"}}).status ==
+        401);
   CHECK(c.post("/letta/v1/snapshot/game", fixture, {{"Authorization", "Bearer s3cret"}}).status == 202);
   CHECK(c.get("/metrics", {{"Authorization", "Bearer s3cret"}}).status == 200);
   std::remove(token_file.c_str());
@@ -151,9 +158,8 @@ TEST_CASE("positions make daemon clusters and events come back by long-poll with
       break;
     }
   });
-  const bool subscribed = eventually([&] {
-    return c.get("/letta/v1/events?gameId=walk&since=0&wait_ms=1").status == 429;
-  });
+  const bool subscribed =
+      eventually([&] { return c.get("/letta/v1/events?gameId=walk&since=0&wait_ms=1").status == 429; });
   REQUIRE(subscribed);
   REQUIRE(c.post("/letta/v1/snapshot/game", snapshot_for("walk", 1)).status == 202);
   poller.join();
@@ -186,7 +192,8 @@ TEST_CASE("SIGHUP reload under a steady stream of snapshots loses none and a bad
   const std::string cfg = dir + "/orch.yaml";
   auto write_cfg = [&](int latency_ms, int workers) {
     std::ofstream(cfg) << "world:\n  registry_file: " ORCH_SOURCE_DIR "/etc/world.yaml\n"
-                       << "queues:\n  urgent:\n    max_latency_ms: " << latency_ms << "\n    workers: " << workers << "\n";
+                       << "queues:\n  urgent:\n    max_latency_ms: " << latency_ms << "\n    workers: " << workers
+                       << "\n";
   };
   write_cfg(500, 5);
   daemon_under_test d({}, cfg);
@@ -198,7 +205,8 @@ TEST_CASE("SIGHUP reload under a steady stream of snapshots loses none and a bad
     senders.emplace_back([&, t] {
       http_conn c(d.port());
       for (int i = 1; !stop; ++i) {
-        auto r = c.post("/letta/v1/snapshot/game", snapshot_for("g" + std::to_string(t) + "-" + std::to_string(i % 40), i));
+        auto r =
+            c.post("/letta/v1/snapshot/game", snapshot_for("g" + std::to_string(t) + "-" + std::to_string(i % 40), i));
         (r.status == 202 ? accepted : other)++;
       }
     });
@@ -226,7 +234,8 @@ TEST_CASE("SIGHUP reload under a steady stream of snapshots loses none and a bad
   double done = 0;
   eventually([&] {
     m = d.metrics();
-    done = metric_value(m, "npcorch_snapshots_applied_total") + metric_value(m, "npcorch_queue_coalesced_total{queue=\"urgent\"}") +
+    done = metric_value(m, "npcorch_snapshots_applied_total") +
+           metric_value(m, "npcorch_queue_coalesced_total{queue=\"urgent\"}") +
            metric_value(m, "npcorch_snapshots_stale_total");
     return done >= accepted;
   });
@@ -261,7 +270,8 @@ TEST_CASE("a full queue answers 429 with Retry-After and counts the rejection") 
   http_conn c(d.port());
   REQUIRE(c.post("/letta/v1/snapshot/game", snapshot_for("busy", 1)).status == 202);
   REQUIRE(eventually([&] {
-    return d.metric("npcorch_queue_in_flight{queue=\"urgent\"}") == 1 && d.metric("npcorch_queue_depth{queue=\"urgent\"}") == 0;
+    return d.metric("npcorch_queue_in_flight{queue=\"urgent\"}") == 1 &&
+           d.metric("npcorch_queue_depth{queue=\"urgent\"}") == 0;
   }));
   CHECK(c.post("/letta/v1/snapshot/game", snapshot_for("other-1", 1)).status == 202);
   CHECK(c.post("/letta/v1/snapshot/game", snapshot_for("other-2", 1)).status == 202);

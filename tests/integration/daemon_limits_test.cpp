@@ -66,8 +66,9 @@ struct raw_socket {
 
 }  // namespace
 
-TEST_CASE("invented game ids past events.max_games: refused while none is idle, active games untouched, "
-          "evicted games answer reset, memory bounded") {
+TEST_CASE(
+    "invented game ids past events.max_games: refused while none is idle, active games untouched, "
+    "evicted games answer reset, memory bounded") {
   daemon_under_test d({"events.max_games=40", "events.game_idle_s=2"});
   REQUIRE(d.port() > 0);
   http_conn c(d.port());
@@ -108,7 +109,8 @@ TEST_CASE("invented game ids past events.max_games: refused while none is idle, 
   CHECK(d.metric("npcorch_games_evicted_total") >= later_accepted - 40);
   CHECK(d.metric("npcorch_games") <= 40);
   const long rss_after = rss_kb(d.proc().pid());
-  MESSAGE("RSS before " << rss_before << " kB, after " << later_accepted << " more invented games: " << rss_after << " kB");
+  MESSAGE("RSS before " << rss_before << " kB, after " << later_accepted << " more invented games: " << rss_after
+                        << " kB");
   // The evicted game's log answers a client ahead of it with a reset; the active one did not move.
   auto gone = c.get("/letta/v1/events?gameId=inv-0&since=5");
   CHECK(gone.status == 200);
@@ -146,8 +148,9 @@ TEST_CASE("with auth, a request is refused from its headers: the body is never r
   {
     // Headers announce 1 MiB; none of it is sent. The 401 comes anyway.
     raw_socket s(d.port());
-    REQUIRE(s.send("POST /letta/v1/snapshot/game HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                   "Content-Length: 1000000\r\n\r\n"));
+    REQUIRE(
+        s.send("POST /letta/v1/snapshot/game HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               "Content-Length: 1000000\r\n\r\n"));
     bool closed = false;
     std::string answer;
     const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -170,8 +173,9 @@ TEST_CASE("a WebSocket upgrade is accepted on /letta/v1/ws only") {
   daemon_under_test d;
   REQUIRE(d.port() > 0);
   raw_socket s(d.port());
-  REQUIRE(s.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                 "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
+  REQUIRE(
+      s.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+             "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
   bool closed = false;
   std::string answer;
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);

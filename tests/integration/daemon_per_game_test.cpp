@@ -19,7 +19,9 @@ const std::string pete_agent = "agent-a5df389a-d4d2-4064-81c8-e0d5092419fc";
 std::string scene(const std::string& game, const std::string& player) {
   return R"({"gameId":")" + game + R"(","seq":1,"timestamp":1,"events":[],"clusters":[],"humanContext":{
     "Pete":{"kind":"npc","id":"npc-pete","position":{"x":10,"y":3,"z":-12},"health":{"current":100,"max":100}},
-    ")" + player + R"(":{"kind":"player","id":"p-)" + player + R"(","appearance":"a traveller","position":{"x":8,"y":3,"z":-12}}}})";
+    ")" + player +
+         R"(":{"kind":"player","id":"p-)" + player +
+         R"(","appearance":"a traveller","position":{"x":8,"y":3,"z":-12}}}})";
 }
 
 std::string turn(const std::string& game, const std::string& player) {
@@ -79,7 +81,8 @@ const std::vector<std::pair<std::string, std::string>> games{{"srv-a", "Alice"},
 
 }  // namespace
 
-TEST_CASE("per-game conversations over fake-letta: three servers share Pete, one conversation each, found after a restart") {
+TEST_CASE(
+    "per-game conversations over fake-letta: three servers share Pete, one conversation each, found after a restart") {
   child_process fake({ORCH_FAKE_LETTA_PATH, "--listen", "127.0.0.1:0", "--latency-ms", "50", "--world",
                       ORCH_SOURCE_DIR "/etc/world.yaml"});
   const int fport = fake.wait_for_port();
@@ -91,9 +94,10 @@ TEST_CASE("per-game conversations over fake-letta: three servers share Pete, one
     daemon_under_test d(sets);
     REQUIRE(d.port() > 0);
     http_conn c(d.port());
-    CHECK(poll([&] { return std::to_string(c.get("/readyz").status); }, [](const std::string& s) { return s == "200"; }) ==
-          "200");
-    for (const auto& [game, player] : games) REQUIRE(c.post("/letta/v1/snapshot/game", scene(game, player)).status == 202);
+    CHECK(poll([&] { return std::to_string(c.get("/readyz").status); },
+               [](const std::string& s) { return s == "200"; }) == "200");
+    for (const auto& [game, player] : games)
+      REQUIRE(c.post("/letta/v1/snapshot/game", scene(game, player)).status == 202);
     // Each game's isolated group_members lists that game's player, and only that one.
     poll([&] { return std::to_string(conversations(f).size()); }, [](const std::string& n) { return n == "3"; });
     for (const auto& [game, player] : games) {
@@ -128,11 +132,12 @@ TEST_CASE("per-game conversations over fake-letta: three servers share Pete, one
     daemon_under_test d(sets);
     REQUIRE(d.port() > 0);
     http_conn c(d.port());
-    CHECK(poll([&] { return std::to_string(c.get("/readyz").status); }, [](const std::string& s) { return s == "200"; }) ==
-          "200");
+    CHECK(poll([&] { return std::to_string(c.get("/readyz").status); },
+               [](const std::string& s) { return s == "200"; }) == "200");
     REQUIRE(c.post("/letta/v1/snapshot/game", scene("srv-b", "Bruno")).status == 202);
     REQUIRE(c.post("/letta/v1/chat/turn", turn("srv-b", "Bruno")).status == 202);
-    poll([&] { return std::string(pete_answered(c, "srv-b") ? "yes" : "no"); }, [](const std::string& v) { return v == "yes"; });
+    poll([&] { return std::string(pete_answered(c, "srv-b") ? "yes" : "no"); },
+         [](const std::string& v) { return v == "yes"; });
     CHECK(pete_answered(c, "srv-b"));
     CHECK(d.metric("npcorch_letta_conversations_total{how=\"found\"}") >= 1);
     CHECK(d.metric("npcorch_letta_conversations_total{how=\"created\"}") < 1);  // absent (-1) or 0
@@ -153,8 +158,8 @@ TEST_CASE("a message that times out in Letta and then lands is not run twice") {
                        "conversation.npc_cooldown_s=0"});
   REQUIRE(d.port() > 0);
   http_conn c(d.port());
-  CHECK(poll([&] { return std::to_string(c.get("/readyz").status); }, [](const std::string& s) { return s == "200"; }) ==
-        "200");
+  CHECK(poll([&] { return std::to_string(c.get("/readyz").status); },
+             [](const std::string& s) { return s == "200"; }) == "200");
   REQUIRE(c.post("/letta/v1/snapshot/game", scene("late", "Alice")).status == 202);
   // The conversation exists and its blocks are written before the fault is armed.
   poll(
@@ -167,7 +172,8 @@ TEST_CASE("a message that times out in Letta and then lands is not run twice") {
   REQUIRE(f.post("/_fake/faults", R"({"mode":"land_late","count":1,"agent":")" + pete_agent + R"(","delay_ms":1500})")
               .status == 200);
   REQUIRE(c.post("/letta/v1/chat/turn", turn("late", "Alice")).status == 202);
-  poll([&] { return std::string(pete_answered(c, "late") ? "yes" : "no"); }, [](const std::string& v) { return v == "yes"; });
+  poll([&] { return std::string(pete_answered(c, "late") ? "yes" : "no"); },
+       [](const std::string& v) { return v == "yes"; });
   CHECK(pete_answered(c, "late"));
   CHECK(d.metric("npcorch_letta_resends_avoided_total") >= 1);
   auto cs = conversations(f);
@@ -183,7 +189,7 @@ TEST_CASE("a message that times out in Letta and then lands is not run twice") {
       at = end;
     }
     MESSAGE(lines << f.get("/_fake/conversations?agent_id=" + pete_agent).body << f.get("/_fake/stats").body
-            << f.get("/v1/conversations/conv-1/messages").body);
+                  << f.get("/v1/conversations/conv-1/messages").body);
   }
   CHECK(d.stop() == 0);
 }

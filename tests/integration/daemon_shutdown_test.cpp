@@ -36,15 +36,16 @@ std::string read_until(ws_client& ws, const std::string& needle) {
 TEST_CASE("shutdown: turn_dropped(shutdown) reaches a WebSocket client, then a close frame") {
   // Letta replies take 20 s, the drain gives up after 200 ms: the turn is still in Letta when
   // the conversations stop.
-  daemon_under_test d({"letta.simulated.latency_ms=20000", "server.drain_timeout_ms=200",
-                       "server.shutdown_flush_ms=5000"});
+  daemon_under_test d(
+      {"letta.simulated.latency_ms=20000", "server.drain_timeout_ms=200", "server.shutdown_flush_ms=5000"});
   REQUIRE(d.port() > 0);
   ws_client ws(d.port(), "/letta/v1/ws?gameId=shut&since=0");
   http_conn c(d.port());
   REQUIRE(c.post("/letta/v1/snapshot/game", pete_and_diamond("shut")).status == 202);
   REQUIRE(!read_until(ws, "cluster_update").empty());
-  auto turn = c.post("/letta/v1/chat/turn",
-                     R"({"gameId":"shut","speaker":{"name":"Diamond","kind":"player"},"text":"Hi Pete","target":"Pete"})");
+  auto turn =
+      c.post("/letta/v1/chat/turn",
+             R"({"gameId":"shut","speaker":{"name":"Diamond","kind":"player"},"text":"Hi Pete","target":"Pete"})");
   REQUIRE(turn.status == 202);
   const auto id_at = turn.body.find("\"turnId\":\"");
   REQUIRE(id_at != std::string::npos);

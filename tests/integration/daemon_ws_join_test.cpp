@@ -20,7 +20,8 @@ namespace {
 constexpr int pairs = 10;  // each snapshot joins or splits ten pairs: ten cluster_updates
 
 std::string busy_snapshot(int seq) {
-  std::string s = R"({"gameId":"busy","seq":)" + std::to_string(seq) + R"(,"timestamp":1,"events":[],"clusters":[],"humanContext":{)";
+  std::string s = R"({"gameId":"busy","seq":)" + std::to_string(seq) +
+                  R"(,"timestamp":1,"events":[],"clusters":[],"humanContext":{)";
   for (int k = 0; k < pairs; ++k) {
     const double x = 1000.0 * k;
     const double gap = seq % 2 ? 5.0 : 50.0;
@@ -91,12 +92,14 @@ TEST_CASE("websocket: clients joining a busy game get a reset, then the live eve
   // applied, but a busy snapshot worker (a sanitizer build is 5-15 times slower) coalesces
   // some of them, so snapshots keep coming until the buffer has overflowed.
   int refused = 0;
-  for (int i = 0; i < 600; ++i) refused += c.post("/letta/v1/snapshot/game", busy_snapshot(++seq)).status == 202 ? 0 : 1;
+  for (int i = 0; i < 600; ++i)
+    refused += c.post("/letta/v1/snapshot/game", busy_snapshot(++seq)).status == 202 ? 0 : 1;
   REQUIRE(refused == 0);
   REQUIRE(eventually(
       [&] {
         if (oldest_kept(c) > 1) return true;
-        for (int i = 0; i < 50; ++i) refused += c.post("/letta/v1/snapshot/game", busy_snapshot(++seq)).status == 202 ? 0 : 1;
+        for (int i = 0; i < 50; ++i)
+          refused += c.post("/letta/v1/snapshot/game", busy_snapshot(++seq)).status == 202 ? 0 : 1;
         return false;
       },
       slow_bound));
@@ -170,8 +173,10 @@ TEST_CASE("websocket: a since ahead of the log (as after a restart) gets a reset
   auto first = ws.read(frame_wait);
   CHECK(first == "{\"type\":\"reset\",\"next\":0}");
   http_conn c(d.port());
-  REQUIRE(c.post("/letta/v1/snapshot/game", R"({"gameId":"fresh","timestamp":1,"events":[],"clusters":[],"humanContext":{
-      "A":{"position":{"x":0,"y":0,"z":0}},"B":{"position":{"x":3,"y":0,"z":0}}}})").status == 202);
+  REQUIRE(
+      c.post("/letta/v1/snapshot/game", R"({"gameId":"fresh","timestamp":1,"events":[],"clusters":[],"humanContext":{
+      "A":{"position":{"x":0,"y":0,"z":0}},"B":{"position":{"x":3,"y":0,"z":0}}}})")
+          .status == 202);
   auto ev = ws.read(frame_wait);
   CHECK(number_after(ev, "seq") == 1);
   CHECK(ev.find("cluster_update") != std::string::npos);

@@ -16,7 +16,8 @@ std::string walk_snapshot(const std::string& game, int seq, double diamond_x) {
   return R"({"gameId":")" + game + R"(","seq":)" + std::to_string(seq) +
          R"(,"timestamp":1,"events":[],"clusters":[],"humanContext":{
       "Pete":{"kind":"npc","id":"npc-pete","position":{"x":10,"y":3,"z":-12}},
-      "Diamond":{"kind":"player","id":"2154372","position":{"x":)" + std::to_string(diamond_x) + R"(,"y":3,"z":-12}}}})";
+      "Diamond":{"kind":"player","id":"2154372","position":{"x":)" +
+         std::to_string(diamond_x) + R"(,"y":3,"z":-12}}}})";
 }
 
 }  // namespace
@@ -53,7 +54,8 @@ TEST_CASE("websocket: events pushed in order, frames accepted, bad frames answer
   http_conn c(d.port());
   REQUIRE(c.post("/letta/v1/snapshot/game", walk_snapshot("wsgame", 2, 90)).status == 202);
   REQUIRE(c.post("/letta/v1/snapshot/game", walk_snapshot("wsgame", 3, 9)).status == 202);
-  REQUIRE(eventually([&] { return c.get("/letta/v1/events?gameId=wsgame&since=2").body.find("\"seq\":3") != std::string::npos; }));
+  REQUIRE(eventually(
+      [&] { return c.get("/letta/v1/events?gameId=wsgame&since=2").body.find("\"seq\":3") != std::string::npos; }));
   ws_client again(d.port(), "/letta/v1/ws?gameId=wsgame&since=1");
   auto e2 = again.read();
   auto e3 = again.read();

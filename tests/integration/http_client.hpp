@@ -172,9 +172,10 @@ inline double metric_value(const std::string& text, const std::string& sample) {
 // overrides (simulated Letta unless overridden), stopped with SIGTERM at the end.
 class daemon_under_test {
  public:
-  explicit daemon_under_test(std::vector<std::string> sets = {}, std::string config = ORCH_SOURCE_DIR "/etc/npc-orchestrator.yaml") {
-    std::vector<std::string> argv{ORCH_DAEMON_PATH, "--config", config, "--set", "server.listen=127.0.0.1:0",
-                                  "--set", "letta.backend=simulated"};
+  explicit daemon_under_test(std::vector<std::string> sets = {},
+                             std::string config = ORCH_SOURCE_DIR "/etc/npc-orchestrator.yaml") {
+    std::vector<std::string> argv{
+        ORCH_DAEMON_PATH, "--config", config, "--set", "server.listen=127.0.0.1:0", "--set", "letta.backend=simulated"};
     for (auto& s : sets) {
       argv.push_back("--set");
       argv.push_back(s);

@@ -9,12 +9,12 @@
 #include <future>
 #include <thread>
 
+#include <rapidjson/document.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <rapidjson/document.h>
 
 #include "tests/eventually.hpp"
 #include "tests/integration/io_threads.hpp"
@@ -96,8 +96,10 @@ TEST_CASE("letta drill: 429 storm then 503 window, exactly-once delivery, discip
     std::vector<letta_message> m{{"user", "turn " + std::to_string(i), "Alice", ""}};
     client->send_messages(agent, std::move(m), [&, agent, i](letta_result r, letta_reply rep) {
       ++callbacks;
-      if (r.ok && rep.text == agent + " hears you: turn " + std::to_string(i)) ++ok;
-      else ++failed;
+      if (r.ok && rep.text == agent + " hears you: turn " + std::to_string(i))
+        ++ok;
+      else
+        ++failed;
     });
     // Slow-peer fixture: the client submits in bursts of 20, 50 ms apart, as a game server
     // would, so that the fault windows open while calls are still arriving.
@@ -175,7 +177,8 @@ TEST_CASE("letta drill: timeouts, dropped connections, block round-trip and agen
   CHECK(r2.second == "health: 100 | location: Cafe | current_action: Idle");
 
   std::promise<std::vector<std::string>> p3;
-  world_registry world({{"npc-a", "A", "", "agent-a"}, {"npc-x", "X", "", "agent-missing"}, {"npc-k", "K", "", ""}}, {});
+  world_registry world({{"npc-a", "A", "", "agent-a"}, {"npc-x", "X", "", "agent-missing"}, {"npc-k", "K", "", ""}},
+                       {});
   verify_agents(*client, world, metrics, [&](std::vector<std::string> missing) { p3.set_value(missing); });
   CHECK(p3.get_future().get() == std::vector<std::string>{"agent-missing"});
   CHECK(metrics.value("npcorch_letta_agents_missing") == 1);

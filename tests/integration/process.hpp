@@ -21,8 +21,8 @@
 #include <string>
 #include <thread>
 
-#include "tests/eventually.hpp"
 #include <vector>
+#include "tests/eventually.hpp"
 
 extern char** environ;
 

@@ -84,9 +84,9 @@ TEST_CASE("clustering: points exactly radius apart along a lattice match the ref
   std::vector<point3> pts;
   for (int i = 0; i < 6; ++i)
     for (int j = 0; j < 6; ++j) {
-      pts.push_back({i * 10.0, 0, j * 10.0});                     // exactly 10 apart
-      pts.push_back({3.3 + i * 10.0, 50.0, -7.1 + j * 10.0});    // ~10 apart, rounding decides
-      pts.push_back({i * 10.000001, 100.0, j * 30.0});            // just beyond
+      pts.push_back({i * 10.0, 0, j * 10.0});                  // exactly 10 apart
+      pts.push_back({3.3 + i * 10.0, 50.0, -7.1 + j * 10.0});  // ~10 apart, rounding decides
+      pts.push_back({i * 10.000001, 100.0, j * 30.0});         // just beyond
     }
   auto fast = as_lists(cluster_points(pts, 10.0));
   auto ref = as_lists(cluster_points_brute_force(pts, 10.0));

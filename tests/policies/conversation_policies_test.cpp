@@ -13,8 +13,9 @@ using namespace orch::policies;
 using namespace std::chrono_literals;
 
 namespace {
-turn_candidate cand(std::string name, std::string id, double distance = 0, std::optional<time_point> last = std::nullopt,
-                    time_point ready_at = time_point::min(), bool busy = false) {
+turn_candidate cand(std::string name, std::string id, double distance = 0,
+                    std::optional<time_point> last = std::nullopt, time_point ready_at = time_point::min(),
+                    bool busy = false) {
   turn_candidate c;
   c.name = std::move(name);
   c.id = std::move(id);
@@ -53,7 +54,7 @@ TEST_CASE("rate_window: excess events in a minute are refused, then allowed agai
   CHECK_FALSE(rw.allow("p", clk.now()));  // 4th within the minute
   CHECK(rw.allow("q", clk.now()));        // other keys unaffected
   CHECK(rw.count("p", clk.now()) == 3);
-  clk.advance(50s);                       // first event now 60 s old: out of the window
+  clk.advance(50s);  // first event now 60 s old: out of the window
   CHECK(rw.allow("p", clk.now()));
   CHECK_FALSE(rw.allow("p", clk.now()));
   clk.advance(61s);
@@ -70,7 +71,7 @@ TEST_CASE("echo_filter: same text from the same speaker within a second is an ec
   CHECK_FALSE(ef.is_echo("Goldie", "Hello there", clk.now()));  // another speaker
   CHECK_FALSE(ef.is_echo("Pete", "Hello again", clk.now()));    // other text
   clk.advance(1s);
-  CHECK_FALSE(ef.is_echo("Pete", "Hello again", clk.now()));    // a second later: not an echo
+  CHECK_FALSE(ef.is_echo("Pete", "Hello again", clk.now()));  // a second later: not an echo
 }
 
 TEST_CASE("notice_folding: text for one and several newcomers") {
@@ -156,10 +157,10 @@ TEST_CASE("turn_taking: addressed first, at most max_responders, ranked by quiet
   manual_clock clk;
   const auto now = clk.now();
   std::vector<turn_candidate> c{
-      cand("Pete", "", 5.0, now - 2s),       // spoke 2 s ago
+      cand("Pete", "", 5.0, now - 2s),        // spoke 2 s ago
       cand("Goldie", "", 8.0, std::nullopt),  // never spoke, far
       cand("Kaiden", "", 3.0, std::nullopt),  // never spoke, near
-      cand("Diamond", "", 1.0, now - 60s),   // spoke long ago
+      cand("Diamond", "", 1.0, now - 60s),    // spoke long ago
   };
   auto s = pick_responders(c, std::optional<std::size_t>{0}, 2, now);
   REQUIRE(s.responders.size() == 2);

@@ -223,7 +223,8 @@ TEST_CASE("dispatcher: exact 429 with retry_after on a full reject queue") {
   auto c = queues_config::defaults();
   c.queues[0].capacity = 10;
   dispatcher d(io, c, clock, reg);
-  for (int i = 0; i < 10; ++i) CHECK(d.submit(msg(message_kind::snapshot, key_of("g", i), i)).status == submit_status::accepted);
+  for (int i = 0; i < 10; ++i)
+    CHECK(d.submit(msg(message_kind::snapshot, key_of("g", i), i)).status == submit_status::accepted);
   auto r = d.submit(msg(message_kind::snapshot, "gx", 99));
   CHECK(r.status == submit_status::rejected);
   CHECK(r.queue_name == "urgent");
@@ -248,7 +249,8 @@ TEST_CASE("dispatcher: shed_oldest sheds to exact capacity and tells the drop ha
     shed.push_back(payload_of(m));
   });
   d.start();
-  for (int i = 0; i < 10; ++i) CHECK(d.submit(msg(message_kind::npc_reply, key_of("a", i), i)).status == submit_status::accepted);
+  for (int i = 0; i < 10; ++i)
+    CHECK(d.submit(msg(message_kind::npc_reply, key_of("a", i), i)).status == submit_status::accepted);
   // The inbox is bounded at twice the capacity even for shed_oldest queues.
   CHECK(d.submit(msg(message_kind::npc_reply, "ax", 10)).status == submit_status::rejected);
   io.run();

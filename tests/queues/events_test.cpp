@@ -53,16 +53,19 @@ event_body parse_back(const std::string& json, std::uint64_t& seq) {
   if (type == "cluster_update") {
     cluster_update e{str(d["clusterId"]), strs(d["members"]), {}, strs(d["joined"]), strs(d["left"])};
     for (auto it = d["positions"].MemberBegin(); it != d["positions"].MemberEnd(); ++it)
-      e.positions.push_back({str(it->name), {it->value["x"].GetDouble(), it->value["y"].GetDouble(), it->value["z"].GetDouble()}});
+      e.positions.push_back(
+          {str(it->name), {it->value["x"].GetDouble(), it->value["y"].GetDouble(), it->value["z"].GetDouble()}});
     return e;
   }
   if (type == "npc_message") {
-    npc_message e{str(d["npc"]), str(d["text"]), str(d["conversationId"]), str(d["clusterId"]),
-                  strs(d["audience"]), opt(d["inReplyTo"]), std::nullopt};
+    npc_message e{str(d["npc"]),       str(d["text"]),      str(d["conversationId"]),
+                  str(d["clusterId"]), strs(d["audience"]), opt(d["inReplyTo"]),
+                  std::nullopt};
     if (d.HasMember("action")) e.action = str(d["action"]);
     return e;
   }
-  if (type == "npc_typing") return npc_typing{str(d["npc"]), str(d["clusterId"]), strs(d["audience"]), opt(d["inReplyTo"])};
+  if (type == "npc_typing")
+    return npc_typing{str(d["npc"]), str(d["clusterId"]), strs(d["audience"]), opt(d["inReplyTo"])};
   if (type == "conversation_state")
     return conversation_state{str(d["conversationId"]), str(d["clusterId"]), strs(d["participants"]), opt(d["floor"])};
   REQUIRE(type == "turn_dropped");
@@ -89,7 +92,8 @@ bool same(const event_body& a, const event_body& b) {
   }
   if (auto* x = std::get_if<npc_typing>(&a)) {
     auto& y = std::get<npc_typing>(b);
-    return x->npc == y.npc && x->cluster_id == y.cluster_id && x->audience == y.audience && x->in_reply_to == y.in_reply_to;
+    return x->npc == y.npc && x->cluster_id == y.cluster_id && x->audience == y.audience &&
+           x->in_reply_to == y.in_reply_to;
   }
   if (auto* x = std::get_if<conversation_state>(&a)) {
     auto& y = std::get<conversation_state>(b);
@@ -109,10 +113,14 @@ event_body random_event(std::mt19937& rng) {
       for (const auto& m : e.members) e.positions.push_back({m, {coord(rng), coord(rng), coord(rng)}});
       return e;
     }
-    case 1: return npc_message{text(rng), text(rng), text(rng), text(rng), names(rng), maybe(rng), maybe(rng)};
-    case 2: return npc_typing{text(rng), text(rng), names(rng), maybe(rng)};
-    case 3: return conversation_state{text(rng), text(rng), names(rng), maybe(rng)};
-    default: return turn_dropped{text(rng), text(rng)};
+    case 1:
+      return npc_message{text(rng), text(rng), text(rng), text(rng), names(rng), maybe(rng), maybe(rng)};
+    case 2:
+      return npc_typing{text(rng), text(rng), names(rng), maybe(rng)};
+    case 3:
+      return conversation_state{text(rng), text(rng), names(rng), maybe(rng)};
+    default:
+      return turn_dropped{text(rng), text(rng)};
   }
 }
 
@@ -149,7 +157,8 @@ TEST_CASE("event_hub: a typed event is rendered once, shared by subscribers, wit
   std::vector<event_ptr> got_a, got_b;
   auto sa = hub.subscribe("g", [&](const event_ptr& e) { got_a.push_back(e); });
   auto sb = hub.subscribe("g", [&](const event_ptr& e) { got_b.push_back(e); });
-  hub.publish("g", event_body{npc_message{"Pete", "Hi", "conv-c1", "c1", {"Ann"}, std::string("turn-9"), std::nullopt}});
+  hub.publish("g",
+              event_body{npc_message{"Pete", "Hi", "conv-c1", "c1", {"Ann"}, std::string("turn-9"), std::nullopt}});
   hub.publish("g", event_body{turn_dropped{"turn-10", "shed"}});
   REQUIRE(got_a.size() == 2);
   REQUIRE(got_b.size() == 2);

@@ -185,8 +185,8 @@ TEST_CASE("scheduler: coalescing replaces the queued payload in place and counts
   CHECK(s.submit(msg(message_kind::snapshot, "g1", 3), t0 + 100ms).status == push_status::accepted);
   auto a = s.next(t0 + 200ms);
   REQUIRE(a);
-  CHECK(payload_of(*a) == 2);           // new payload
-  CHECK(a->deadline == t0 + 500ms);     // old place and deadline
+  CHECK(payload_of(*a) == 2);        // new payload
+  CHECK(a->deadline == t0 + 500ms);  // old place and deadline
   CHECK(a->accept_seq == 1);
   // The running one is no longer a coalescing target.
   CHECK(s.submit(msg(message_kind::snapshot, "g1", 4, true), t0 + 200ms).status == push_status::accepted);
@@ -197,7 +197,8 @@ TEST_CASE("scheduler: coalescing replaces the queued payload in place and counts
 TEST_CASE("scheduler: exact capacity, reject and shed_oldest counted") {
   auto c = cfg3(3, 3);
   scheduler s(c);
-  for (int i = 0; i < 3; ++i) CHECK(s.submit(msg(message_kind::snapshot, key_of("g", i), i), t0).status == push_status::accepted);
+  for (int i = 0; i < 3; ++i)
+    CHECK(s.submit(msg(message_kind::snapshot, key_of("g", i), i), t0).status == push_status::accepted);
   auto rej = s.submit(msg(message_kind::snapshot, "gx", 99), t0);
   CHECK(rej.status == push_status::rejected);
   REQUIRE(rej.dropped);
@@ -215,7 +216,8 @@ TEST_CASE("scheduler: exact capacity, reject and shed_oldest counted") {
   CHECK(s.stats(1).depth == 3);
   CHECK(s.key_count() == 6);  // shed messages leave no key state behind
   std::vector<int> order;
-  while (auto m = s.next(t0)) if (m->queue == 1) order.push_back(payload_of(*m));
+  while (auto m = s.next(t0))
+    if (m->queue == 1) order.push_back(payload_of(*m));
   CHECK(order.size() == 3);  // 3 workers
   CHECK(order == std::vector<int>{2, 3, 4});
 }
@@ -251,7 +253,13 @@ TEST_CASE("scheduler: reconfigure keeps every queued message and its deadline") 
   CHECK(payload_of(*shed.dropped) == 0);
   CHECK(s.stats(1).depth == 5);
   // Everything that was queued comes out with its original deadline.
-  s.reconfigure([&] { auto w = n; for (auto& q : w.queues) q.workers = 100; return w; }(), err);
+  s.reconfigure(
+      [&] {
+        auto w = n;
+        for (auto& q : w.queues) q.workers = 100;
+        return w;
+      }(),
+      err);
   std::size_t seen = 0;
   while (auto m = s.next(t0 + 30ms)) {
     if (deadlines.count(m->accept_seq)) {

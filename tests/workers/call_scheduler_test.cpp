@@ -143,8 +143,8 @@ TEST_CASE("call_scheduler: syncs use at most sync_share of the global rate while
   o.global_burst = 10;
   o.sync_share = 0.5;  // syncs: 5/s, burst 5, while reply or npc work waits
   rig r(o);
-  r.submit("busy", "conv-x", call_class::npc);       // holds conv-x
-  r.submit("reply", "conv-x", call_class::reply);    // waits for conv-x
+  r.submit("busy", "conv-x", call_class::npc);     // holds conv-x
+  r.submit("reply", "conv-x", call_class::reply);  // waits for conv-x
   for (int i = 0; i < 60; ++i) r.submit("sync-" + std::to_string(i), "conv-" + std::to_string(i), call_class::sync);
   CHECK(r.count(call_class::sync) == 5);  // the global burst would have allowed 9
   CHECK(r.metric("npcorch_letta_sync_share_waits_total") > 0);
@@ -179,7 +179,8 @@ TEST_CASE("call_scheduler: the global rate counts every call, the agent rate mes
   p.per_agent_burst = 1;
   rig a(p);
   // One agent in three games: its message calls share its rate; its block calls do not.
-  for (int g = 0; g < 3; ++g) a.submit("msg-" + std::to_string(g), "conv-" + std::to_string(g), call_class::reply, true);
+  for (int g = 0; g < 3; ++g)
+    a.submit("msg-" + std::to_string(g), "conv-" + std::to_string(g), call_class::reply, true);
   for (int g = 0; g < 3; ++g) a.submit("blk-" + std::to_string(g), "blk-" + std::to_string(g), call_class::sync, false);
   CHECK(a.count(call_class::reply) == 1);
   CHECK(a.count(call_class::sync) == 3);

@@ -96,7 +96,9 @@ TEST_CASE("conversation_state: npc_typing goes out the moment the reply call sta
   auto f0 = h.st->on_start(fx.submits[0].job, h.clk.now(), started);
   REQUIRE(started);
   REQUIRE(f0.calls.size() == 1);
-  CHECK(has_event(f0, R"("type":"npc_typing","npc":"Pete","clusterId":"c1","audience":["Ann","Goldie","Kaiden"],"inReplyTo":"t1")"));
+  CHECK(has_event(
+      f0,
+      R"("type":"npc_typing","npc":"Pete","clusterId":"c1","audience":["Ann","Goldie","Kaiden"],"inReplyTo":"t1")"));
   // The second responder parks for the floor: no typing until its call starts.
   auto f1 = h.st->on_start(fx.submits[1].job, h.clk.now(), started);
   CHECK_FALSE(started);
@@ -164,7 +166,9 @@ TEST_CASE("conversation_state: the floor lets max_concurrent_speakers generate -
   CHECK(h.counter("npcorch_conversations_active") == 1);
   h.clk.advance(1s);
   auto r = h.reply(pete, "Hi Ann!");
-  CHECK(has_event(r, R"("type":"npc_message","npc":"Pete","text":"Hi Ann!","conversationId":"conv-c1","clusterId":"c1","audience":["Ann","Goldie","Kaiden"],"inReplyTo":"t1")"));
+  CHECK(has_event(
+      r,
+      R"("type":"npc_message","npc":"Pete","text":"Hi Ann!","conversationId":"conv-c1","clusterId":"c1","audience":["Ann","Goldie","Kaiden"],"inReplyTo":"t1")"));
   CHECK(h.counter("npcorch_conversation_replies_total") == 1);
   // The waiting responder is resubmitted with the floor reserved for it.
   REQUIRE(r.submits.size() == 1);
@@ -369,7 +373,8 @@ TEST_CASE("conversation_state: a speaker who left before work started drops the 
   REQUIRE(fx.submits.size() == 2);
   cluster_diff d;
   d.game_id = "g";
-  d.view = make_view("g", {{"Ann", false, 50, ""}, {"Pete", true, 2, "c1"}, {"Goldie", true, 4, "c1"}, {"Kaiden", true, 6, "c1"}});
+  d.view = make_view(
+      "g", {{"Ann", false, 50, ""}, {"Pete", true, 2, "c1"}, {"Goldie", true, 4, "c1"}, {"Kaiden", true, 6, "c1"}});
   d.changes.push_back({"c1", {"Goldie", "Kaiden", "Pete"}, {}, {"Ann"}});
   h.views.set(d.view);
   auto r = h.st->on_cluster_diff(d, h.clk.now());
@@ -437,7 +442,9 @@ TEST_CASE("notices: never sent before block_synced lists the newcomer - sent alo
   REQUIRE(typing_started);
   REQUIRE(started_fx.calls.size() == 1);
   // The answer to a notice types too, with inReplyTo null.
-  CHECK(has_event(started_fx, R"("type":"npc_typing","npc":"Pete","clusterId":"c1","audience":["Ann","Diamond"],"inReplyTo":null)"));
+  CHECK(
+      has_event(started_fx,
+                R"("type":"npc_typing","npc":"Pete","clusterId":"c1","audience":["Ann","Diamond"],"inReplyTo":null)"));
   auto call = started_fx.calls[0];
   REQUIRE(call.messages.size() == 1);
   CHECK(call.messages[0].role == "system");

@@ -95,15 +95,18 @@ struct rig {
     views.set(make_view("g", {{"Ann", false, 0, "c1"}, {"Pete", true, 2, "c1"}, {"Goldie", true, 4, "c1"}}));
     worker = std::make_unique<conversation_worker>(opts, views, letta, dispatcher, events, clk, timers, metrics);
     using queues::message_kind;
-    dispatcher.set_handler(message_kind::chat_turn,
-                           [this](queues::message m, queues::completion c) { worker->handle_turn(std::move(m), std::move(c)); });
-    dispatcher.set_handler(message_kind::npc_reply,
-                           [this](queues::message m, queues::completion c) { worker->handle_reply(std::move(m), std::move(c)); });
+    dispatcher.set_handler(message_kind::chat_turn, [this](queues::message m, queues::completion c) {
+      worker->handle_turn(std::move(m), std::move(c));
+    });
+    dispatcher.set_handler(message_kind::npc_reply, [this](queues::message m, queues::completion c) {
+      worker->handle_reply(std::move(m), std::move(c));
+    });
     dispatcher.set_handler(message_kind::system_notice, [this](queues::message m, queues::completion c) {
       worker->handle_notice(std::move(m), std::move(c));
     });
     for (auto k : {message_kind::chat_turn, message_kind::npc_reply, message_kind::system_notice})
-      dispatcher.set_drop_handler(k, [this](queues::message m, queues::drop_reason r) { worker->on_dropped(std::move(m), r); });
+      dispatcher.set_drop_handler(
+          k, [this](queues::message m, queues::drop_reason r) { worker->on_dropped(std::move(m), r); });
     dispatcher.start();
     for (int i = 0; i < 2; ++i) threads.emplace_back([this] { io.run(); });
   }
@@ -159,7 +162,10 @@ TEST_CASE("conversation_worker: a turn gets the addressed NPC's reply, then the 
   REQUIRE(calls[1].messages.size() == 2);
   CHECK(calls[1].messages[0].name == "Goldie");
   CHECK(calls[1].messages[0].content == "Hello from Goldie");
-  CHECK(r.count_events(R"("npc":"Goldie","text":"Hello from Goldie","conversationId":"conv-c1","clusterId":"c1","audience":["Ann","Pete"],"inReplyTo":"t1")") == 1);
+  CHECK(
+      r.count_events(
+          R"("npc":"Goldie","text":"Hello from Goldie","conversationId":"conv-c1","clusterId":"c1","audience":["Ann","Pete"],"inReplyTo":"t1")") ==
+      1);
   CHECK(r.count_events(R"("type":"conversation_state")") >= 2);
   CHECK(r.metrics.value("npcorch_conversation_replies_total") == 2);
 }

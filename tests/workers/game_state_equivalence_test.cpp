@@ -39,7 +39,8 @@ class scene_maker {
     seq_ += one_in(15) ? 0 : 1;  // sometimes stale
     if (!one_in(10)) s.seq = seq_;
     s.timestamp = 1737874900 + static_cast<std::int64_t>(seq_);
-    static const char* names[] = {"Pete", "Kaiden", "Oscar", "Goldie", "Diamond", "Ruby", "Zed", "Amy", "Bob", "npc-goldie"};
+    static const char* names[] = {"Pete", "Kaiden", "Oscar", "Goldie", "Diamond",
+                                  "Ruby", "Zed",    "Amy",   "Bob",    "npc-goldie"};
     for (std::size_t i = 0; i < pos_.size(); ++i) {
       // Walk: mostly small steps, sometimes a jump, sometimes a step under the threshold.
       const double step = one_in(5) ? 12.0 : one_in(4) ? 0.05 : 3.0;
@@ -202,7 +203,7 @@ TEST_CASE("game state: a snapshot that changes nothing readers see publishes the
   }
   const auto v1 = g.apply(s, clock.now()).diff.view;
   const auto v2 = g.apply(s, clock.now()).diff.view;
-  CHECK(v1 == v2);  // repeating snapshot: nothing rebuilt
+  CHECK(v1 == v2);                 // repeating snapshot: nothing rebuilt
   s.entities[2].position->x = 41;  // Zed walks: readers see the new position
   const auto v3 = g.apply(s, clock.now()).diff.view;
   CHECK(v3 != v2);

@@ -272,7 +272,8 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
     }
     // Membership history: every change becomes an update line, whatever the reason.
     const auto& before = c.st.known ? c.st.members : none;
-    if (before != members) push_updates(c.updates, membership_update_lines(minus(members, before), minus(before, members)));
+    if (before != members)
+      push_updates(c.updates, membership_update_lines(minus(members, before), minus(before, members)));
 
     auto req = std::make_shared<sync_request>();
     req->game_id = game_id_;

@@ -65,7 +65,7 @@ class game_state {
   std::optional<std::uint64_t> last_seq_;
   std::uint64_t applied_ = 0;
   std::uint64_t next_cluster_id_ = 1;
-  std::unordered_map<std::string, tracked> entities_;   // by display name
+  std::unordered_map<std::string, tracked> entities_;  // by display name
   std::vector<policies::id_cluster> clusters_;
   std::unordered_map<std::string, player_entry> players_;  // by player id (or name)
   std::unordered_map<std::string, npc_cache> npcs_;        // by agent id

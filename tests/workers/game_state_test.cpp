@@ -133,15 +133,15 @@ TEST_CASE("game state: stale seq is dropped - moves under the threshold are igno
 TEST_CASE("game state: stable ids, a move from one cluster to another, dissolve in the same snapshot") {
   manual_clock clock;
   game_state g("g1", world_options{}, registry());
-  auto r1 = g.apply(scene(1, {at("A", 0, 0), at("B", 5, 0), at("X", 8, 0), at("C", 100, 0), at("D", 105, 0)}),
-                    clock.now());
+  auto r1 =
+      g.apply(scene(1, {at("A", 0, 0), at("B", 5, 0), at("X", 8, 0), at("C", 100, 0), at("D", 105, 0)}), clock.now());
   REQUIRE(r1.diff.changes.size() == 2);
   CHECK(r1.diff.view->entities.at("A").cluster_id == "c1");
   CHECK(r1.diff.view->entities.at("C").cluster_id == "c2");
   clock.advance(3s);
   // X walks over to C and D.
-  auto r2 = g.apply(scene(2, {at("A", 0, 0), at("B", 5, 0), at("X", 98, 0), at("C", 100, 0), at("D", 105, 0)}),
-                    clock.now());
+  auto r2 =
+      g.apply(scene(2, {at("A", 0, 0), at("B", 5, 0), at("X", 98, 0), at("C", 100, 0), at("D", 105, 0)}), clock.now());
   REQUIRE(r2.diff.changes.size() == 2);
   CHECK(change_of(r2, "c1")->left == S{"X"});
   CHECK(change_of(r2, "c2")->joined == S{"X"});

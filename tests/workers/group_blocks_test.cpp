@@ -148,7 +148,8 @@ TEST_CASE("group blocks: status merge keeps the NPC's own lines after the fresh 
   const std::string fresh = "health: 80 | location: Cafe | current_action: Idle";
   auto first = merge_status(fresh, "", 0);
   CHECK(first.text == fresh);
-  auto kept = merge_status(fresh, "health: 100 | location: Park | current_action: Moving\nI feel tired", first.text_hash);
+  auto kept =
+      merge_status(fresh, "health: 100 | location: Park | current_action: Moving\nI feel tired", first.text_hash);
   CHECK(kept.npc_edited);
   CHECK_FALSE(kept.conflict);
   CHECK(kept.text == fresh + "\nI feel tired");

@@ -81,7 +81,8 @@ TEST_CASE("contract: block update body validates against BlockUpdate") {
   const std::string body = build_block_update_body("{\"members\":{},\"summary\":\"Current members: A\"}");
   CHECK(validate("BlockUpdate", body) == "");
   CHECK(validate("BlockUpdate", R"({"value":5})") != "");
-  CHECK(parse_block_update_body(body) == std::optional<std::string>("{\"members\":{},\"summary\":\"Current members: A\"}"));
+  CHECK(parse_block_update_body(body) ==
+        std::optional<std::string>("{\"members\":{},\"summary\":\"Current members: A\"}"));
 }
 
 TEST_CASE("contract: LettaResponse parses to text and tool calls") {
@@ -138,7 +139,8 @@ TEST_CASE("contract: request paths") {
   CHECK(health_target() == "/v1/health/");
 }
 
-TEST_CASE("contract: conversation bodies validate against CreateConversation, ConversationMessageRequest, Conversation") {
+TEST_CASE(
+    "contract: conversation bodies validate against CreateConversation, ConversationMessageRequest, Conversation") {
   const std::string create = build_create_conversation_body(conversation_summary("game-7"), isolated_labels());
   CHECK(validate("CreateConversation", create) == "");
   CHECK(validate("CreateConversation", R"({"isolated_block_labels":"group_members"})") != "");

@@ -10,9 +10,9 @@
 
 #include <boost/asio/post.hpp>
 
+#include "tests/workers/run_until.hpp"
 #include "workers/letta_codec.hpp"
 #include "workers/letta_conversation_codec.hpp"
-#include "tests/workers/run_until.hpp"
 #include "workers/letta_discipline.hpp"
 #include "workers/letta_simulated.hpp"
 
@@ -176,8 +176,7 @@ TEST_CASE("conversations: one directory list per agent, one create per pair, pag
   CHECK(again->conversation_of(agent, "g1") == client->conversation_of(agent, "g1"));
   CHECK(again->conversation_of(agent, "g149") == client->conversation_of(agent, "g149"));
   // Two pages, then the labels of each found pair's two blocks.
-  CHECK(metrics2.value("npcorch_letta_requests_total", {{"kind", "conversation"}, {"status", "200"}}) ==
-        2 + 2 * games);
+  CHECK(metrics2.value("npcorch_letta_requests_total", {{"kind", "conversation"}, {"status", "200"}}) == 2 + 2 * games);
 }
 
 TEST_CASE("conversations: agent mode keeps one lane per agent and the agent's own blocks") {
@@ -223,9 +222,10 @@ class landing_transport final : public letta_transport {
         r.error = "timeout";
       } else if (req.endpoint == letta_endpoint::messages_list) {
         r.status = 200;
-        r.body = "[{\"id\":\"message-2\",\"message_type\":\"assistant_message\",\"content\":\"landed answer\"},"
-                 "{\"id\":\"message-1\",\"message_type\":\"user_message\",\"content\":\"hi\",\"otid\":\"" +
-                 landed_otid + "\"}]";
+        r.body =
+            "[{\"id\":\"message-2\",\"message_type\":\"assistant_message\",\"content\":\"landed answer\"},"
+            "{\"id\":\"message-1\",\"message_type\":\"user_message\",\"content\":\"hi\",\"otid\":\"" +
+            landed_otid + "\"}]";
       } else {
         r.status = 404;
       }

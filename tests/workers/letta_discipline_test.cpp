@@ -108,13 +108,19 @@ TEST_CASE("discipline: non-retryable 4xx fails at once - exhausted retries fail 
   r.sim->fail_next(1, 400);
   letta_result a, b;
   int done = 0;
-  r.client->update_block("agent-a", "status", "x", [&](letta_result res) { a = res; ++done; });
+  r.client->update_block("agent-a", "status", "x", [&](letta_result res) {
+    a = res;
+    ++done;
+  });
   REQUIRE(run_until(r.io, [&] { return done == 1; }));
   CHECK_FALSE(a.ok);
   CHECK(a.error == "http_400");
   CHECK(a.attempts == 1);
   r.sim->fail_next(100, 0);
-  r.client->health([&](letta_result res) { b = res; ++done; });
+  r.client->health([&](letta_result res) {
+    b = res;
+    ++done;
+  });
   REQUIRE(run_until(r.io, [&] { return done == 2; }));
   CHECK_FALSE(b.ok);
   CHECK(b.error == "timeout");
@@ -135,7 +141,10 @@ TEST_CASE("discipline: a call waits behind an open breaker no longer than breake
   letta_result last;
   r.client->health([&](letta_result) { ++done; });
   REQUIRE(run_until(r.io, [&] { return done == 1; }));
-  r.client->get_block("agent-a", "status", [&](letta_result x, std::string) { last = x; ++done; });
+  r.client->get_block("agent-a", "status", [&](letta_result x, std::string) {
+    last = x;
+    ++done;
+  });
   REQUIRE(run_until(r.io, [&] { return done == 2; }));
   CHECK_FALSE(last.ok);
   CHECK(last.error == "breaker_open");
@@ -160,9 +169,7 @@ namespace {
 // Holds every request until the test answers it.
 class held_transport final : public letta_transport {
  public:
-  void execute(transport_request req, response_fn cb) override {
-    held.push_back({std::move(req), std::move(cb)});
-  }
+  void execute(transport_request req, response_fn cb) override { held.push_back({std::move(req), std::move(cb)}); }
   void answer(std::size_t i, int status, std::string body) {
     transport_response r;
     r.status = status;
@@ -189,8 +196,9 @@ TEST_CASE("discipline: block calls are syncs - a reply starts before the agent's
   d->update_block("agent-a", "status", "s1", [&](letta_result x) { blocks += x.ok; });
   d->update_block("agent-a", "group_members", "{}", [&](letta_result x) { blocks += x.ok; });
   d->get_block("agent-a", "status", [&](letta_result x, std::string) { blocks += x.ok; });
-  d->send_messages_as(letta_call_class::reply, "agent-a", say("hi"),
-                      [&](letta_result x, letta_reply rep) { if (x.ok) reply_text = rep.text; });
+  d->send_messages_as(letta_call_class::reply, "agent-a", say("hi"), [&](letta_result x, letta_reply rep) {
+    if (x.ok) reply_text = rep.text;
+  });
   REQUIRE(t->held.size() == 1);  // one request in flight per agent
   CHECK(t->held[0].first.endpoint == letta_endpoint::block_update);
   t->answer(0, 200, R"({"value":"s1","label":"status"})");
@@ -216,14 +224,24 @@ TEST_CASE("discipline: blocks round-trip through the simulated backend - otids a
   int done = 0;
   letta_result first;
   std::string value;
-  r.client->get_block("agent-a", "group_members", [&](letta_result x, std::string) { first = x; ++done; });
+  r.client->get_block("agent-a", "group_members", [&](letta_result x, std::string) {
+    first = x;
+    ++done;
+  });
   REQUIRE(run_until(r.io, [&] { return done == 1; }));
   CHECK_FALSE(first.ok);
   CHECK(first.http_status == 404);
   CHECK(first.error == "not_found");
   CHECK(first.attempts == 1);
-  r.client->update_block("agent-a", "group_members", "{\"members\":{}}", [&](letta_result x) { CHECK(x.ok); ++done; });
-  r.client->get_block("agent-a", "group_members", [&](letta_result x, std::string v) { CHECK(x.ok); value = v; ++done; });
+  r.client->update_block("agent-a", "group_members", "{\"members\":{}}", [&](letta_result x) {
+    CHECK(x.ok);
+    ++done;
+  });
+  r.client->get_block("agent-a", "group_members", [&](letta_result x, std::string v) {
+    CHECK(x.ok);
+    value = v;
+    ++done;
+  });
   REQUIRE(run_until(r.io, [&] { return done == 3; }));
   CHECK(value == "{\"members\":{}}");
   r.sim->npc_edit("agent-a", "group_members", "edited");
@@ -279,7 +297,9 @@ TEST_CASE("discipline: token use from usage is counted in total and per agent") 
   d->send_messages("agent-a", say("hi"), [&](letta_result, letta_reply r) { got = r; });
   d->send_messages("agent-b", say("hi"), [&](letta_result, letta_reply) {});
   REQUIRE(t->held.size() == 2);
-  t->answer(0, 200, R"({"messages":[{"message_type":"assistant_message","content":"hello"}],"usage":{"message_type":"usage_statistics","prompt_tokens":120,"completion_tokens":30,"total_tokens":150}})");
+  t->answer(
+      0, 200,
+      R"({"messages":[{"message_type":"assistant_message","content":"hello"}],"usage":{"message_type":"usage_statistics","prompt_tokens":120,"completion_tokens":30,"total_tokens":150}})");
   t->answer(1, 200, R"({"messages":[],"usage":{"prompt_tokens":80,"completion_tokens":5}})");
   io.poll();
   CHECK(got.text == "hello");

@@ -6,9 +6,9 @@
 #include <map>
 #include <optional>
 
+#include <rapidjson/document.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <rapidjson/document.h>
 
 #include "queues/dispatcher.hpp"
 #include "queues/event_log.hpp"
@@ -235,7 +235,8 @@ TEST_CASE("memory sync: block lag runs from the queued change to the group_membe
   const auto seen = r.clock.now();
   r.clock.advance(1500ms);  // waited in its queue
   bool finished = false;
-  r.syncs.sync(r1.syncs[0], [&](bool ok) { finished = ok; }, seen);
+  r.syncs.sync(
+      r1.syncs[0], [&](bool ok) { finished = ok; }, seen);
   r.io.restart();
   r.io.run();
   REQUIRE(finished);
@@ -316,10 +317,12 @@ TEST_CASE("snapshot worker: handle() through the dispatcher queues coalescing me
   rig r;
   int synced = 0;
   r.syncs.add_synced_listener([&](const block_synced&) { ++synced; });
-  r.disp.set_handler(orch::queues::message_kind::snapshot,
-                     [&](orch::queues::message m, orch::queues::completion c) { r.snaps.handle(std::move(m), std::move(c)); });
-  r.disp.set_handler(orch::queues::message_kind::memory_sync,
-                     [&](orch::queues::message m, orch::queues::completion c) { r.syncs.handle(std::move(m), std::move(c)); });
+  r.disp.set_handler(orch::queues::message_kind::snapshot, [&](orch::queues::message m, orch::queues::completion c) {
+    r.snaps.handle(std::move(m), std::move(c));
+  });
+  r.disp.set_handler(orch::queues::message_kind::memory_sync, [&](orch::queues::message m, orch::queues::completion c) {
+    r.syncs.handle(std::move(m), std::move(c));
+  });
   r.disp.start();
   orch::queues::message m;
   m.kind = orch::queues::message_kind::snapshot;

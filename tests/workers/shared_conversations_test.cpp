@@ -11,9 +11,9 @@
 #include <boost/asio/post.hpp>
 
 #include "tests/workers/run_until.hpp"
-#include "workers/shared_conversations.hpp"
 #include "workers/letta_discipline.hpp"
 #include "workers/letta_simulated.hpp"
+#include "workers/shared_conversations.hpp"
 
 using namespace orch;
 using namespace orch::workers;

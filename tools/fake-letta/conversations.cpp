@@ -23,7 +23,8 @@ std::string fake_reply_text(const std::string& agent, const std::string& last) {
 
 std::string letta_response_body(const std::string& text) {
   return "{\"messages\":[{\"id\":\"message-1\",\"message_type\":\"reasoning_message\",\"reasoning\":\"fake\"},"
-         "{\"id\":\"message-2\",\"message_type\":\"assistant_message\",\"content\":" + json_quote(text) +
+         "{\"id\":\"message-2\",\"message_type\":\"assistant_message\",\"content\":" +
+         json_quote(text) +
          "}],\"stop_reason\":{\"message_type\":\"stop_reason\",\"stop_reason\":\"end_turn\"},"
          "\"usage\":{\"message_type\":\"usage_statistics\",\"completion_tokens\":1,\"prompt_tokens\":1,"
          "\"total_tokens\":2,\"step_count\":1}}";
@@ -41,8 +42,8 @@ void record_exchange(fake_state& st, std::vector<thread_message>& thread,
 std::string thread_json(const std::vector<thread_message>& thread, const std::string& target) {
   const bool desc = query_param(target, "order") == "desc";
   std::size_t limit = thread.size();
-  if (const auto l = query_param(target, "limit"); !l.empty() && l.size() < 7 &&
-                                                   std::all_of(l.begin(), l.end(), [](char c) { return c >= '0' && c <= '9'; }))
+  if (const auto l = query_param(target, "limit");
+      !l.empty() && l.size() < 7 && std::all_of(l.begin(), l.end(), [](char c) { return c >= '0' && c <= '9'; }))
     limit = std::min<std::size_t>(limit, std::stoul(l));
   std::vector<const thread_message*> out;
   if (desc)
@@ -52,8 +53,9 @@ std::string thread_json(const std::vector<thread_message>& thread, const std::st
   std::string body = "[";
   for (const auto* m : out) {
     if (body.size() > 1) body += ",";
-    body += "{\"id\":" + json_quote(m->id) + ",\"date\":\"2026-01-01T00:00:00Z\",\"message_type\":" +
-            json_quote(m->type) + ",\"content\":" + json_quote(m->content);
+    body += "{\"id\":" + json_quote(m->id) +
+            ",\"date\":\"2026-01-01T00:00:00Z\",\"message_type\":" + json_quote(m->type) +
+            ",\"content\":" + json_quote(m->content);
     if (!m->otid.empty()) body += ",\"otid\":" + json_quote(m->otid);
     body += "}";
   }
@@ -74,7 +76,8 @@ std::string conversation_json(const std::string& id, const conversation& c) {
 // Faults shared with the agent routes; nullopt: go on. "land_late" is left to the caller.
 boost::asio::awaitable<std::optional<response>> apply_fault(const std::string& f, const request& rq, bool& close) {
   if (f == "429")
-    co_return reply(rq, 429, R"({"error":{"type":"llm_rate_limit","message":"Rate limited by provider","detail":"fake"}})");
+    co_return reply(rq, 429,
+                    R"({"error":{"type":"llm_rate_limit","message":"Rate limited by provider","detail":"fake"}})");
   if (f == "503") co_return reply(rq, 503, detail("Service unavailable"));
   if (f == "409_retry_after") {
     auto r = reply(rq, 409, detail("Block was updated by another transaction. Please retry your request."));
@@ -97,8 +100,8 @@ boost::asio::awaitable<std::optional<response>> apply_fault(const std::string& f
 }  // namespace
 
 boost::asio::awaitable<std::optional<response>> handle_conversation_routes(fake_state& st, const request& rq,
-                                                                            const std::vector<std::string>& parts,
-                                                                            bool& close) {
+                                                                           const std::vector<std::string>& parts,
+                                                                           bool& close) {
   const std::string target(rq.target());
   const bool get = rq.method() == http::verb::get;
   const bool post = rq.method() == http::verb::post;
@@ -162,7 +165,8 @@ boost::asio::awaitable<std::optional<response>> handle_conversation_routes(fake_
   if (parts.size() != 4 || parts[3] != "messages") co_return reply(rq, 404, detail("Not Found"));
   const std::string id = parts[2];
   auto it = st.conversations.find(id);
-  st.record(get ? "conversation_messages_list" : "conversation_messages", it == st.conversations.end() ? "" : it->second.agent);
+  st.record(get ? "conversation_messages_list" : "conversation_messages",
+            it == st.conversations.end() ? "" : it->second.agent);
   if (it == st.conversations.end()) co_return reply(rq, 404, detail("Conversation " + id + " not found"));
   const std::string agent = it->second.agent;
   std::optional<std::string> f = st.take_fault(agent, post);
@@ -178,7 +182,9 @@ boost::asio::awaitable<std::optional<response>> handle_conversation_routes(fake_
   if (st.enter_conversation(id) > 1) {
     st.conversation_violation();
     st.leave_conversation(id);
-    co_return reply(rq, 409, "{\"detail\":\"Cannot send a new message: Another request is currently being processed for this conversation.\",\"run_id\":\"run-fake\"}");
+    co_return reply(rq, 409,
+                    "{\"detail\":\"Cannot send a new message: Another request is currently being processed for this "
+                    "conversation.\",\"run_id\":\"run-fake\"}");
   }
   auto ms = orch::workers::parse_messages_body(rq.body());
   if (!ms) {

@@ -25,8 +25,8 @@ namespace fake_letta {
 
 // nullopt when the request is not one of these routes. `close`: drop the connection unanswered.
 boost::asio::awaitable<std::optional<response>> handle_conversation_routes(fake_state& st, const request& rq,
-                                                                            const std::vector<std::string>& parts,
-                                                                            bool& close);
+                                                                           const std::vector<std::string>& parts,
+                                                                           bool& close);
 
 // The reply text fake-letta gives (deterministic): "<agent> hears you: <first 40 chars>".
 std::string fake_reply_text(const std::string& agent, const std::string& last);

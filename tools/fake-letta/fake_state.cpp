@@ -52,8 +52,8 @@ std::string fake_state::conversations_json(const std::string& agent) const {
   for (const auto& [id, c] : conversations) {
     if (!agent.empty() && c.agent != agent) continue;
     if (out.size() > 1) out += ',';
-    out += "{\"id\":" + json_quote(id) + ",\"agent_id\":" + json_quote(c.agent) + ",\"summary\":" + json_quote(c.summary) +
-           ",\"blocks\":{";
+    out += "{\"id\":" + json_quote(id) + ",\"agent_id\":" + json_quote(c.agent) +
+           ",\"summary\":" + json_quote(c.summary) + ",\"blocks\":{";
     bool first = true;
     for (const auto& bid : c.blocks) {
       auto b = id_blocks.find(bid);
@@ -106,8 +106,8 @@ std::string fake_state::stats_json() const {
          ",\"conversation_violations\":" + std::to_string(conversation_violations_);
   out += ",\"max_concurrent_per_agent\":" + std::to_string(max_concurrent_) +
          ",\"concurrency_violations\":" + std::to_string(violations_) +
-         ",\"max_per_1s\":" + std::to_string(max_per_1s_) +
-         ",\"faults_injected\":" + std::to_string(faults_injected_) + "}";
+         ",\"max_per_1s\":" + std::to_string(max_per_1s_) + ",\"faults_injected\":" + std::to_string(faults_injected_) +
+         "}";
   return out;
 }
 

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include <rapidjson/document.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -29,7 +30,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <rapidjson/document.h>
 
 #include "common/address.hpp"
 #include "daemon/config_loader.hpp"
@@ -115,18 +115,22 @@ asio::awaitable<response> handle(fake_state& st, const request& rq, bool& close)
   if (parts.size() < 3 || parts[0] != "v1" || parts[1] != "agents") co_return reply(rq, 404, detail("Not Found"));
   const std::string& agent = parts[2];
   std::string endpoint = "other";
-  if (parts.size() == 3) endpoint = "agent_get";
-  else if (parts.size() == 4 && parts[3] == "messages") endpoint = "messages";
+  if (parts.size() == 3)
+    endpoint = "agent_get";
+  else if (parts.size() == 4 && parts[3] == "messages")
+    endpoint = "messages";
   else if (parts.size() == 6 && parts[3] == "core-memory" && parts[4] == "blocks")
     endpoint = rq.method() == http::verb::patch ? "block_update" : "block_get";
   st.record(endpoint, agent);
 
   if (auto f = st.take_fault(agent, false)) {
     if (*f == "429")
-      co_return reply(rq, 429, R"({"error":{"type":"llm_rate_limit","message":"Rate limited by provider","detail":"fake"}})");
+      co_return reply(rq, 429,
+                      R"({"error":{"type":"llm_rate_limit","message":"Rate limited by provider","detail":"fake"}})");
     if (*f == "503") co_return reply(rq, 503, detail("Service unavailable"));
     if (*f == "409_retry_after") {
-      auto r = reply(rq, 409, detail("Block with id 'block-x' was updated by another transaction. Please retry your request."));
+      auto r = reply(rq, 409,
+                     detail("Block with id 'block-x' was updated by another transaction. Please retry your request."));
       r.set(http::field::retry_after, "1");
       co_return r;
     }
@@ -149,7 +153,9 @@ asio::awaitable<response> handle(fake_state& st, const request& rq, bool& close)
     st.violation();
     if (is_messages) {
       st.leave(agent);
-      co_return reply(rq, 409, "{\"detail\":\"Cannot send a new message: Another request is currently being processed for this agent.\",\"run_id\":\"run-fake\"}");
+      co_return reply(rq, 409,
+                      "{\"detail\":\"Cannot send a new message: Another request is currently being processed for this "
+                      "agent.\",\"run_id\":\"run-fake\"}");
     }
   }
   co_await sleep_for(st.latency);
@@ -194,8 +200,10 @@ asio::awaitable<void> session(fake_state& st, tcp::socket sock) {
     request rq = parser.release();
     bool close = false;
     response r;
-    if (auto c = control(st, rq)) r = std::move(*c);
-    else r = co_await handle(st, rq, close);
+    if (auto c = control(st, rq))
+      r = std::move(*c);
+    else
+      r = co_await handle(st, rq, close);
     if (close) break;
     const bool keep = r.keep_alive();
     co_await http::async_write(stream, r, asio::redirect_error(asio::use_awaitable, ec));
@@ -247,7 +255,8 @@ int main(int argc, char** argv) {
   auto* agents_opt = app.add_option("--agents", agents, "agent ids that exist (others answer 404)")
                          ->delimiter(',')
                          ->option_text("ID,ID...");
-  app.add_option("--world", world_file, "world registry (etc/world.yaml): its NPCs' agent_ids exist; validated by the daemon's loader")
+  app.add_option("--world", world_file,
+                 "world registry (etc/world.yaml): its NPCs' agent_ids exist; validated by the daemon's loader")
       ->check(CLI::ExistingFile)
       ->excludes(agents_opt)
       ->option_text("FILE");

@@ -17,8 +17,8 @@ struct raw_request {
   std::string content_type = "application/json";
   std::string body;
   std::string game_id;  // sent as X-Game-Id when set (--game-id-header)
-  std::string label;  // kind of request, for the report
-  int expected = 0;   // the status the contract names (informational; any 4xx passes)
+  std::string label;    // kind of request, for the report
+  int expected = 0;     // the status the contract names (informational; any 4xx passes)
 };
 
 inline constexpr std::array<const char*, 15> malformed_kinds = {

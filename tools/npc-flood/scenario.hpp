@@ -275,7 +275,8 @@ inline flood_registry load_flood_registry(const std::string& file, int npc_count
     try {
       const auto reg = orch::daemon::load_world_registry(file);
       for (const auto& n : reg.npcs()) r.npcs.push_back({n.display_name, n.id});
-      for (const auto& l : reg.locations()) r.waypoints.push_back({l.name, {l.coordinates.x, l.coordinates.y, l.coordinates.z}});
+      for (const auto& l : reg.locations())
+        r.waypoints.push_back({l.name, {l.coordinates.x, l.coordinates.y, l.coordinates.z}});
       r.note =
           file + ": " + std::to_string(r.npcs.size()) + " NPCs, " + std::to_string(r.waypoints.size()) + " locations";
     } catch (const std::exception& e) {
