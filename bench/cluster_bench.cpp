@@ -19,7 +19,7 @@
 
 #include "policies/clustering.hpp"
 #include "queues/dispatcher.hpp"
-#include "queues/event_log.hpp"
+#include "queues/event_hub.hpp"
 #include "workers/memory_sync_worker.hpp"
 #include "workers/snapshot_worker.hpp"
 
@@ -133,7 +133,7 @@ void town_bench() {
 
   boost::asio::io_context io;
   policies::manual_clock clock;
-  queues::registry metrics;
+  metrics::registry metrics;
   queues::event_hub hub(4096, 4, metrics);
   queues::dispatcher disp(io, queues::queues_config::defaults(), clock, metrics);
   map_letta letta;

@@ -70,7 +70,7 @@ void throughput() {
   constexpr int producers = 4;
   constexpr int per_producer = 50000;
   orch::policies::steady_clock clock;
-  registry reg;
+  orch::metrics::registry reg;
   io_threads io(2);
   auto cfg = queues_config::defaults();
   cfg.queues[0].capacity = 1'000'000;
@@ -111,7 +111,7 @@ void throughput() {
 
 void mixed() {
   orch::policies::steady_clock clock;
-  registry reg;
+  orch::metrics::registry reg;
   io_threads io(2);
   const auto cfg = queues_config::defaults();  // urgent 500 ms / 5 / 10000; conversation 2000 ms / 3 / 5000
   dispatcher d(io.io, cfg, clock, reg);

@@ -7,14 +7,14 @@
 #include <mutex>
 #include <thread>
 
+#include "common/metrics.hpp"
 #include "daemon/config_loader.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/log.hpp"
 #include "daemon/router.hpp"
 #include "daemon/systemd_notify.hpp"
 #include "queues/dispatcher.hpp"
-#include "queues/event_log.hpp"
-#include "queues/metrics.hpp"
+#include "queues/event_hub.hpp"
 #include "queues/timer_service.hpp"
 #include "workers/conversation_worker.hpp"
 #include "workers/letta_factory.hpp"
@@ -239,7 +239,7 @@ struct app::impl {
   mutable std::mutex cfg_mu;
   std::shared_ptr<const config> cfg;
   policies::steady_clock clock;
-  queues::registry metrics;
+  metrics::registry metrics;
   net::io_context io;
   queues::asio_timer_service timers{io};
   queues::event_hub events;
@@ -257,8 +257,8 @@ struct app::impl {
   net::steady_timer watchdog;
   net::steady_timer flush_timer{io};
   std::chrono::steady_clock::time_point flush_deadline{};
-  queues::counter& reloads_ok;
-  queues::counter& reloads_failed;
+  metrics::counter& reloads_ok;
+  metrics::counter& reloads_failed;
 };
 
 app::app(config cfg, std::vector<std::string> set_overrides)

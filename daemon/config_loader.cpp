@@ -8,8 +8,8 @@
 #include <sstream>
 
 #include "common/address.hpp"
-#include "daemon/config_registry.hpp"
 #include "daemon/config_yaml.hpp"
+#include "daemon/world_registry_loader.hpp"
 #include "workers/redis_client.hpp"
 
 namespace orch::daemon {

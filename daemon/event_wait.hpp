@@ -18,7 +18,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "queues/event_log.hpp"
+#include "queues/event_hub.hpp"
 
 namespace orch::daemon {
 

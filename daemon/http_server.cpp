@@ -9,8 +9,8 @@
 #include <boost/beast/websocket.hpp>
 #include <stdexcept>
 
+#include "daemon/http_server_state.hpp"
 #include "daemon/json_codec.hpp"
-#include "daemon/session_state.hpp"
 #include "daemon/ws_session.hpp"
 
 namespace orch::daemon {
@@ -204,7 +204,7 @@ void do_accept(const std::shared_ptr<tcp::acceptor>& acceptor, net::io_context& 
 
 }  // namespace
 
-http_server::http_server(net::io_context& io, router& r, const server_options& opts, queues::registry& metrics)
+http_server::http_server(net::io_context& io, router& r, const server_options& opts, metrics::registry& metrics)
     : io_(io), router_(r), opts_(opts), state_(std::make_shared<shared_state>(r, opts, metrics)) {}
 
 http_server::~http_server() { stop(); }

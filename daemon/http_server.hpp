@@ -23,7 +23,7 @@ namespace orch::daemon {
 
 class http_server {
  public:
-  http_server(boost::asio::io_context& io, router& r, const server_options& opts, queues::registry& metrics);
+  http_server(boost::asio::io_context& io, router& r, const server_options& opts, metrics::registry& metrics);
   ~http_server();
 
   // Binds and listens; throws std::runtime_error naming the address when it cannot.
@@ -38,7 +38,7 @@ class http_server {
   // connections are owed nothing and do not count).
   std::uint32_t open_connections() const;
 
-  struct shared_state;  // limits and counters the sessions read (defined in daemon/session_state.hpp)
+  struct shared_state;  // limits and counters the sessions read (defined in daemon/http_server_state.hpp)
 
  private:
   boost::asio::io_context& io_;

@@ -16,12 +16,12 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/beast/http.hpp>
 
+#include "common/metrics.hpp"
 #include "daemon/config.hpp"
 #include "daemon/json_codec.hpp"
 #include "daemon/readiness.hpp"
 #include "queues/dispatcher.hpp"
-#include "queues/event_log.hpp"
-#include "queues/metrics.hpp"
+#include "queues/event_hub.hpp"
 #include "workers/world_view.hpp"
 
 namespace orch::daemon {
@@ -34,7 +34,7 @@ struct router_services {
   std::function<std::shared_ptr<const config>()> current_config;
   queues::dispatcher& dispatcher;
   queues::event_hub& events;
-  queues::registry& metrics;
+  metrics::registry& metrics;
   const workers::world_views& views;
   readiness& ready;
   // Reads a block of the simulated Letta backend; empty function when the backend is http.
@@ -100,8 +100,8 @@ class router {
   router_services s_;
   std::string boot_nonce_;
   std::atomic<std::uint64_t> turn_counter_{0};
-  queues::counter& bad_requests_;
-  queues::counter& subscribers_refused_;
+  metrics::counter& bad_requests_;
+  metrics::counter& subscribers_refused_;
 };
 
 // Helpers shared by the sessions.

@@ -5,7 +5,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
-#include "daemon/session_state.hpp"
+#include "daemon/http_server_state.hpp"
 
 namespace orch::daemon {
 

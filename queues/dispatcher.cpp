@@ -58,21 +58,21 @@ struct gate {
   std::atomic<std::size_t> depth{0};                         // mirrors of the scheduler, for depth()/in_flight()
   std::atomic<std::size_t> in_flight{0};
 
-  counter* accepted = nullptr;
-  counter* rejected = nullptr;
-  counter* shed_total = nullptr;
-  counter* coalesced = nullptr;
-  counter* misses = nullptr;
-  counter* dropped_shutdown = nullptr;
-  counter* dropped_no_handler = nullptr;
-  gauge* depth_g = nullptr;
-  gauge* in_flight_g = nullptr;
-  gauge* workers_g = nullptr;
-  gauge* capacity_g = nullptr;
-  histogram* wait = nullptr;
+  metrics::counter* accepted = nullptr;
+  metrics::counter* rejected = nullptr;
+  metrics::counter* shed_total = nullptr;
+  metrics::counter* coalesced = nullptr;
+  metrics::counter* misses = nullptr;
+  metrics::counter* dropped_shutdown = nullptr;
+  metrics::counter* dropped_no_handler = nullptr;
+  metrics::gauge* depth_g = nullptr;
+  metrics::gauge* in_flight_g = nullptr;
+  metrics::gauge* workers_g = nullptr;
+  metrics::gauge* capacity_g = nullptr;
+  metrics::histogram* wait = nullptr;
 
-  void bind_metrics(registry& r) {
-    const labels l{{"queue", name}};
+  void bind_metrics(metrics::registry& r) {
+    const metrics::labels l{{"queue", name}};
     accepted = &r.get_counter("npcorch_queue_accepted_total", "Messages accepted by queue", l);
     rejected = &r.get_counter("npcorch_queue_rejected_total", "Messages refused (429) by queue", l);
     shed_total = &r.get_counter("npcorch_queue_shed_total", "Oldest messages shed on overflow", l);
@@ -86,7 +86,8 @@ struct gate {
     in_flight_g = &r.get_gauge("npcorch_queue_in_flight", "Messages being worked on", l);
     workers_g = &r.get_gauge("npcorch_queue_workers", "Worker slots", l);
     capacity_g = &r.get_gauge("npcorch_queue_capacity", "Queue capacity", l);
-    wait = &r.get_histogram("npcorch_queue_wait_seconds", "Wait from arrival to start of work", l, latency_buckets());
+    wait = &r.get_histogram("npcorch_queue_wait_seconds", "Wait from arrival to start of work", l,
+                            metrics::latency_buckets());
   }
 
   void apply(const queue_config& c) {
@@ -104,7 +105,7 @@ struct gate {
 struct dispatcher::impl {
   struct core : std::enable_shared_from_this<core> {
     core(asio::io_context& io_, queues_config cfg_in, const policies::clock& clk, timer_service& t,
-         std::shared_ptr<timer_service> own_t, registry& m)
+         std::shared_ptr<timer_service> own_t, metrics::registry& m)
         : io(io_),
           strand(asio::make_strand(io_)),
           clock(clk),
@@ -316,7 +317,7 @@ struct dispatcher::impl {
     const policies::clock& clock;
     std::shared_ptr<timer_service> own_timers;  // set when the dispatcher brought its own
     timer_service& timers;
-    registry& metrics;
+    metrics::registry& metrics;
 
     std::array<gate, max_queues> gates;
     std::atomic<std::size_t> queue_count{0};
@@ -335,9 +336,9 @@ struct dispatcher::impl {
     moodycamel::ConcurrentQueue<done_item> completions;
     std::array<handler, message_kind_count> handlers;
     std::array<drop_handler, message_kind_count> drop_handlers;
-    counter* reloads = nullptr;
-    counter* handler_errors = nullptr;
-    counter* drop_handler_errors = nullptr;
+    metrics::counter* reloads = nullptr;
+    metrics::counter* handler_errors = nullptr;
+    metrics::counter* drop_handler_errors = nullptr;
 
     // strand only
     scheduler sched;
@@ -355,12 +356,13 @@ struct dispatcher::impl {
 };
 
 dispatcher::dispatcher(asio::io_context& io, queues_config cfg, const policies::clock& clock, timer_service& timers,
-                       registry& metrics)
+                       metrics::registry& metrics)
     : impl_(std::make_unique<impl>()) {
   impl_->c = std::make_shared<impl::core>(io, std::move(cfg), clock, timers, nullptr, metrics);
 }
 
-dispatcher::dispatcher(asio::io_context& io, queues_config cfg, const policies::clock& clock, registry& metrics)
+dispatcher::dispatcher(asio::io_context& io, queues_config cfg, const policies::clock& clock,
+                       metrics::registry& metrics)
     : impl_(std::make_unique<impl>()) {
   auto own = std::make_shared<asio_timer_service>(io);
   auto& timers = *own;

@@ -16,9 +16,9 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "common/metrics.hpp"
 #include "policies/clock.hpp"
 #include "queues/message.hpp"
-#include "queues/metrics.hpp"
 #include "queues/queue_config.hpp"
 #include "queues/timer_service.hpp"
 
@@ -66,8 +66,8 @@ class dispatcher {
   // The drain timeout runs on `timers` (which must outlive the dispatcher and its posted work);
   // the second form keeps its own Asio timers on `io`.
   dispatcher(boost::asio::io_context& io, queues_config cfg, const policies::clock& clock, timer_service& timers,
-             registry& metrics);
-  dispatcher(boost::asio::io_context& io, queues_config cfg, const policies::clock& clock, registry& metrics);
+             metrics::registry& metrics);
+  dispatcher(boost::asio::io_context& io, queues_config cfg, const policies::clock& clock, metrics::registry& metrics);
   ~dispatcher();
   dispatcher(const dispatcher&) = delete;
   dispatcher& operator=(const dispatcher&) = delete;

@@ -17,7 +17,7 @@ std::uint64_t seed_or_random(std::uint64_t s) {
 }
 
 // Reply calls that found their lane busy, by the class of the call in it (looked up once).
-queues::counter& behind_counter(queues::registry& m, const std::string& prefix, const char* cls) {
+metrics::counter& behind_counter(metrics::registry& m, const std::string& prefix, const char* cls) {
   return m.get_counter(prefix + "replies_behind_total",
                        "Reply calls that found their lane busy, by the class of the call in it", {{"class", cls}});
 }
@@ -27,7 +27,7 @@ double sync_rate(const scheduler_options& o) { return o.global_per_s * std::clam
 }  // namespace
 
 call_scheduler::call_scheduler(scheduler_options opts, const policies::clock& clock, timer_service& timers,
-                               queues::registry& m)
+                               metrics::registry& m)
     : opts_(std::move(opts)),
       clock_(clock),
       timers_(timers),

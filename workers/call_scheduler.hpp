@@ -31,11 +31,11 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "common/metrics.hpp"
 #include "policies/circuit_breaker.hpp"
 #include "policies/clock.hpp"
 #include "policies/retry_backoff.hpp"
 #include "policies/token_bucket.hpp"
-#include "queues/metrics.hpp"
 #include "workers/rate_gate.hpp"
 #include "workers/timer_service.hpp"
 
@@ -86,7 +86,7 @@ struct call_spec {
 class call_scheduler : public std::enable_shared_from_this<call_scheduler> {
  public:
   call_scheduler(scheduler_options opts, const policies::clock& clock, timer_service& timers,
-                 queues::registry& metrics);
+                 metrics::registry& metrics);
 
   void submit(call_spec spec);
   // An attempt made `requests` more requests than the one it was started with (a
@@ -137,7 +137,7 @@ class call_scheduler : public std::enable_shared_from_this<call_scheduler> {
   scheduler_options opts_;
   const policies::clock& clock_;
   timer_service& timers_;
-  queues::registry& metrics_;
+  metrics::registry& metrics_;
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, lane_state> lanes_;
@@ -154,13 +154,13 @@ class call_scheduler : public std::enable_shared_from_this<call_scheduler> {
   std::uint32_t max_lane_concurrency_ = 0;
   std::optional<policies::time_point> wake_at_;
 
-  queues::counter& retries_;
-  queues::gauge& in_flight_gauge_;
-  queues::counter& extra_requests_;
-  queues::counter& rate_waits_;
-  queues::counter* replies_behind_[3];  // by call_class of the call in the busy lane
-  queues::counter& sync_share_waits_;
-  queues::gauge& breaker_gauge_;
+  metrics::counter& retries_;
+  metrics::gauge& in_flight_gauge_;
+  metrics::counter& extra_requests_;
+  metrics::counter& rate_waits_;
+  metrics::counter* replies_behind_[3];  // by call_class of the call in the busy lane
+  metrics::counter& sync_share_waits_;
+  metrics::gauge& breaker_gauge_;
 };
 
 }  // namespace orch::workers

@@ -35,7 +35,7 @@ void conversation_effects::append(conversation_effects&& o) {
 }
 
 conversation_state::conversation_state(const pol::conversation_options& opts, const world_views& views,
-                                       queues::registry& m)
+                                       metrics::registry& m)
     : opts_(opts),
       views_(views),
       cooldown_(opts.npc_cooldown),

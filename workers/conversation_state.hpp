@@ -28,6 +28,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/metrics.hpp"
 #include "policies/clock.hpp"
 #include "policies/conversation_options.hpp"
 #include "policies/cooldown.hpp"
@@ -36,7 +37,6 @@
 #include "policies/rate_window.hpp"
 #include "policies/turn_taking.hpp"
 #include "queues/events.hpp"
-#include "queues/metrics.hpp"
 #include "queues/queue_config.hpp"
 #include "workers/chat_turn.hpp"
 #include "workers/cluster_diff.hpp"
@@ -81,7 +81,7 @@ class conversation_state {
  public:
   static constexpr std::size_t max_context_lines = 10;
 
-  conversation_state(const policies::conversation_options& opts, const world_views& views, queues::registry& metrics);
+  conversation_state(const policies::conversation_options& opts, const world_views& views, metrics::registry& metrics);
 
   // Arbitrates a chat turn: drops it (with an event) or creates its reply jobs.
   conversation_effects on_turn(const chat_turn& turn, policies::time_point now);
@@ -196,20 +196,20 @@ class conversation_state {
   std::unordered_map<std::string, std::size_t> game_jobs_;  // unfinished jobs per game (erased at 0)
   policies::time_point last_prune_{};
 
-  queues::registry& metrics_;
-  queues::counter& turns_player_;
-  queues::counter& turns_npc_;
-  queues::counter& turns_system_;
-  queues::counter& replies_;
-  queues::counter& floor_waits_;
-  queues::counter& cooldown_holds_;
-  queues::counter& echoes_;
-  queues::counter& notices_sent_;
-  queues::counter& notices_folded_;
-  queues::counter& chain_steps_;
-  queues::counter& inline_context_;
-  queues::gauge& active_;
-  queues::histogram& reply_latency_;
+  metrics::registry& metrics_;
+  metrics::counter& turns_player_;
+  metrics::counter& turns_npc_;
+  metrics::counter& turns_system_;
+  metrics::counter& replies_;
+  metrics::counter& floor_waits_;
+  metrics::counter& cooldown_holds_;
+  metrics::counter& echoes_;
+  metrics::counter& notices_sent_;
+  metrics::counter& notices_folded_;
+  metrics::counter& chain_steps_;
+  metrics::counter& inline_context_;
+  metrics::gauge& active_;
+  metrics::histogram& reply_latency_;
 };
 
 }  // namespace orch::workers

@@ -7,7 +7,7 @@ namespace orch::workers {
 conversation_worker::conversation_worker(const policies::conversation_options& opts, const world_views& views,
                                          letta_client& letta, queues::dispatcher& dispatcher, queues::event_hub& events,
                                          const policies::clock& clock, queues::timer_service& timers,
-                                         queues::registry& metrics)
+                                         metrics::registry& metrics)
     : letta_(letta),
       dispatcher_(dispatcher),
       events_(events),

@@ -16,12 +16,12 @@
 #include <memory>
 #include <mutex>
 
+#include "common/metrics.hpp"
 #include "policies/clock.hpp"
 #include "policies/conversation_options.hpp"
 #include "queues/dispatcher.hpp"
-#include "queues/event_log.hpp"
+#include "queues/event_hub.hpp"
 #include "queues/message.hpp"
-#include "queues/metrics.hpp"
 #include "queues/timer_service.hpp"
 #include "workers/cluster_diff.hpp"
 #include "workers/conversation_state.hpp"
@@ -35,7 +35,7 @@ class conversation_worker {
  public:
   conversation_worker(const policies::conversation_options& opts, const world_views& views, letta_client& letta,
                       queues::dispatcher& dispatcher, queues::event_hub& events, const policies::clock& clock,
-                      queues::timer_service& timers, queues::registry& metrics);
+                      queues::timer_service& timers, metrics::registry& metrics);
   ~conversation_worker();
   conversation_worker(const conversation_worker&) = delete;
   conversation_worker& operator=(const conversation_worker&) = delete;

@@ -56,7 +56,7 @@ static std::uint64_t seed_or_random(std::uint64_t s) {
 }
 
 letta_discipline::letta_discipline(asio::io_context& io, std::shared_ptr<letta_transport> transport,
-                                   discipline_options opts, const policies::clock& clock, queues::registry& metrics)
+                                   discipline_options opts, const policies::clock& clock, metrics::registry& metrics)
     : io_(io),
       transport_(std::move(transport)),
       clock_(clock),
@@ -70,7 +70,7 @@ letta_discipline::letta_discipline(asio::io_context& io, std::shared_ptr<letta_t
 
 letta_discipline::letta_discipline(asio::io_context& io, std::shared_ptr<letta_transport> transport,
                                    discipline_options opts, const policies::clock& clock, timer_service& timers,
-                                   queues::registry& metrics)
+                                   metrics::registry& metrics)
     : io_(io),
       transport_(std::move(transport)),
       clock_(clock),

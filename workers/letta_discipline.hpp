@@ -37,10 +37,10 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "common/metrics.hpp"
 #include "policies/circuit_breaker.hpp"
 #include "policies/clock.hpp"
 #include "policies/retry_backoff.hpp"
-#include "queues/metrics.hpp"
 #include "workers/call_scheduler.hpp"
 #include "workers/letta_client.hpp"
 #include "workers/letta_conversation_codec.hpp"
@@ -78,10 +78,10 @@ class letta_discipline final : public letta_client, public std::enable_shared_fr
  public:
   // Real timers on `io`.
   letta_discipline(boost::asio::io_context& io, std::shared_ptr<letta_transport> transport, discipline_options opts,
-                   const policies::clock& clock, queues::registry& metrics);
+                   const policies::clock& clock, metrics::registry& metrics);
   // Injected timers (tests: manual timers on a manual clock). `timers` outlives this.
   letta_discipline(boost::asio::io_context& io, std::shared_ptr<letta_transport> transport, discipline_options opts,
-                   const policies::clock& clock, timer_service& timers, queues::registry& metrics);
+                   const policies::clock& clock, timer_service& timers, metrics::registry& metrics);
 
   void send_messages(const std::string& agent_id, std::vector<letta_message> messages, reply_fn cb) override;
   void send_messages_as(letta_call_class cls, const std::string& agent_id, std::vector<letta_message> messages,
@@ -186,7 +186,7 @@ class letta_discipline final : public letta_client, public std::enable_shared_fr
   boost::asio::io_context& io_;
   std::shared_ptr<letta_transport> transport_;
   const policies::clock& clock_;
-  queues::registry& metrics_;
+  metrics::registry& metrics_;
   std::unique_ptr<asio_timer_service> own_timers_;
   std::shared_ptr<call_scheduler> scheduler_;
   mutable std::mutex otid_mu_;  // also guards missing_, steps_, conversations_ and directories_
@@ -197,7 +197,7 @@ class letta_discipline final : public letta_client, public std::enable_shared_fr
   bool per_game_ = true;
   std::shared_ptr<shared_conversations> shared_;  // the map shared by several daemons, or null
   std::mt19937_64 otid_rng_;
-  queues::histogram& latency_;
+  metrics::histogram& latency_;
 };
 
 }  // namespace orch::workers

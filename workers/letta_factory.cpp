@@ -9,7 +9,7 @@
 namespace orch::workers {
 
 std::shared_ptr<letta_client> make_letta_client(boost::asio::io_context& io, const letta_options& opts,
-                                                const policies::clock& clock, queues::registry& metrics,
+                                                const policies::clock& clock, metrics::registry& metrics,
                                                 redis_client* redis) {
   std::shared_ptr<letta_transport> transport;
   if (opts.backend == letta_backend::simulated)
@@ -33,14 +33,14 @@ std::shared_ptr<letta_simulated> simulated_of(const std::shared_ptr<letta_client
   return std::dynamic_pointer_cast<letta_simulated>(d->transport());
 }
 
-void verify_agents(letta_client& client, const world_registry& world, queues::registry& metrics,
+void verify_agents(letta_client& client, const world_registry& world, metrics::registry& metrics,
                    std::function<void(std::vector<std::string> missing)> done) {
   struct state {
     std::mutex mu;
     std::size_t left = 0;
     std::vector<std::string> missing;
     std::function<void(std::vector<std::string>)> done;
-    queues::gauge* gauge = nullptr;
+    metrics::gauge* gauge = nullptr;
   };
   auto st = std::make_shared<state>();
   st->done = std::move(done);

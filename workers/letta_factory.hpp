@@ -9,8 +9,8 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "common/metrics.hpp"
 #include "policies/clock.hpp"
-#include "queues/metrics.hpp"
 #include "workers/letta_client.hpp"
 #include "workers/letta_options.hpp"
 #include "workers/letta_simulated.hpp"
@@ -22,7 +22,7 @@ namespace orch::workers {
 // `redis`: when set, the global and per-agent rates and the conversation map are shared through
 // it (DESIGN 10); it must outlive the client, and be started after this call (scripts).
 std::shared_ptr<letta_client> make_letta_client(boost::asio::io_context& io, const letta_options& opts,
-                                                const policies::clock& clock, queues::registry& metrics,
+                                                const policies::clock& clock, metrics::registry& metrics,
                                                 redis_client* redis = nullptr);
 
 // The simulated backend behind a client made by make_letta_client, or nullptr (http backend).
@@ -33,7 +33,7 @@ std::shared_ptr<letta_simulated> simulated_of(const std::shared_ptr<letta_client
 // whose lookup failed otherwise (timeout, breaker) is not reported missing. `done` runs on an
 // io_context thread; immediately-posted when the registry has no agents. The client is told
 // (set_missing_agents), so missing agents get no message or block calls until found.
-void verify_agents(letta_client& client, const world_registry& world, queues::registry& metrics,
+void verify_agents(letta_client& client, const world_registry& world, metrics::registry& metrics,
                    std::function<void(std::vector<std::string> missing)> done);
 
 }  // namespace orch::workers

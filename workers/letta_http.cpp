@@ -45,7 +45,7 @@ http_endpoint parse_base_url(const std::string& url) {
   return http_endpoint{u->host, std::to_string(u->port), u->prefix()};
 }
 
-letta_http::letta_http(asio::io_context& io, const letta_options& opts, queues::registry* metrics)
+letta_http::letta_http(asio::io_context& io, const letta_options& opts, metrics::registry* metrics)
     : io_(io),
       ep_(parse_base_url(opts.base_url)),
       token_(opts.token),

@@ -28,7 +28,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "queues/metrics.hpp"
+#include "common/metrics.hpp"
 #include "workers/letta_options.hpp"
 #include "workers/letta_transport.hpp"
 
@@ -45,7 +45,7 @@ http_endpoint parse_base_url(const std::string& url);
 class letta_http final : public letta_transport, public std::enable_shared_from_this<letta_http> {
  public:
   // `metrics` may be null (no counters); otherwise it must outlive the client.
-  letta_http(boost::asio::io_context& io, const letta_options& opts, queues::registry* metrics = nullptr);
+  letta_http(boost::asio::io_context& io, const letta_options& opts, metrics::registry* metrics = nullptr);
   ~letta_http() override;
 
   void execute(transport_request req, response_fn cb) override;
@@ -63,7 +63,7 @@ class letta_http final : public letta_transport, public std::enable_shared_from_
   std::chrono::milliseconds connect_timeout_;
   std::size_t max_response_bytes_;
   std::size_t max_idle_;
-  queues::registry* metrics_;
+  metrics::registry* metrics_;
   std::mutex mu_;
   std::vector<std::shared_ptr<connection>> idle_;
 };

@@ -51,7 +51,7 @@ struct memory_sync_worker::op {
 };
 
 memory_sync_worker::memory_sync_worker(letta_client& letta, snapshot_worker& snapshots, const policies::clock& clock,
-                                       queues::registry& m)
+                                       metrics::registry& m)
     : letta_(letta),
       snapshots_(snapshots),
       clock_(clock),

@@ -24,9 +24,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/metrics.hpp"
 #include "policies/clock.hpp"
 #include "queues/dispatcher.hpp"
-#include "queues/metrics.hpp"
 #include "workers/cluster_diff.hpp"
 #include "workers/game_state.hpp"
 #include "workers/letta_client.hpp"
@@ -38,7 +38,7 @@ class snapshot_worker;
 class memory_sync_worker {
  public:
   memory_sync_worker(letta_client& letta, snapshot_worker& snapshots, const policies::clock& clock,
-                     queues::registry& metrics);
+                     metrics::registry& metrics);
 
   void add_synced_listener(std::function<void(const block_synced&)> fn);  // before start
   // The game was evicted: drop the per-lane texts kept for it (per_game lanes only; agent
@@ -85,14 +85,14 @@ class memory_sync_worker {
   std::mutex mu_;
   std::unordered_map<std::string, written> written_;  // by Letta lane (agent, or agent and game)
 
-  queues::counter& writes_;
-  queues::counter& skipped_;
-  queues::counter& merges_;
-  queues::counter& conflicts_;
-  queues::counter& failures_;
-  queues::counter& dropped_;
-  queues::counter& reads_skipped_;
-  queues::histogram& block_lag_;
+  metrics::counter& writes_;
+  metrics::counter& skipped_;
+  metrics::counter& merges_;
+  metrics::counter& conflicts_;
+  metrics::counter& failures_;
+  metrics::counter& dropped_;
+  metrics::counter& reads_skipped_;
+  metrics::histogram& block_lag_;
 };
 
 }  // namespace orch::workers

@@ -85,7 +85,7 @@ bool parse_redis_url(const std::string& url, std::string& host, int& port, int& 
   return !host.empty() && host.find('@') == std::string::npos;
 }
 
-redis_client::redis_client(boost::asio::io_context& io, redis_options opts, queues::registry& m)
+redis_client::redis_client(boost::asio::io_context& io, redis_options opts, metrics::registry& m)
     : io_(io),
       opts_(std::move(opts)),
       up_gauge_(

@@ -28,7 +28,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "queues/metrics.hpp"
+#include "common/metrics.hpp"
 #include "workers/redis_options.hpp"
 
 struct redisContext;
@@ -53,7 +53,7 @@ class redis_client {
   using reply_fn = std::function<void(redis_reply)>;
   using state_fn = std::function<void(bool up)>;
 
-  redis_client(boost::asio::io_context& io, redis_options opts, queues::registry& metrics);
+  redis_client(boost::asio::io_context& io, redis_options opts, metrics::registry& metrics);
   ~redis_client();
   redis_client(const redis_client&) = delete;
   redis_client& operator=(const redis_client&) = delete;
@@ -108,13 +108,13 @@ class redis_client {
   std::atomic<bool> up_{false};
   redisContext* ctx_ = nullptr;  // the thread's own
 
-  queues::gauge& up_gauge_;
-  queues::counter& ok_;
-  queues::counter& errors_;
-  queues::counter& down_;
-  queues::counter& connects_ok_;
-  queues::counter& connects_failed_;
-  queues::counter& script_loads_;
+  metrics::gauge& up_gauge_;
+  metrics::counter& ok_;
+  metrics::counter& errors_;
+  metrics::counter& down_;
+  metrics::counter& connects_ok_;
+  metrics::counter& connects_failed_;
+  metrics::counter& script_loads_;
 };
 
 }  // namespace orch::workers

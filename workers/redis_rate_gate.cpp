@@ -62,7 +62,7 @@ void redis_gcra_store::reserve(const std::string& key, const policies::gcra_para
 }
 
 redis_rate_gate::redis_rate_gate(std::shared_ptr<gcra_store> store, rate_limits limits, std::string key_prefix,
-                                 const policies::clock& clock, queues::registry& m)
+                                 const policies::clock& clock, metrics::registry& m)
     : store_(std::move(store)),
       limits_(limits),
       prefix_(std::move(key_prefix)),

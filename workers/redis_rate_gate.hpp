@@ -19,8 +19,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "common/metrics.hpp"
 #include "policies/gcra.hpp"
-#include "queues/metrics.hpp"
 #include "workers/rate_gate.hpp"
 
 namespace orch::workers {
@@ -57,7 +57,7 @@ class redis_gcra_store final : public gcra_store {
 class redis_rate_gate final : public rate_gate, public std::enable_shared_from_this<redis_rate_gate> {
  public:
   redis_rate_gate(std::shared_ptr<gcra_store> store, rate_limits limits, std::string key_prefix,
-                  const policies::clock& clock, queues::registry& metrics);
+                  const policies::clock& clock, metrics::registry& metrics);
 
   policies::duration wait_time(rate_scope scope, const std::string& key, policies::time_point now) override;
   void take(rate_scope scope, const std::string& key, policies::time_point now) override;
@@ -84,10 +84,10 @@ class redis_rate_gate final : public rate_gate, public std::enable_shared_from_t
   local_rate_gate local_;
   std::unordered_map<std::string, slot> slots_;  // the global key and each agent's
   std::function<void()> wake_;
-  queues::counter& allowed_;
-  queues::counter& refused_;
-  queues::counter& failed_;
-  queues::counter& local_taken_;
+  metrics::counter& allowed_;
+  metrics::counter& refused_;
+  metrics::counter& failed_;
+  metrics::counter& local_taken_;
 };
 
 }  // namespace orch::workers

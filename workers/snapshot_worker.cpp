@@ -24,7 +24,7 @@ std::vector<double> clustering_buckets() {
 
 snapshot_worker::snapshot_worker(const world_options& opts, std::shared_ptr<const world_registry> reg,
                                  queues::event_hub& events, queues::dispatcher& dispatcher,
-                                 const policies::clock& clock, queues::registry& m)
+                                 const policies::clock& clock, metrics::registry& m)
     : opts_(opts),
       reg_(reg ? std::move(reg) : std::make_shared<world_registry>()),
       events_(events),

@@ -19,10 +19,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/metrics.hpp"
 #include "policies/clock.hpp"
 #include "queues/dispatcher.hpp"
-#include "queues/event_log.hpp"
-#include "queues/metrics.hpp"
+#include "queues/event_hub.hpp"
 #include "workers/cluster_diff.hpp"
 #include "workers/game_state.hpp"
 #include "workers/world_options.hpp"
@@ -34,7 +34,7 @@ namespace orch::workers {
 class snapshot_worker final : public world_views {
  public:
   snapshot_worker(const world_options& opts, std::shared_ptr<const world_registry> reg, queues::event_hub& events,
-                  queues::dispatcher& dispatcher, const policies::clock& clock, queues::registry& metrics);
+                  queues::dispatcher& dispatcher, const policies::clock& clock, metrics::registry& metrics);
   ~snapshot_worker() override;
 
   void add_diff_listener(std::function<void(const cluster_diff&)> fn);  // before start
@@ -74,23 +74,23 @@ class snapshot_worker final : public world_views {
   std::unordered_map<std::string, std::string> npc_game_;  // registry npc id -> game (registry NPCs only)
   std::unordered_set<std::string> failed_;                 // agents whose sync failed
 
-  queues::counter& applied_;
-  queues::counter& stale_;
-  queues::gauge& clusters_;
-  queues::counter& joins_;
-  queues::counter& leaves_;
-  queues::counter& cluster_updates_;
-  queues::counter& cache_hits_;
-  queues::counter& updates_changed_;
-  queues::counter& updates_stale_;
-  queues::counter& updates_forced_;
-  queues::counter& updates_retry_;
-  queues::counter& writes_skipped_;
-  queues::counter& writes_naive_;
-  queues::counter& players_evicted_;
-  queues::counter& syncs_rejected_;
-  queues::counter& unknown_npcs_;
-  queues::histogram& clustering_seconds_;
+  metrics::counter& applied_;
+  metrics::counter& stale_;
+  metrics::gauge& clusters_;
+  metrics::counter& joins_;
+  metrics::counter& leaves_;
+  metrics::counter& cluster_updates_;
+  metrics::counter& cache_hits_;
+  metrics::counter& updates_changed_;
+  metrics::counter& updates_stale_;
+  metrics::counter& updates_forced_;
+  metrics::counter& updates_retry_;
+  metrics::counter& writes_skipped_;
+  metrics::counter& writes_naive_;
+  metrics::counter& players_evicted_;
+  metrics::counter& syncs_rejected_;
+  metrics::counter& unknown_npcs_;
+  metrics::histogram& clustering_seconds_;
 };
 
 }  // namespace orch::workers

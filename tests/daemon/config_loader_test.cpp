@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "daemon/config_registry.hpp"
+#include "daemon/world_registry_loader.hpp"
 
 namespace fs = std::filesystem;
 using namespace orch;

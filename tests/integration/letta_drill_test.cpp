@@ -75,7 +75,7 @@ TEST_CASE("letta drill: 429 storm then 503 window, exactly-once delivery, discip
   o.breaker_failure_threshold = 5;
   o.breaker_open = 150ms;
 
-  queues::registry metrics;
+  metrics::registry metrics;
   policies::steady_clock clock;
   io_threads pool(2);
   auto client = make_letta_client(pool.io, o, clock, metrics);
@@ -154,7 +154,7 @@ TEST_CASE("letta drill: timeouts, dropped connections, block round-trip and agen
   o.retry_max_attempts = 3;
   o.global_per_s = 0;
   o.per_agent_per_s = 0;
-  queues::registry metrics;
+  metrics::registry metrics;
   policies::steady_clock clock;
   io_threads pool(1);
   auto client = make_letta_client(pool.io, o, clock, metrics);

@@ -129,7 +129,7 @@ TEST_CASE("letta_http: a peer that accepts and never answers hits the request ti
     wait_for_close(s);  // never answers
     client_closed = true;
   });
-  queues::registry metrics;
+  metrics::registry metrics;
   io_threads pool(2);
   auto client = std::make_shared<letta_http>(pool.io, options(peer.port()), &metrics);
   const auto r = call(*client, "POST", "/v1/agents/a/messages", R"({"messages":[]})");
@@ -154,7 +154,7 @@ TEST_CASE("letta_http: an answer above max_response_bytes fails cleanly, counted
       wait_for_close(s);
     }
   });
-  queues::registry metrics;
+  metrics::registry metrics;
   io_threads pool(2);
   auto o = options(peer.port());
   o.max_response_bytes = 1024;
@@ -189,7 +189,7 @@ TEST_CASE("letta_http: a pooled connection the server closed while idle does not
       answer(s, R"({"n":2})");
     }
   });
-  queues::registry metrics;
+  metrics::registry metrics;
   io_threads pool(2);
   auto client = std::make_shared<letta_http>(pool.io, options(peer.port()), &metrics);
   const auto r1 = call(*client, "GET", "/v1/health/");
@@ -224,7 +224,7 @@ TEST_CASE("letta_http: a connect that never completes fails at connect_timeout, 
     fillers.back().non_blocking(true);  // the descriptor itself: ::connect returns at once
     (void)::connect(fillers.back().native_handle(), ep.data(), static_cast<socklen_t>(ep.size()));
   }
-  queues::registry metrics;
+  metrics::registry metrics;
   io_threads pool(2);
   auto o = options(ep.port());
   o.timeout = 120s;  // only the connect timeout can end the call within call()'s 30 s

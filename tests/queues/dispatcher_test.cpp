@@ -76,7 +76,7 @@ const message_kind all_kinds[] = {message_kind::snapshot, message_kind::chat_tur
 
 TEST_CASE("dispatcher: every accepted message is handled exactly once") {
   orch::policies::steady_clock clock;
-  registry reg;
+  orch::metrics::registry reg;
   io_threads io(2);
   dispatcher d(io.io, roomy(), clock, reg);
   std::mutex mu;
@@ -118,7 +118,7 @@ TEST_CASE("dispatcher: every accepted message is handled exactly once") {
 
 TEST_CASE("dispatcher: per-key order holds for one producer while others flood") {
   orch::policies::steady_clock clock;
-  registry reg;
+  orch::metrics::registry reg;
   io_threads io(3);
   dispatcher d(io.io, roomy(), clock, reg);
   std::atomic<int> k_running{0};
@@ -160,7 +160,7 @@ TEST_CASE("dispatcher: per-key order holds for one producer while others flood")
 
 TEST_CASE("dispatcher: reload under load loses nothing") {
   orch::policies::steady_clock clock;
-  registry reg;
+  orch::metrics::registry reg;
   io_threads io(2);
   dispatcher d(io.io, roomy(), clock, reg);
   std::atomic<int> handled{0};
@@ -218,7 +218,7 @@ TEST_CASE("dispatcher: reload under load loses nothing") {
 
 TEST_CASE("dispatcher: exact 429 with retry_after on a full reject queue") {
   orch::policies::manual_clock clock;
-  registry reg;
+  orch::metrics::registry reg;
   boost::asio::io_context io;  // not run: messages stay in the inbox, counted against capacity
   auto c = queues_config::defaults();
   c.queues[0].capacity = 10;
@@ -236,7 +236,7 @@ TEST_CASE("dispatcher: exact 429 with retry_after on a full reject queue") {
 
 TEST_CASE("dispatcher: shed_oldest sheds to exact capacity and tells the drop handler") {
   orch::policies::manual_clock clock;
-  registry reg;
+  orch::metrics::registry reg;
   boost::asio::io_context io;
   auto c = queues_config::defaults();
   c.queues[1].capacity = 5;
@@ -262,7 +262,7 @@ TEST_CASE("dispatcher: shed_oldest sheds to exact capacity and tells the drop ha
 
 TEST_CASE("dispatcher: coalescing through the dispatcher keeps the newest payload") {
   orch::policies::manual_clock clock;
-  registry reg;
+  orch::metrics::registry reg;
   boost::asio::io_context io;
   dispatcher d(io, queues_config::defaults(), clock, reg);
   std::vector<int> handled;
@@ -283,7 +283,7 @@ TEST_CASE("dispatcher: coalescing through the dispatcher keeps the newest payloa
 
 TEST_CASE("dispatcher: deadline misses and wait histogram use the injected clock") {
   orch::policies::manual_clock clock;
-  registry reg;
+  orch::metrics::registry reg;
   boost::asio::io_context io;
   auto c = queues_config::defaults();
   c.queues[0].workers = 1;
@@ -312,7 +312,7 @@ TEST_CASE("dispatcher: deadline misses and wait histogram use the injected clock
 TEST_CASE("dispatcher: drain completes when idle, else drops the rest at the timeout") {
   orch::policies::manual_clock clock;
   manual_timer_service timers;
-  registry reg;
+  orch::metrics::registry reg;
   boost::asio::io_context io;
   auto c = queues_config::defaults();
   c.queues[1].workers = 1;
@@ -356,7 +356,7 @@ TEST_CASE("dispatcher: drain completes when idle, else drops the rest at the tim
 TEST_CASE("dispatcher: a replaced or completed drain withdraws its timeout") {
   orch::policies::manual_clock clock;
   manual_timer_service timers;
-  registry reg;
+  orch::metrics::registry reg;
   boost::asio::io_context io;
   auto c = queues_config::defaults();
   c.queues[1].workers = 1;
@@ -400,7 +400,7 @@ TEST_CASE("dispatcher: a replaced or completed drain withdraws its timeout") {
 
 TEST_CASE("dispatcher: posted work and completions outliving the dispatcher are harmless") {
   orch::policies::manual_clock clock;
-  registry reg;
+  orch::metrics::registry reg;
   boost::asio::io_context io;
   std::vector<completion> held;
   int calls = 0;
@@ -427,7 +427,7 @@ TEST_CASE("dispatcher: posted work and completions outliving the dispatcher are 
 
 TEST_CASE("dispatcher: a throwing handler is counted, frees its slot and the next message runs") {
   orch::policies::manual_clock clock;
-  registry reg;
+  orch::metrics::registry reg;
   boost::asio::io_context io;
   auto c = queues_config::defaults();
   c.queues[0].workers = 1;

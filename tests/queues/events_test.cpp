@@ -6,7 +6,7 @@
 
 #include <rapidjson/document.h>
 
-#include "queues/event_log.hpp"
+#include "queues/event_hub.hpp"
 #include "queues/events.hpp"
 
 using namespace orch::queues;
@@ -152,7 +152,7 @@ TEST_CASE("events: the fixed field order of each type (what clients already read
 }
 
 TEST_CASE("event_hub: a typed event is rendered once, shared by subscribers, with its meta") {
-  registry reg;
+  orch::metrics::registry reg;
   event_hub hub(100, 1 << 20, 10, reg);
   std::vector<event_ptr> got_a, got_b;
   auto sa = hub.subscribe("g", [&](const event_ptr& e) { got_a.push_back(e); });

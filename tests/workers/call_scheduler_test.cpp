@@ -26,7 +26,7 @@ struct attempt {
 struct rig {
   policies::manual_clock clk;
   manual_timer_service timers;
-  queues::registry metrics;
+  metrics::registry metrics;
   std::shared_ptr<call_scheduler> s;
   std::vector<attempt> started;  // every attempt, in start order
   std::vector<std::string> finished;
@@ -77,7 +77,7 @@ struct rig {
     for (const auto& a : started) n += a.cls == cls ? 1 : 0;
     return n;
   }
-  double metric(const std::string& n, const queues::labels& l = {}) const { return metrics.value(n, l); }
+  double metric(const std::string& n, const metrics::labels& l = {}) const { return metrics.value(n, l); }
 };
 
 scheduler_options unlimited() {

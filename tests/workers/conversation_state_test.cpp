@@ -16,7 +16,7 @@ namespace {
 struct harness {
   policies::conversation_options opts;
   fake_views views;
-  queues::registry metrics;
+  metrics::registry metrics;
   policies::manual_clock clk;
   std::unique_ptr<conversation_state> st;
   int next_turn = 1;
@@ -54,7 +54,7 @@ struct harness {
     rep.text = text;
     return st->on_reply(job, r, rep, clk.now());
   }
-  double counter(const std::string& name, const queues::labels& l = {}) const { return metrics.value(name, l); }
+  double counter(const std::string& name, const metrics::labels& l = {}) const { return metrics.value(name, l); }
 };
 
 bool has_event(const conversation_effects& fx, const std::string& needle) {

@@ -12,7 +12,7 @@
 #include <boost/asio/post.hpp>
 
 #include "queues/dispatcher.hpp"
-#include "queues/event_log.hpp"
+#include "queues/event_hub.hpp"
 #include "queues/timer_service.hpp"
 #include "tests/eventually.hpp"
 #include "tests/workers/conversation_test_support.hpp"
@@ -83,7 +83,7 @@ struct rig {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
   policies::manual_clock clk;
   queues::manual_timer_service timers;  // the worker's tick: fires only when the test advances
-  queues::registry metrics;
+  metrics::registry metrics;
   fake_views views;
   fake_letta letta{io};
   queues::event_hub events{1024, 16, metrics};

@@ -47,7 +47,7 @@ const std::string agent = "agent-00000000-0000-4000-8000-000000000001";
 TEST_CASE("conversations: one per (agent, game), racing first calls make one, a new client finds them") {
   boost::asio::io_context io;
   policies::steady_clock clock;
-  queues::registry metrics;
+  metrics::registry metrics;
   auto sim = std::make_shared<letta_simulated>(io, 5ms, 1ms);
   auto client = std::make_shared<letta_discipline>(io, sim, per_game(), clock, metrics);
   CHECK(client->lane_key(agent, "g1") != client->lane_key(agent, "g2"));
@@ -87,7 +87,7 @@ TEST_CASE("conversations: one per (agent, game), racing first calls make one, a 
   CHECK(read == "people of g2");
 
   // A restarted daemon (a new client, same Letta) finds the conversations by their summary.
-  queues::registry metrics2;
+  metrics::registry metrics2;
   auto again = std::make_shared<letta_discipline>(io, sim, per_game(), clock, metrics2);
   done = 0;
   for (std::string g : {"g1", "g2", "g3"})
@@ -125,7 +125,7 @@ TEST_CASE("conversations: one per (agent, game), racing first calls make one, a 
 TEST_CASE("conversations: one directory list per agent, one create per pair, pages after a restart") {
   boost::asio::io_context io;
   policies::steady_clock clock;
-  queues::registry metrics;
+  metrics::registry metrics;
   auto sim = std::make_shared<letta_simulated>(io, 1ms, 1ms);
   auto client = std::make_shared<letta_discipline>(io, sim, per_game(), clock, metrics);
   // 150 games: "g1" is a part of "g10".."g19" and "g100".."g149" (summary_search matches parts).
@@ -160,7 +160,7 @@ TEST_CASE("conversations: one directory list per agent, one create per pair, pag
   CHECK(metrics.value("npcorch_letta_block_label_mismatches_total") <= 0);  // -1: never counted
 
   // A restarted daemon lists the agent's conversations in pages of 100 and finds each pair's.
-  queues::registry metrics2;
+  metrics::registry metrics2;
   auto again = std::make_shared<letta_discipline>(io, sim, per_game(), clock, metrics2);
   done = 0;
   for (int g = 0; g < games; ++g)
@@ -182,7 +182,7 @@ TEST_CASE("conversations: one directory list per agent, one create per pair, pag
 TEST_CASE("conversations: agent mode keeps one lane per agent and the agent's own blocks") {
   boost::asio::io_context io;
   policies::steady_clock clock;
-  queues::registry metrics;
+  metrics::registry metrics;
   auto sim = std::make_shared<letta_simulated>(io, 2ms, 1ms);
   auto o = per_game();
   o.per_game = false;
@@ -246,7 +246,7 @@ class landing_transport final : public letta_transport {
 TEST_CASE("conversations: a timed-out message that landed is read back, not run twice") {
   boost::asio::io_context io;
   policies::steady_clock clock;
-  queues::registry metrics;
+  metrics::registry metrics;
   auto t = std::make_shared<landing_transport>(io);
   auto o = per_game();
   o.per_game = false;  // agent mode: the agent's newest messages

@@ -22,7 +22,7 @@ using orch::testing::run_until;
 struct rig {
   boost::asio::io_context io;
   policies::steady_clock clock;
-  queues::registry metrics;
+  metrics::registry metrics;
   std::shared_ptr<letta_simulated> sim;
   std::shared_ptr<letta_discipline> client;
 
@@ -31,7 +31,7 @@ struct rig {
     sim = std::make_shared<letta_simulated>(io, latency);
     client = std::make_shared<letta_discipline>(io, sim, o, clock, metrics);
   }
-  double metric(const std::string& n, const queues::labels& l = {}) { return metrics.value(n, l); }
+  double metric(const std::string& n, const metrics::labels& l = {}) { return metrics.value(n, l); }
 };
 
 discipline_options fast() {
@@ -185,7 +185,7 @@ TEST_CASE("discipline: block calls are syncs - a reply starts before the agent's
   boost::asio::io_context io;
   policies::manual_clock clk;
   manual_timer_service timers;
-  queues::registry metrics;
+  metrics::registry metrics;
   auto t = std::make_shared<held_transport>();
   auto o = fast();
   o.per_agent_per_s = 1;  // message calls only: the block calls are not held by it
@@ -253,7 +253,7 @@ TEST_CASE("discipline: missing agents get no message or block calls until verifi
   boost::asio::io_context io;
   policies::manual_clock clk;
   manual_timer_service timers;
-  queues::registry metrics;
+  metrics::registry metrics;
   auto t = std::make_shared<held_transport>();
   auto d = std::make_shared<letta_discipline>(io, t, fast(), clk, timers, metrics);
   d->set_missing_agents({"agent-gone"});
@@ -290,7 +290,7 @@ TEST_CASE("discipline: token use from usage is counted in total and per agent") 
   boost::asio::io_context io;
   policies::manual_clock clk;
   manual_timer_service timers;
-  queues::registry metrics;
+  metrics::registry metrics;
   auto t = std::make_shared<held_transport>();
   auto d = std::make_shared<letta_discipline>(io, t, fast(), clk, timers, metrics);
   letta_reply got;

@@ -11,7 +11,7 @@
 #include <boost/asio/post.hpp>
 
 #include "queues/dispatcher.hpp"
-#include "queues/event_log.hpp"
+#include "queues/event_hub.hpp"
 #include "workers/memory_sync_worker.hpp"
 #include "workers/snapshot_worker.hpp"
 
@@ -99,7 +99,7 @@ snapshot scene(std::uint64_t seq, std::vector<snapshot_entity> es) {
 struct rig {
   asio::io_context io;
   orch::policies::manual_clock clock;
-  orch::queues::registry metrics;
+  orch::metrics::registry metrics;
   orch::queues::event_hub hub{256, 16, metrics};
   orch::queues::dispatcher disp{io, orch::queues::queues_config::defaults(), clock, metrics};
   fake_letta letta{io};
@@ -117,7 +117,7 @@ struct rig {
     REQUIRE(finished);
     return result;
   }
-  double value(const std::string& name, const orch::queues::labels& l = {}) { return metrics.value(name, l); }
+  double value(const std::string& name, const orch::metrics::labels& l = {}) { return metrics.value(name, l); }
 };
 
 }  // namespace

@@ -135,7 +135,7 @@ TEST_CASE("gcra: in any window at most burst + window/interval tokens are handed
 TEST_CASE("shared rate gate: two schedulers on one store keep one global rate between them") {
   policies::manual_clock clk;
   manual_timer_service timers;
-  queues::registry m1, m2;
+  metrics::registry m1, m2;
   auto store = std::make_shared<fake_store>(clk);
   const rate_limits limits{10, 2, 0, 1};  // 10/s over both, bursts of 2; no per-agent limit
   scheduler_options o;
@@ -173,7 +173,7 @@ TEST_CASE("shared rate gate: two schedulers on one store keep one global rate be
 TEST_CASE("shared rate gate: store down means local limits at the configured rate, shared again when it answers") {
   policies::manual_clock clk;
   manual_timer_service timers;
-  queues::registry m;
+  metrics::registry m;
   auto store = std::make_shared<fake_store>(clk);
   const rate_limits limits{10, 1, 0, 1};
   auto gate = std::make_shared<redis_rate_gate>(store, limits, "t:", clk, m);

@@ -69,7 +69,7 @@ const std::string agent = "agent-00000000-0000-4000-8000-000000000002";
 TEST_CASE("shared conversations: two daemons racing on a pair share one conversation; a moved game finds it") {
   boost::asio::io_context io;
   policies::steady_clock clock;
-  queues::registry m1, m2, m3;
+  metrics::registry m1, m2, m3;
   auto sim = std::make_shared<letta_simulated>(io, 2ms, 1ms);
   auto dir = std::make_shared<memory_shared>(io);
   auto a = std::make_shared<letta_discipline>(io, sim, shared(dir), clock, m1);
@@ -84,7 +84,7 @@ TEST_CASE("shared conversations: two daemons racing on a pair share one conversa
   // Both created one in Letta before either wrote the map: the loser adopted the winner's.
   REQUIRE(a->conversation_of(agent, "g1"));
   CHECK(a->conversation_of(agent, "g1") == b->conversation_of(agent, "g1"));
-  auto count = [](const queues::registry& m, const char* how) {  // absent = -1
+  auto count = [](const metrics::registry& m, const char* how) {  // absent = -1
     return std::max(0.0, m.value("npcorch_letta_conversations_total", {{"how", how}}));
   };
   CHECK(count(m1, "adopted") + count(m2, "adopted") == 1);

@@ -5,7 +5,7 @@
 #include <thread>
 #include <vector>
 
-#include "queues/event_log.hpp"
+#include "queues/event_hub.hpp"
 
 using namespace orch::queues;
 
@@ -18,7 +18,7 @@ std::vector<std::uint64_t> seqs(const read_result& r) {
 }  // namespace
 
 TEST_CASE("event_hub: per-game seq starts at 1 and the JSON carries it") {
-  registry reg;
+  orch::metrics::registry reg;
   event_hub hub(100, 10, reg);
   CHECK(hub.last_seq("g") == 0);
   CHECK(hub.publish("g", R"("type":"a")") == 1);
@@ -34,7 +34,7 @@ TEST_CASE("event_hub: per-game seq starts at 1 and the JSON carries it") {
 }
 
 TEST_CASE("event_hub: read since/next semantics") {
-  registry reg;
+  orch::metrics::registry reg;
   event_hub hub(100, 10, reg);
   for (int i = 0; i < 5; ++i) hub.publish("g", R"("type":"x")");
   auto all = hub.read("g", 0, 100);
@@ -58,7 +58,7 @@ TEST_CASE("event_hub: read since/next semantics") {
 }
 
 TEST_CASE("event_hub: bounded replay answers reset when since is too old") {
-  registry reg;
+  orch::metrics::registry reg;
   event_hub hub(3, 10, reg);
   for (int i = 0; i < 5; ++i) hub.publish("g", R"("type":"x")");
   auto r0 = hub.read("g", 0, 100);
@@ -82,7 +82,7 @@ TEST_CASE("event_hub: bounded replay answers reset when since is too old") {
 }
 
 TEST_CASE("event_hub: the replay buffer is bounded in bytes too, oldest out first, newest always kept") {
-  registry reg;
+  orch::metrics::registry reg;
   // Each event below is {"seq":N,"type":"x","pad":"<90 bytes>"}: about 120 bytes of JSON.
   const std::string body = R"("type":"x","pad":")" + std::string(90, 'p') + "\"";
   event_hub hub(100, 500, 10, reg);
@@ -111,7 +111,7 @@ TEST_CASE("event_hub: the replay buffer is bounded in bytes too, oldest out firs
 }
 
 TEST_CASE("event_hub: subscribe before the first event - the handle unsubscribes") {
-  registry reg;
+  orch::metrics::registry reg;
   event_hub hub(10, 10, reg);
   std::vector<std::string> got;
   auto sub = hub.subscribe("g", [&](const event_ptr& e) { got.push_back(e->json); });
@@ -126,7 +126,7 @@ TEST_CASE("event_hub: subscribe before the first event - the handle unsubscribes
 }
 
 TEST_CASE("event_hub: a callback may drop its own handle") {
-  registry reg;
+  orch::metrics::registry reg;
   event_hub hub(10, 10, reg);
   int calls = 0;
   std::unique_ptr<event_hub::subscription> sub;
@@ -140,7 +140,7 @@ TEST_CASE("event_hub: a callback may drop its own handle") {
 }
 
 TEST_CASE("event_hub: games are bounded, least recently active evicted, subscribed kept") {
-  registry reg;
+  orch::metrics::registry reg;
   event_hub hub(10, 2, reg);
   auto sub = hub.subscribe("watched", [](const event_ptr&) {});
   hub.publish("watched", R"("type":"a")");
@@ -161,7 +161,7 @@ TEST_CASE("event_hub: games are bounded, least recently active evicted, subscrib
 }
 
 TEST_CASE("event_hub: a handle may outlive the hub") {
-  registry reg;
+  orch::metrics::registry reg;
   std::unique_ptr<event_hub::subscription> sub;
   {
     event_hub hub(10, 10, reg);
@@ -173,7 +173,7 @@ TEST_CASE("event_hub: a handle may outlive the hub") {
 }
 
 TEST_CASE("event_hub: concurrent publishers, subscribers see strictly increasing seq") {
-  registry reg;
+  orch::metrics::registry reg;
   event_hub hub(50, 10, reg);
   std::mutex mu;
   std::vector<std::uint64_t> seen;
@@ -199,7 +199,7 @@ TEST_CASE("event_hub: concurrent publishers, subscribers see strictly increasing
 }
 
 TEST_CASE("event_hub: past max_games only idle games are evicted; with none idle a new game is refused") {
-  registry reg;
+  orch::metrics::registry reg;
   orch::policies::manual_clock clock;
   event_hub hub(10, 2, reg);
   hub.set_idle_policy(std::chrono::seconds(60), clock);
@@ -225,7 +225,7 @@ TEST_CASE("event_hub: past max_games only idle games are evicted; with none idle
 }
 
 TEST_CASE("event_hub: a re-created log continues above the evicted seqs, and its old clients get a reset") {
-  registry reg;
+  orch::metrics::registry reg;
   orch::policies::manual_clock clock;
   event_hub hub(10, 1, reg);
   hub.set_idle_policy(std::chrono::seconds(1), clock);
@@ -245,7 +245,7 @@ TEST_CASE("event_hub: a re-created log continues above the evicted seqs, and its
 }
 
 TEST_CASE("event_hub: a since ahead of the log is a reset whose next is where the events start") {
-  registry reg;
+  orch::metrics::registry reg;
   event_hub hub(10, 10, reg);
   auto empty = hub.read("fresh", 12345, 10);  // unknown game, as after a restart
   CHECK(empty.reset);

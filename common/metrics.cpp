@@ -1,4 +1,4 @@
-#include "queues/metrics.hpp"
+#include "common/metrics.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
-namespace orch::queues {
+namespace orch::metrics {
 
 void gauge::add(double d) {
   double cur = v_.load(std::memory_order_relaxed);
@@ -173,4 +173,4 @@ double registry::value(const std::string& name, const labels& l) const {
   return -1;
 }
 
-}  // namespace orch::queues
+}  // namespace orch::metrics

@@ -7,7 +7,7 @@
 // `publish_mu` of their game only: a callback may read(), subscribe() or drop its handle,
 // but must not publish to the same game (that would deadlock). Evict listeners run under no
 // lock of the hub's.
-#include "queues/event_log.hpp"
+#include "queues/event_hub.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -46,7 +46,7 @@ const policies::steady_clock default_clock;
 }  // namespace
 
 struct event_hub::impl {
-  impl(std::size_t cap, std::size_t bytes, std::size_t max, registry& metrics)
+  impl(std::size_t cap, std::size_t bytes, std::size_t max, metrics::registry& metrics)
       : replay_capacity(std::max<std::size_t>(cap, 1)),
         replay_bytes(bytes),
         max_games(std::max<std::size_t>(max, 1)),
@@ -190,14 +190,14 @@ struct event_hub::impl {
   const std::size_t replay_capacity;
   const std::size_t replay_bytes;
   const std::size_t max_games;
-  counter& published;
-  counter& trimmed_count;
-  counter& trimmed_bytes;
-  gauge& games_gauge;
-  gauge& replay_bytes_gauge;
-  counter& evicted_total;
-  counter& refused_total;
-  counter& over_cap_total;
+  metrics::counter& published;
+  metrics::counter& trimmed_count;
+  metrics::counter& trimmed_bytes;
+  metrics::gauge& games_gauge;
+  metrics::gauge& replay_bytes_gauge;
+  metrics::counter& evicted_total;
+  metrics::counter& refused_total;
+  metrics::counter& over_cap_total;
   const policies::clock* clock = &default_clock;
   policies::duration idle{0};
   std::vector<std::function<void(const std::string&)>> evict_listeners;
@@ -241,10 +241,11 @@ class subscription_impl final : public event_hub::subscription {
 
 }  // namespace
 
-event_hub::event_hub(std::size_t replay_capacity, std::size_t max_games, registry& metrics)
+event_hub::event_hub(std::size_t replay_capacity, std::size_t max_games, metrics::registry& metrics)
     : event_hub(replay_capacity, std::numeric_limits<std::size_t>::max(), max_games, metrics) {}
 
-event_hub::event_hub(std::size_t replay_capacity, std::size_t replay_bytes, std::size_t max_games, registry& metrics)
+event_hub::event_hub(std::size_t replay_capacity, std::size_t replay_bytes, std::size_t max_games,
+                     metrics::registry& metrics)
     : impl_(std::make_shared<impl>(replay_capacity, replay_bytes, max_games, metrics)) {}
 
 event_hub::~event_hub() = default;

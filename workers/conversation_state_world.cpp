@@ -1,5 +1,5 @@
-// conversation_state, second part: what comes from outside the turn flow — cluster diffs,
-// block syncs, the periodic tick (due notices, parked jobs, pruning) and shutdown.
+// conversation_state, second part: the world around the turn flow - cluster diffs, block
+// syncs, the periodic tick (due notices, parked jobs, pruning) and shutdown.
 #include <algorithm>
 
 #include "workers/conversation_detail.hpp"

@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-namespace orch::queues {
+namespace orch::metrics {
 
 using labels = std::vector<std::pair<std::string, std::string>>;
 
@@ -85,4 +85,4 @@ class registry {
   std::map<std::string, family> families_;
 };
 
-}  // namespace orch::queues
+}  // namespace orch::metrics

@@ -10,16 +10,16 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "common/metrics.hpp"
 #include "daemon/config.hpp"
 #include "daemon/router.hpp"
-#include "queues/metrics.hpp"
 
 namespace orch::daemon {
 
 class ws_session;
 
 struct http_server::shared_state {
-  shared_state(router& r, const server_options& o, queues::registry& m)
+  shared_state(router& r, const server_options& o, metrics::registry& m)
       : rt(r),
         opts(o),
         connections(m.get_gauge("npcorch_http_connections", "Open HTTP and WebSocket connections")),
@@ -86,19 +86,19 @@ struct http_server::shared_state {
   server_options opts;
   std::atomic<std::uint32_t> open{0};
   std::atomic<bool> stopping{false};
-  queues::gauge& connections;
-  queues::counter& connections_refused;
-  queues::counter& requests;
-  queues::counter& timeouts;
-  queues::gauge& ws_clients;
-  queues::counter& ws_events_sent;
-  queues::counter& ws_frames_in;
-  queues::counter& ws_overflows;
-  queues::counter& ws_resets;
-  queues::counter& per_ip_refused;
-  queues::counter& accept_errors;
-  queues::counter& header_timeouts;
-  queues::counter& refused_before_body;
+  metrics::gauge& connections;
+  metrics::counter& connections_refused;
+  metrics::counter& requests;
+  metrics::counter& timeouts;
+  metrics::gauge& ws_clients;
+  metrics::counter& ws_events_sent;
+  metrics::counter& ws_frames_in;
+  metrics::counter& ws_overflows;
+  metrics::counter& ws_resets;
+  metrics::counter& per_ip_refused;
+  metrics::counter& accept_errors;
+  metrics::counter& header_timeouts;
+  metrics::counter& refused_before_body;
   std::atomic<std::int32_t> in_flight{0};  // requests handed to the router, not yet answered
   std::mutex ws_mu;
   std::vector<std::weak_ptr<ws_session>> ws_sessions;

@@ -21,9 +21,9 @@
 #include <string_view>
 #include <vector>
 
+#include "common/metrics.hpp"
 #include "policies/clock.hpp"
 #include "queues/events.hpp"
-#include "queues/metrics.hpp"
 
 namespace orch::queues {
 
@@ -58,9 +58,9 @@ struct read_result {
 
 class event_hub {
  public:
-  event_hub(std::size_t replay_capacity, std::size_t max_games, registry& metrics);
+  event_hub(std::size_t replay_capacity, std::size_t max_games, metrics::registry& metrics);
   // The same with a byte cap per game's replay buffer (the 3-argument form has none).
-  event_hub(std::size_t replay_capacity, std::size_t replay_bytes, std::size_t max_games, registry& metrics);
+  event_hub(std::size_t replay_capacity, std::size_t replay_bytes, std::size_t max_games, metrics::registry& metrics);
   ~event_hub();
 
   // Idle games may be evicted once unused for `game_idle` on `clock` (default: at once, on the

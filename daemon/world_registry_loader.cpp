@@ -1,4 +1,4 @@
-#include "daemon/config_registry.hpp"
+#include "daemon/world_registry_loader.hpp"
 
 #include <algorithm>
 #include <fstream>
