@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iterator>
+#include <mutex>
 #include <numeric>
 
 namespace orch::workers {
@@ -254,40 +255,87 @@ bool game_state::view_changed(const policies::id_assignment& ids) const {
   return false;
 }
 
+// At most one spare view per game: the one the previous publish replaced. Its lock orders the
+// reader that dropped it before the writer that refills it.
+struct game_state::view_pool {
+  std::mutex mu;
+  std::unique_ptr<world_view> spare;
+
+  std::unique_ptr<world_view> take() {
+    std::lock_guard lk(mu);
+    return std::move(spare);
+  }
+  void give_back(world_view* v) {
+    std::unique_ptr<world_view> owned(v);
+    std::lock_guard lk(mu);
+    if (!spare) spare = std::move(owned);
+    // else `owned` is freed when this returns (after the lock, by declaration order)
+  }
+};
+
+namespace {
+
+struct view_recycler {
+  std::shared_ptr<void> keep;  // the pool (type-erased: the pool is private to game_state)
+  void (*back)(void*, world_view*);
+  void operator()(world_view* v) const { back(keep.get(), v); }
+};
+
+}  // namespace
+
+void game_state::fill_view(world_view& v, const policies::id_assignment& ids) {
+  v.game_id = game_id_;
+  v.snapshots_applied = applied_;
+  if (!v.entities.empty())
+    std::erase_if(v.entities, [&](const auto& kv) { return entities_.find(kv.first) == entities_.end(); });
+  v.entities.reserve(entities_.size());
+  for (auto& [name, t] : entities_) {
+    auto [it, fresh] = v.entities.try_emplace(name);
+    entity_view& e = it->second;
+    if (fresh) e.name = name;
+    e.id.assign(t.id);
+    e.is_npc = t.is_npc;
+    e.agent_id.assign(t.agent_id);
+    e.position = t.position;
+    e.location.assign(t.location);
+    e.action.assign(policies::to_string(t.action));
+    e.cluster_id.clear();
+    t.view_entry = &e;
+  }
+  if (!v.clusters.empty())
+    std::erase_if(v.clusters, [&](const auto& kv) {
+      return std::none_of(ids.clusters.begin(), ids.clusters.end(),
+                          [&](const policies::id_cluster& c) { return c.id == kv.first; });
+    });
+  for (const auto& c : ids.clusters) {
+    for (const auto& m : c.members) v.entities[m].cluster_id.assign(c.id);
+    auto& cv = v.clusters[c.id];
+    cv.id.assign(c.id);
+    cv.members.assign(c.members.begin(), c.members.end());
+  }
+}
+
 std::shared_ptr<const world_view> game_state::make_view(const policies::id_assignment& ids) {
   if (!view_changed(ids)) return view_;
-  auto v = std::make_shared<world_view>();
-  v->game_id = game_id_;
-  v->snapshots_applied = applied_;
-  v->entities.reserve(entities_.size());
-  for (auto& [name, t] : entities_) {
-    entity_view e;
-    e.name = name;
-    e.id = t.id;
-    e.is_npc = t.is_npc;
-    e.agent_id = t.agent_id;
-    e.position = t.position;
-    e.location = t.location;
-    e.action = std::string(policies::to_string(t.action));
-    t.view_entry = &v->entities.emplace(name, std::move(e)).first->second;
-  }
-  for (const auto& c : ids.clusters) {
-    for (const auto& m : c.members) v->entities[m].cluster_id = c.id;
-    v->clusters.emplace(c.id, cluster_view{c.id, c.members});
-  }
-  view_ = v;
-  return v;
+  if (!pool_) pool_ = std::make_shared<view_pool>();
+  auto v = pool_->take();
+  if (!v) v = std::make_unique<world_view>();
+  fill_view(*v, ids);
+  view_recycler back{pool_, [](void* pool, world_view* w) { static_cast<view_pool*>(pool)->give_back(w); }};
+  view_ = std::shared_ptr<const world_view>(v.release(), std::move(back));
+  return view_;
 }
 
 void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply_result& r) {
   const auto& view = *r.diff.view;
   const std::vector<std::string> none;
+  std::vector<std::string>& members = members_;
   for (const auto& [name, t] : entities_) {
     if (!t.is_npc || t.agent_id.empty()) continue;
     r.stats.naive_writes += 2;
     const auto& ev = t.view_entry ? *t.view_entry : view.entities.at(name);
     const auto* cl = ev.cluster_id.empty() ? nullptr : &view.clusters.at(ev.cluster_id);
-    std::vector<std::string> members;
+    members.clear();
     if (cl)
       for (const auto& m : cl->members)
         if (m != name) members.push_back(m);
@@ -303,26 +351,35 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
     if (before != members)
       push_updates(c.updates, membership_update_lines(minus(members, before), minus(before, members)));
 
-    auto req = std::make_shared<sync_request>();
-    req->game_id = game_id_;
-    req->npc_name = name;
-    req->agent_id = t.agent_id;
-    req->members = members;
-    for (const auto& m : members) {
-      const auto& o = entities_.at(m);
-      req->members_block.members.push_back({m, o.appearance, iso8601(o.last_seen_s)});
+    // The block's content hash first, in reused scratch: a sync request is built only when a
+    // block must be written (the hash leaves the timestamps out, so they come later).
+    auto& block = block_scratch_;
+    block.members.resize(members.size());
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      block.members[i].name.assign(members[i]);
+      block.members[i].appearance.assign(entities_.at(members[i]).appearance);
     }
-    req->members_block.updates = c.updates;
-    req->members_block.last_updated = iso8601(s.timestamp);
-    req->status = policies::status_text(t.health, t.location, t.action);
-    const auto mh = group_block_hash(req->members_block);
-    const auto sh = text_hash(req->status);
+    block.updates.assign(c.updates.begin(), c.updates.end());
+    auto status = policies::status_text(t.health, t.location, t.action);
+    const auto mh = group_block_hash(block);
+    const auto sh = text_hash(status);
     if (!policies::block_needs_write(reason, c.st.members_hash, mh) &&
         !policies::block_needs_write(reason, c.st.status_hash, sh)) {
       policies::record_noop(c.st, members, t.location, action);
       ++r.stats.skipped_noops;
       continue;
     }
+    auto req = std::make_shared<sync_request>();
+    req->game_id = game_id_;
+    req->npc_name = name;
+    req->agent_id = t.agent_id;
+    req->members = members;
+    req->members_block.members.reserve(members.size());
+    for (const auto& m : block.members)
+      req->members_block.members.push_back({m.name, m.appearance, iso8601(entities_.at(m.name).last_seen_s)});
+    req->members_block.updates = c.updates;
+    req->members_block.last_updated = iso8601(s.timestamp);
+    req->status = std::move(status);
     req->reason = reason;
     req->force = reason != policies::update_reason::changed;
     policies::record_write(c.st, reason, members, t.location, action, mh, sh, now);
