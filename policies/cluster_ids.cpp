@@ -36,6 +36,9 @@ id_assignment assign_cluster_ids(const std::vector<id_cluster>& previous, std::v
                                  std::uint64_t& next_id) {
   // member -> previous cluster, sorted by member (a flat table: no node per member).
   std::vector<std::pair<std::string_view, std::size_t>> prev_of;
+  std::size_t previous_members = 0;
+  for (const auto& p : previous) previous_members += p.members.size();
+  prev_of.reserve(previous_members);
   for (std::size_t j = 0; j < previous.size(); ++j)
     for (const auto& m : previous[j].members) prev_of.emplace_back(m, j);
   std::sort(prev_of.begin(), prev_of.end());

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <iterator>
-#include <mutex>
 #include <numeric>
 
 namespace orch::workers {
@@ -255,39 +254,9 @@ bool game_state::view_changed(const policies::id_assignment& ids) const {
   return false;
 }
 
-// At most one spare view per game: the one the previous publish replaced. Its lock orders the
-// reader that dropped it before the writer that refills it.
-struct game_state::view_pool {
-  std::mutex mu;
-  std::unique_ptr<world_view> spare;
-
-  std::unique_ptr<world_view> take() {
-    std::lock_guard lk(mu);
-    return std::move(spare);
-  }
-  void give_back(world_view* v) {
-    std::unique_ptr<world_view> owned(v);
-    std::lock_guard lk(mu);
-    if (!spare) spare = std::move(owned);
-    // else `owned` is freed when this returns (after the lock, by declaration order)
-  }
-};
-
-namespace {
-
-struct view_recycler {
-  std::shared_ptr<void> keep;  // the pool (type-erased: the pool is private to game_state)
-  void (*back)(void*, world_view*);
-  void operator()(world_view* v) const { back(keep.get(), v); }
-};
-
-}  // namespace
-
 void game_state::fill_view(world_view& v, const policies::id_assignment& ids) {
   v.game_id = game_id_;
   v.snapshots_applied = applied_;
-  if (!v.entities.empty())
-    std::erase_if(v.entities, [&](const auto& kv) { return entities_.find(kv.first) == entities_.end(); });
   v.entities.reserve(entities_.size());
   for (auto& [name, t] : entities_) {
     auto [it, fresh] = v.entities.try_emplace(name);
@@ -302,6 +271,9 @@ void game_state::fill_view(world_view& v, const policies::id_assignment& ids) {
     e.cluster_id.clear();
     t.view_entry = &e;
   }
+  // Every entity is in `v` now; more entries than entities means some left the world.
+  if (v.entities.size() != entities_.size())
+    std::erase_if(v.entities, [&](const auto& kv) { return entities_.find(kv.first) == entities_.end(); });
   if (!v.clusters.empty())
     std::erase_if(v.clusters, [&](const auto& kv) {
       return std::none_of(ids.clusters.begin(), ids.clusters.end(),
@@ -317,19 +289,24 @@ void game_state::fill_view(world_view& v, const policies::id_assignment& ids) {
 
 std::shared_ptr<const world_view> game_state::make_view(const policies::id_assignment& ids) {
   if (!view_changed(ids)) return view_;
-  if (!pool_) pool_ = std::make_shared<view_pool>();
-  auto v = pool_->take();
-  if (!v) v = std::make_unique<world_view>();
+  auto v = std::make_shared<world_view>();
   fill_view(*v, ids);
-  view_recycler back{pool_, [](void* pool, world_view* w) { static_cast<view_pool*>(pool)->give_back(w); }};
-  view_ = std::shared_ptr<const world_view>(v.release(), std::move(back));
-  return view_;
+  view_ = v;
+  return v;
 }
 
 void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply_result& r) {
   const auto& view = *r.diff.view;
   const std::vector<std::string> none;
   std::vector<std::string>& members = members_;
+  // Most members were last seen at the snapshot's own timestamp: format each second once.
+  auto iso = [this](std::int64_t t) -> const std::string& {
+    if (!iso_second_ || *iso_second_ != t) {
+      iso_text_ = iso8601(t);
+      iso_second_ = t;
+    }
+    return iso_text_;
+  };
   for (const auto& [name, t] : entities_) {
     if (!t.is_npc || t.agent_id.empty()) continue;
     r.stats.naive_writes += 2;
@@ -376,9 +353,9 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
     req->members = members;
     req->members_block.members.reserve(members.size());
     for (const auto& m : block.members)
-      req->members_block.members.push_back({m.name, m.appearance, iso8601(entities_.at(m.name).last_seen_s)});
+      req->members_block.members.push_back({m.name, m.appearance, iso(entities_.at(m.name).last_seen_s)});
     req->members_block.updates = c.updates;
-    req->members_block.last_updated = iso8601(s.timestamp);
+    req->members_block.last_updated = iso(s.timestamp);
     req->status = std::move(status);
     req->reason = reason;
     req->force = reason != policies::update_reason::changed;

@@ -118,13 +118,8 @@ class game_state {
   std::shared_ptr<const world_view> make_view(const policies::id_assignment& ids);
   bool view_changed(const policies::id_assignment& ids) const;
   void decide_syncs(const snapshot& s, policies::time_point now, apply_result& r);
-  // Brings `v` (empty, or a view no reader holds any more) up to the world as it is now.
+  // Brings `v` (empty, or an older view no reader holds) up to the world as it is now.
   void fill_view(world_view& v, const policies::id_assignment& ids);
-
-  // Views no reader holds any more come back here (from whichever thread dropped the last
-  // reference) and are refilled in place by the next make_view: a walking game reuses its
-  // maps, nodes and strings instead of building and tearing down a view per snapshot.
-  struct view_pool;
 
   std::string game_id_;
   world_options opts_;
@@ -148,9 +143,10 @@ class game_state {
   std::vector<std::uint32_t> group_size_;
   std::vector<std::uint32_t> group_slot_;
   std::shared_ptr<const world_view> view_;  // the last published view (reused when unchanged)
-  std::shared_ptr<view_pool> pool_;         // shared with the deleters of published views
   std::vector<std::string> members_;        // scratch of decide_syncs
   group_block block_scratch_;               // scratch of decide_syncs (content hash only)
+  std::optional<std::int64_t> iso_second_;  // the last second iso8601 formatted ...
+  std::string iso_text_;                    // ... and its text
 };
 
 // The cluster_update event of a change (DESIGN 3.3): every member, each one's position from
