@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include "policies/clustering.hpp"
 #include "queues/dispatcher.hpp"
 #include "queues/event_hub.hpp"
+#include "workers/game_state.hpp"
 #include "workers/memory_sync_worker.hpp"
 #include "workers/snapshot_worker.hpp"
 
@@ -57,6 +59,66 @@ void bm_clustering(benchmark::State& state) {
       out.size() ? static_cast<double>(out.members.size()) / static_cast<double>(out.size()) : 0.0;
 }
 BENCHMARK(bm_clustering)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->Repetitions(5);
+
+// One game's apply of walking snapshots as bench/ingest_wrk.lua sends them (50 registry NPCs
+// with agents + 50 players, three position sets 1-3 studs apart, cycled; game clusters
+// listed): the snapshot path behind the parser, in-process, so its CPU time per snapshot can
+// be compared between builds without the HTTP noise of a shared machine.
+void bm_game_state_walk(benchmark::State& state) {
+  std::vector<workers::npc_info> npcs;
+  for (int i = 0; i < 50; ++i)
+    npcs.push_back({"npc-" + std::to_string(i), "Npc" + std::to_string(i), "A townsperson with a lantern",
+                    "agent-" + std::to_string(1000 + i)});
+  auto reg = std::make_shared<workers::world_registry>(
+      std::move(npcs), std::vector<workers::location_info>{{"plaza", "Town Plaza", {0, 3, 0}, "The square"},
+                                                           {"cafe", "Cafe", {60, 3, 60}, "A cafe"}});
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> u(0, 120);
+  std::vector<workers::vec3> base(100);
+  for (auto& p : base) p = {u(rng), 3.0, u(rng)};
+  std::array<workers::snapshot, 3> snaps;
+  for (int k = 0; k < 3; ++k) {
+    auto& s = snaps[static_cast<std::size_t>(k)];
+    s.game_id = "g";
+    for (int i = 0; i < 100; ++i) {
+      workers::snapshot_entity e;
+      const bool npc = i < 50;
+      e.name = npc ? "Npc" + std::to_string(i) : "Player" + std::to_string(i);
+      e.kind = npc ? "npc" : "player";
+      if (!npc) e.id = "user-" + std::to_string(i);
+      // 1-3 studs from the base, differently per entity and set: neighbours come and go.
+      const auto dx = 1.0 + static_cast<double>((i + k) % 3);
+      const auto dz = 1.0 + static_cast<double>((2 * i + k) % 3);
+      const auto& b = base[static_cast<std::size_t>(i)];
+      e.position = workers::vec3{b.x + (k == 1 ? -dx : dx), 3.0, b.z - dz};
+      e.health = workers::entity_health{100.0, 100.0, std::string("Idle"), false, 0.0};
+      e.appearance = npc ? "A townsperson with a lantern" : "A visitor in a red coat";
+      s.entities.push_back(std::move(e));
+    }
+    for (int c = 0; c < 10; ++c) {
+      workers::game_cluster gc;
+      for (int j = 0; j < 3; ++j) gc.members.push_back("Npc" + std::to_string((c * 5 + j + k) % 50));
+      gc.npcs = 3;
+      s.clusters.push_back(std::move(gc));
+    }
+  }
+  workers::world_options opts;
+  workers::game_state g("g", opts, reg);
+  policies::time_point now{};
+  std::uint64_t seq = 0;
+  std::size_t syncs = 0;
+  for (auto _ : state) {
+    auto& s = snaps[seq % 3];
+    s.seq = ++seq;
+    s.timestamp = 1737874900 + static_cast<std::int64_t>(seq);
+    now += 100ms;
+    auto r = g.apply(s, now);
+    syncs += r.syncs.size();
+    benchmark::DoNotOptimize(r);
+  }
+  state.counters["syncs_per_apply"] = static_cast<double>(syncs) / static_cast<double>(state.iterations());
+}
+BENCHMARK(bm_game_state_walk)->Unit(benchmark::kMicrosecond)->Repetitions(5)->ReportAggregatesOnly(true);
 
 // The console output, plus the mean times of the 10k and 100k runs kept for the ratio.
 class ratio_reporter final : public benchmark::ConsoleReporter {
