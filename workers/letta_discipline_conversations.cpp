@@ -58,9 +58,11 @@ void letta_discipline::forget_game(const std::string& game_id) {
 
 void letta_discipline::stop() {
   scheduler_->stop();
-  std::unordered_map<std::string, directory> dropped;  // released outside the lock
+  std::unordered_map<std::string, directory> dropped;           // released outside the lock
+  std::unordered_map<std::string, agent_block> dropped_blocks;  // their waiters too
   std::lock_guard lk(otid_mu_);
   dropped.swap(directories_);
+  dropped_blocks.swap(agent_blocks_);
 }
 
 void letta_discipline::attempt(std::shared_ptr<shared_call> sc, std::function<void(attempt_result)> done) {
