@@ -205,6 +205,7 @@ conversation_effects conversation_state::on_turn(const chat_turn& turn, time_poi
     j.blocked_by = r.addressed ? 0 : addressed_job;
     j.addressed_player = r.addressed && player_turn;
     j.members = cl->second.members;
+    if (j.addressed_player) count_addressed_wait(j);
     const auto id = add_job(std::move(j), fx);
     if (r.addressed) addressed_job = id;
   }
@@ -301,6 +302,23 @@ conversation_effects conversation_state::on_start(std::uint64_t id, time_point n
   (cooling ? cooldown_holds_ : floor_waits_).inc();
   update_gauge();
   return fx;
+}
+
+void conversation_state::count_addressed_wait(const job& j) {
+  auto st = npcs_.find(key(j.game, j.npc));
+  if (st == npcs_.end() || st->second.generating == 0 || st->second.generating == j.id) return;
+  auto busy = jobs_.find(st->second.generating);
+  if (busy == jobs_.end()) return;
+  const job& b = busy->second;
+  const char* behind = b.kind == job_kind::notice  ? "notice"
+                       : b.kind == job_kind::chain ? "chain"
+                       : b.addressed_player        ? "reply"
+                                                   : "unaddressed";
+  metrics_
+      .get_counter("npcorch_conversation_addressed_waits_total",
+                   "Addressed player turns that found their NPC answering something else in the game, by what",
+                   {{"behind", behind}})
+      .inc();
 }
 
 void conversation_state::start_job(job& j, time_point now, conversation_effects& fx, bool& started) {

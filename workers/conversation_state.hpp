@@ -165,6 +165,8 @@ class conversation_state {
   bool floor_has_room(const floor_state& f) const;
   bool floor_admits(const floor_state& f, const job& j) const;
   void start_job(job& j, policies::time_point now, conversation_effects& fx, bool& started);
+  // An addressed player's turn found its NPC generating another job: counted by that job's kind.
+  void count_addressed_wait(const job& j);
   // Removes a finished job; a turn whose last job ended without a reply is dropped.
   void finish_job(std::uint64_t id, bool replied, std::string_view reason, conversation_effects& fx);
   void pump(const std::string& floor_key, policies::time_point now, conversation_effects& fx);

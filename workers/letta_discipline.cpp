@@ -66,7 +66,10 @@ letta_discipline::letta_discipline(asio::io_context& io, std::shared_ptr<letta_t
       per_game_(opts.per_game),
       shared_(opts.shared_map),
       otid_rng_(seed_or_random(opts.jitter_seed == 0 ? 0 : opts.jitter_seed + 1)),
-      latency_(metrics.get_histogram("npcorch_letta_latency_seconds", "Latency of one Letta request")) {}
+      latency_(metrics.get_histogram("npcorch_letta_latency_seconds", "Latency of one Letta request")),
+      known_reads_(metrics.get_counter("npcorch_letta_block_reads_known_total",
+                                       "Block reads answered without a request: the isolated block is still "
+                                       "the copy of the agent's block made when this daemon created it")) {}
 
 letta_discipline::letta_discipline(asio::io_context& io, std::shared_ptr<letta_transport> transport,
                                    discipline_options opts, const policies::clock& clock, timer_service& timers,
@@ -79,7 +82,10 @@ letta_discipline::letta_discipline(asio::io_context& io, std::shared_ptr<letta_t
       per_game_(opts.per_game),
       shared_(opts.shared_map),
       otid_rng_(seed_or_random(opts.jitter_seed == 0 ? 0 : opts.jitter_seed + 1)),
-      latency_(metrics.get_histogram("npcorch_letta_latency_seconds", "Latency of one Letta request")) {}
+      latency_(metrics.get_histogram("npcorch_letta_latency_seconds", "Latency of one Letta request")),
+      known_reads_(metrics.get_counter("npcorch_letta_block_reads_known_total",
+                                       "Block reads answered without a request: the isolated block is still "
+                                       "the copy of the agent's block made when this daemon created it")) {}
 
 std::string letta_discipline::new_otid() {
   // uuid4 layout from a seeded 64-bit generator: unique per client in practice, and
@@ -203,6 +209,7 @@ void letta_discipline::get_game_block(const std::string& agent_id, const std::st
     asio::post(io_, [cb = std::move(cb)] { cb(agent_missing_result(), {}); });
     return;
   }
+  if (per_game_ && !game_id.empty() && answer_pristine(lane_key(agent_id, game_id), agent_id, label, cb)) return;
   transport_request req{letta_endpoint::block_get, "GET", block_target(agent_id, label), {}, agent_id, label, {}, {}};
   submit(
       std::move(req), call_class::sync,

@@ -103,7 +103,7 @@ class letta_discipline final : public letta_client, public std::enable_shared_fr
   std::string lane_key(const std::string& agent_id, const std::string& game_id) const override;
   void forget_game(const std::string& game_id) override;
   // Drops queued and waiting calls uncalled (the scheduler's, and those waiting for an
-  // agent's directory): the app's unwinding is then free of callback cycles.
+  // agent's directory or block): the app's unwinding is then free of callback cycles.
   void stop() override;
   // The conversation id of (agent, game) once resolved (tests, debug), or nullopt.
   std::optional<std::string> conversation_of(const std::string& agent_id, const std::string& game_id) const;
@@ -127,14 +127,28 @@ class letta_discipline final : public letta_client, public std::enable_shared_fr
     std::string lane;
     std::string otid;  // messages: the otid looked for after a timeout
     bool timed_out = false;
+    bool token_used = false;  // the attempt's rate token went to a request (a create made in a block read)
   };
   // A resolved (agent, game) conversation: its id and isolated block ids by label.
   struct conversation_entry {
     std::string id;
     std::unordered_map<std::string, std::string> blocks;
+    // Labels whose isolated block still holds the copy of the agent's block Letta made when
+    // this daemon created the conversation (no message has started in it, the daemon has not
+    // written the block): a read of it is answered from that copy, without a request.
+    std::unordered_set<std::string> pristine;
   };
   using entry_fn = std::function<void(std::optional<conversation_entry>, transport_response failure)>;
   using failure_fn = std::function<void(std::optional<transport_response> failure)>;  // nullopt: ok
+  using value_fn = std::function<void(std::optional<std::string> value)>;             // nullopt: unknown
+  // The agent's own block of one label (per_game), read once: what Letta copies into the
+  // isolated block of each conversation it creates (conversation_manager._create_isolated_blocks).
+  struct agent_block {
+    bool loaded = false;
+    bool loading = false;
+    std::string value;
+    std::vector<value_fn> waiters;
+  };
   // The daemon's conversations of one agent as Letta lists them (per_game): loaded once by a
   // paged list (one request per 100 conversations, not a search per pair), then kept as pairs
   // are created or found. After an evicted game's entry is dropped it is no longer complete:
@@ -166,12 +180,22 @@ class letta_discipline final : public letta_client, public std::enable_shared_fr
   // Runs `ready` once the agent's directory is loaded (loading it, or joining the load).
   void with_directory(const std::string& agent, failure_fn ready);
   void load_directory(const std::string& agent);
-  void after_directory(const std::string& agent, const std::string& summary, const std::string& lane, entry_fn cb);
+  // `own`: the call whose attempt resolves the pair; a block read's create uses its rate token.
+  void after_directory(const std::string& agent, const std::string& summary, const std::string& lane,
+                       std::shared_ptr<shared_call> own, entry_fn cb);
   // Pages through the agent's conversations whose summary holds `search` until `page`
   // returns true (found) or the list ends; then `done` (nullopt on success).
   void page_conversations(std::string agent, std::string search, std::string after,
                           std::function<bool(std::vector<letta_conversation>&)> page, failure_fn done);
-  void create_conversation(const std::string& agent, const std::string& summary, const std::string& lane, entry_fn cb);
+  void create_conversation(const std::string& agent, const std::string& summary, const std::string& lane,
+                           std::shared_ptr<shared_call> own, entry_fn cb);
+  // A read of an isolated block this daemon's conversation still holds as created: answered
+  // from the agent's block (read once per agent and label). True when it was answered here.
+  bool answer_pristine(const std::string& lane, const std::string& agent, const std::string& label, const block_fn& cb);
+  void with_agent_block(const std::string& agent, const std::string& label, value_fn fn);
+  // The request an attempt makes for itself: on its token, or charged when a create took it.
+  void execute_own(const std::shared_ptr<shared_call>& sc, transport_request req,
+                   std::function<void(transport_response)> cb);
   void remember_conversation(const std::string& agent, const std::string& summary, const std::string& lane,
                              const conversation_entry& entry, std::vector<std::string> block_ids);
   void read_block_labels(std::shared_ptr<conversation_entry> entry, std::vector<std::string> ids, std::string lane,
@@ -197,10 +221,12 @@ class letta_discipline final : public letta_client, public std::enable_shared_fr
   std::unordered_map<std::string, std::uint64_t> steps_;               // ended message calls per lane
   std::unordered_map<std::string, conversation_entry> conversations_;  // by lane (per_game)
   std::unordered_map<std::string, directory> directories_;             // by agent (per_game)
+  std::unordered_map<std::string, agent_block> agent_blocks_;          // by "agent|label" (per_game)
   bool per_game_ = true;
   std::shared_ptr<shared_conversations> shared_;  // the map shared by several daemons, or null
   std::mt19937_64 otid_rng_;
   metrics::histogram& latency_;
+  metrics::counter& known_reads_;
 };
 
 }  // namespace orch::workers

@@ -58,15 +58,33 @@ void letta_discipline::forget_game(const std::string& game_id) {
 
 void letta_discipline::stop() {
   scheduler_->stop();
-  std::unordered_map<std::string, directory> dropped;  // released outside the lock
+  std::unordered_map<std::string, directory> dropped;           // released outside the lock
+  std::unordered_map<std::string, agent_block> dropped_blocks;  // their waiters too
   std::lock_guard lk(otid_mu_);
   dropped.swap(directories_);
+  dropped_blocks.swap(agent_blocks_);
 }
 
 void letta_discipline::attempt(std::shared_ptr<shared_call> sc, std::function<void(attempt_result)> done) {
+  sc->token_used = false;  // each attempt starts on a token of its own
   auto after_conv = [self = shared_from_this(), sc, done](std::optional<conversation_entry> conv,
                                                           transport_response failure) {
     if (!sc->game.empty() && !conv) return self->complete_attempt(sc, std::move(failure), done);
+    if (conv && sc->req.endpoint == letta_endpoint::block_get && conv->pristine.contains(sc->req.label) &&
+        conv->blocks.contains(sc->req.label)) {
+      // A conversation this daemon created, not stepped in nor written since: its block is
+      // the copy of the agent's block that Letta made at creation.
+      return self->with_agent_block(
+          sc->req.agent_id, sc->req.label, [self, sc, conv, done](std::optional<std::string> value) {
+            if (!value) return self->send_now(sc, &*conv, done);  // the agent's block unknown: read this one
+            self->known_reads_.inc();
+            transport_response known;
+            known.status = 200;
+            known.body = "{\"id\":" + json_quote(conv->blocks.at(sc->req.label)) +
+                         ",\"label\":" + json_quote(sc->req.label) + ",\"value\":" + json_quote(*value) + "}";
+            self->complete_attempt(sc, std::move(known), done);
+          });
+    }
     const bool check = sc->req.endpoint == letta_endpoint::messages && sc->timed_out && !sc->otid.empty();
     if (!check) return self->send_now(sc, conv ? &*conv : nullptr, done);
     // The last attempt timed out: it may have landed. Read the newest messages and take the
@@ -103,6 +121,71 @@ void letta_discipline::attempt(std::shared_ptr<shared_call> sc, std::function<vo
   ensure_conversation(sc, std::move(after_conv));
 }
 
+bool letta_discipline::answer_pristine(const std::string& lane, const std::string& agent, const std::string& label,
+                                       const block_fn& cb) {
+  std::optional<std::string> value;
+  {
+    std::lock_guard lk(otid_mu_);
+    auto c = conversations_.find(lane);
+    if (c == conversations_.end() || !c->second.pristine.contains(label)) return false;
+    auto b = agent_blocks_.find(agent + "|" + label);
+    if (b == agent_blocks_.end() || !b->second.loaded) return false;  // read inside the lane, which loads it
+    value = b->second.value;
+  }
+  known_reads_.inc();
+  letta_result ok;
+  ok.ok = true;
+  ok.http_status = 200;
+  boost::asio::post(io_, [cb, ok, value = std::move(*value)]() mutable { cb(ok, std::move(value)); });
+  return true;
+}
+
+void letta_discipline::with_agent_block(const std::string& agent, const std::string& label, value_fn fn) {
+  const std::string key = agent + "|" + label;
+  std::optional<std::string> ready;
+  bool start = false;
+  {
+    std::lock_guard lk(otid_mu_);
+    auto& b = agent_blocks_[key];
+    if (b.loaded) {
+      ready = b.value;
+    } else {
+      b.waiters.push_back(std::move(fn));
+      start = !b.loading;
+      b.loading = true;
+    }
+  }
+  if (ready) return fn(std::move(ready));
+  if (!start) return;
+  transport_request get{letta_endpoint::block_get, "GET", block_target(agent, label), {}, agent, label, {}, {}};
+  execute_extra(std::move(get), nullptr, [self = shared_from_this(), key](transport_response r) {
+    std::optional<std::string> value;
+    if (ok_status(r))
+      value = parse_block_value(r.body);
+    else if (r.status == 404)
+      value = std::string();  // no such block on the agent: its copies start empty
+    std::vector<value_fn> waiters;
+    {
+      std::lock_guard lk(self->otid_mu_);
+      auto& b = self->agent_blocks_[key];
+      b.loading = false;
+      if (value) {
+        b.loaded = true;
+        b.value = *value;
+      }
+      waiters.swap(b.waiters);
+    }
+    for (auto& w : waiters) w(value);
+  });
+}
+
+void letta_discipline::execute_own(const std::shared_ptr<shared_call>& sc, transport_request req,
+                                   std::function<void(transport_response)> cb) {
+  if (sc->token_used) return execute_extra(std::move(req), nullptr, std::move(cb));
+  sc->token_used = true;
+  execute_counted(std::move(req), nullptr, std::move(cb));
+}
+
 void letta_discipline::execute_extra(transport_request req, const char* kind,
                                      std::function<void(transport_response)> cb) {
   scheduler_->charge(1);
@@ -134,31 +217,41 @@ void letta_discipline::send_now(std::shared_ptr<shared_call> sc, const conversat
         break;
     }
   }
+  if (conv && (req.endpoint == letta_endpoint::messages || req.endpoint == letta_endpoint::block_update)) {
+    // A step may change any block; a write makes the block the daemon's text.
+    std::lock_guard lk(otid_mu_);
+    if (auto it = conversations_.find(sc->lane); it != conversations_.end()) {
+      if (req.endpoint == letta_endpoint::messages)
+        it->second.pristine.clear();
+      else
+        it->second.pristine.erase(req.label);
+    }
+  }
   const bool check_label = !req.block_id.empty();
   std::string label = req.label;
-  execute_counted(std::move(req), nullptr,
-                  [self = shared_from_this(), sc, done, check_label, label = std::move(label)](transport_response r) {
-                    if (check_label && ok_status(r)) {
-                      // Blocks mapped by the order of their creation: a block that says otherwise is not
-                      // trusted. The conversation is resolved again (its labels read) on the retry.
-                      auto got = parse_block_label(r.body);
-                      if (got && *got != label) {
-                        self->metrics_
-                            .get_counter("npcorch_letta_block_label_mismatches_total",
-                                         "Isolated blocks whose label was not the one expected")
-                            .inc();
-                        {
-                          std::lock_guard lk(self->otid_mu_);
-                          self->conversations_.erase(sc->lane);  // the directory keeps it: found again, labels read
-                        }
-                        transport_response bad;
-                        bad.status = 0;
-                        bad.error = "block_label_mismatch";
-                        return self->complete_attempt(sc, std::move(bad), done);
-                      }
+  execute_own(sc, std::move(req),
+              [self = shared_from_this(), sc, done, check_label, label = std::move(label)](transport_response r) {
+                if (check_label && ok_status(r)) {
+                  // Blocks mapped by the order of their creation: a block that says otherwise is not
+                  // trusted. The conversation is resolved again (its labels read) on the retry.
+                  auto got = parse_block_label(r.body);
+                  if (got && *got != label) {
+                    self->metrics_
+                        .get_counter("npcorch_letta_block_label_mismatches_total",
+                                     "Isolated blocks whose label was not the one expected")
+                        .inc();
+                    {
+                      std::lock_guard lk(self->otid_mu_);
+                      self->conversations_.erase(sc->lane);  // the directory keeps it: found again, labels read
                     }
-                    self->complete_attempt(sc, std::move(r), done);
-                  });
+                    transport_response bad;
+                    bad.status = 0;
+                    bad.error = "block_label_mismatch";
+                    return self->complete_attempt(sc, std::move(bad), done);
+                  }
+                }
+                self->complete_attempt(sc, std::move(r), done);
+              });
 }
 
 void letta_discipline::ensure_conversation(const std::shared_ptr<shared_call>& sc, entry_fn cb) {
@@ -189,10 +282,10 @@ void letta_discipline::ensure_conversation(const std::shared_ptr<shared_call>& s
 
 void letta_discipline::resolve_in_letta(const std::shared_ptr<shared_call>& sc, entry_fn cb) {
   const std::string agent = sc->req.agent_id;
-  with_directory(agent, [self = shared_from_this(), agent, summary = conversation_summary(sc->game), lane = sc->lane,
+  with_directory(agent, [self = shared_from_this(), agent, summary = conversation_summary(sc->game), sc,
                          cb = std::move(cb)](std::optional<transport_response> failure) mutable {
     if (failure) return cb(std::nullopt, std::move(*failure));
-    self->after_directory(agent, summary, lane, std::move(cb));
+    self->after_directory(agent, summary, sc->lane, sc, std::move(cb));
   });
 }
 
@@ -270,7 +363,7 @@ void letta_discipline::page_conversations(std::string agent, std::string search,
 }
 
 void letta_discipline::after_directory(const std::string& agent, const std::string& summary, const std::string& lane,
-                                       entry_fn cb) {
+                                       std::shared_ptr<shared_call> own, entry_fn cb) {
   std::optional<letta_conversation> found;
   bool complete = true;
   {
@@ -291,7 +384,7 @@ void letta_discipline::after_directory(const std::string& agent, const std::stri
   if (found) return adopt(std::move(*found), std::move(cb));
   // Alone, the directory is all there is; with other daemons (a shared map) one of them may
   // have created the pair since the listing (a game that moved here while Redis was down).
-  if (complete && !shared_) return create_conversation(agent, summary, lane, std::move(cb));
+  if (complete && !shared_) return create_conversation(agent, summary, lane, std::move(own), std::move(cb));
   // Entries were dropped since the directory was listed, or other daemons create pairs too:
   // look for this one in Letta first.
   auto hit = std::make_shared<std::optional<letta_conversation>>();
@@ -305,16 +398,16 @@ void letta_discipline::after_directory(const std::string& agent, const std::stri
           }
         return false;
       },
-      [self = shared_from_this(), hit, agent, summary, lane, adopt,
+      [self = shared_from_this(), hit, agent, summary, lane, adopt, own = std::move(own),
        cb = std::move(cb)](std::optional<transport_response> failure) mutable {
         if (failure) return cb(std::nullopt, std::move(*failure));
         if (*hit) return adopt(std::move(**hit), std::move(cb));
-        self->create_conversation(agent, summary, lane, std::move(cb));
+        self->create_conversation(agent, summary, lane, std::move(own), std::move(cb));
       });
 }
 
 void letta_discipline::create_conversation(const std::string& agent, const std::string& summary,
-                                           const std::string& lane, entry_fn cb) {
+                                           const std::string& lane, std::shared_ptr<shared_call> own, entry_fn cb) {
   transport_request create{letta_endpoint::conversation_create,
                            "POST",
                            conversations_create_target(agent),
@@ -323,26 +416,35 @@ void letta_discipline::create_conversation(const std::string& agent, const std::
                            {},
                            {},
                            {}};
-  execute_extra(std::move(create), nullptr,
-                [self = shared_from_this(), agent, summary, lane, cb = std::move(cb)](transport_response made) mutable {
-                  if (!ok_status(made)) return cb(std::nullopt, std::move(made));
-                  auto c = parse_conversation(made.body);
-                  if (!c) return cb(std::nullopt, bad_answer());
-                  self->metrics_
-                      .get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved",
-                                   {{"how", "created"}})
-                      .inc();
-                  auto entry = std::make_shared<conversation_entry>();
-                  entry->id = c->id;
-                  const auto& labels = isolated_labels();
-                  if (c->isolated_block_ids.size() != labels.size())  // not as asked: read each block's label
-                    return self->read_block_labels(entry, std::move(c->isolated_block_ids), lane, agent, std::move(cb));
-                  // Letta creates the isolated blocks in the order of isolated_block_labels and lists their
-                  // ids in that order; each block call checks the label it gets back (send_now).
-                  for (std::size_t i = 0; i < labels.size(); ++i) entry->blocks[labels[i]] = c->isolated_block_ids[i];
-                  self->remember_conversation(agent, summary, lane, *entry, c->isolated_block_ids);
-                  cb(*entry, {});
-                });
+  auto on_made = [self = shared_from_this(), agent, summary, lane,
+                  cb = std::move(cb)](transport_response made) mutable {
+    if (!ok_status(made)) return cb(std::nullopt, std::move(made));
+    auto c = parse_conversation(made.body);
+    if (!c) return cb(std::nullopt, bad_answer());
+    self->metrics_
+        .get_counter("npcorch_letta_conversations_total", "Per-game conversations resolved", {{"how", "created"}})
+        .inc();
+    auto entry = std::make_shared<conversation_entry>();
+    entry->id = c->id;
+    const auto& labels = isolated_labels();
+    // Created here: each isolated block is a copy of the agent's (alone only: with other
+    // daemons, one of them may write it once the game moves).
+    if (!self->shared_) entry->pristine.insert(labels.begin(), labels.end());
+    if (c->isolated_block_ids.size() != labels.size())  // not as asked: read each block's label
+      return self->read_block_labels(entry, std::move(c->isolated_block_ids), lane, agent, std::move(cb));
+    // Letta creates the isolated blocks in the order of isolated_block_labels and lists their
+    // ids in that order; each block call checks the label it gets back (send_now).
+    for (std::size_t i = 0; i < labels.size(); ++i) entry->blocks[labels[i]] = c->isolated_block_ids[i];
+    self->remember_conversation(agent, summary, lane, *entry, c->isolated_block_ids);
+    cb(*entry, {});
+  };
+  // A block read that creates its pair makes the create its own request (it is then answered
+  // from the agent's block); any other call's create is an extra request.
+  if (own && own->req.endpoint == letta_endpoint::block_get && !own->token_used) {
+    own->token_used = true;
+    return execute_counted(std::move(create), nullptr, std::move(on_made));
+  }
+  execute_extra(std::move(create), nullptr, std::move(on_made));
 }
 
 void letta_discipline::remember_conversation(const std::string& agent, const std::string& summary,

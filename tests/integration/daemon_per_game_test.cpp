@@ -72,6 +72,16 @@ double stat(http_conn& f, const char* key) {
   return d.IsObject() && d.HasMember(key) && d[key].IsNumber() ? d[key].GetDouble() : -1;
 }
 
+// fake-letta's count of requests to one endpoint (0 when none was made).
+double requests_to(http_conn& f, const char* endpoint) {
+  rapidjson::Document d;
+  const auto body = f.get("/_fake/stats").body;
+  d.Parse(body.c_str());
+  if (!d.IsObject() || !d.HasMember("requests") || !d["requests"].IsObject()) return -1;
+  const auto& r = d["requests"];
+  return r.HasMember(endpoint) && r[endpoint].IsNumber() ? r[endpoint].GetDouble() : 0;
+}
+
 bool pete_answered(http_conn& c, const std::string& game) {
   return c.get("/letta/v1/events?gameId=" + game + "&since=0").body.find("\"type\":\"npc_message\",\"npc\":\"Pete\"") !=
          std::string::npos;
@@ -112,6 +122,13 @@ TEST_CASE(
       for (const auto& [other_game, other] : games)
         if (other != player) CHECK(members.find(other) == std::string::npos);
     }
+    // A new pair's blocks are copies of Pete's own: read once (per label) from the agent, not
+    // once per conversation. Each group_members read is answered from that copy (a status read
+    // may go to Letta if a notice's message starts in the conversation before it).
+    CHECK(d.metric("npcorch_letta_block_reads_known_total") >= 3);
+    CHECK(requests_to(f, "block_get") <= 2);
+    CHECK(requests_to(f, "block_id_get") <= 3);
+    CHECK(requests_to(f, "block_id_update") >= 3);
     // Pete answers in all three servers.
     for (const auto& [game, player] : games) REQUIRE(c.post("/letta/v1/chat/turn", turn(game, player)).status == 202);
     for (const auto& [game, player] : games) {

@@ -258,6 +258,33 @@ TEST_CASE("conversation_state: an addressed player turn ignores the cooldown - u
   CHECK(h.counter("npcorch_conversation_cooldown_holds_total") == 3);
 }
 
+TEST_CASE("conversation_state: an addressed turn that finds its NPC answering something else is counted by what") {
+  policies::conversation_options o;
+  o.max_responders = 2;
+  o.max_concurrent_speakers = 2;
+  harness h(o);
+  auto waits = [&](const char* behind) {
+    return h.counter("npcorch_conversation_addressed_waits_total", {{"behind", behind}});
+  };
+  // Ann addresses Pete; Goldie answers her too, unprompted, once Pete has started.
+  auto fx = h.st->on_turn(h.turn("Pete, hello"), h.clk.now());
+  REQUIRE(fx.submits.size() == 2);
+  const auto pete = fx.submits[0].job, goldie = fx.submits[1].job;
+  CHECK(fx.submits[0].agent_id == "agent-Pete");
+  CHECK(fx.submits[1].agent_id == "agent-Goldie");
+  h.start(pete);
+  h.start(goldie);
+  CHECK(waits("unaddressed") <= 0);  // nobody was busy: never counted
+  // Goldie is addressed while she answers Ann's turn to Pete, unprompted: she must wait.
+  fx = h.st->on_turn(h.turn("Goldie, and you?"), h.clk.now());
+  CHECK(waits("unaddressed") == 1);
+  // Pete is addressed while he answers a player who addressed him: another kind of wait.
+  fx = h.st->on_turn(h.turn("Pete, one more"), h.clk.now());
+  CHECK(waits("reply") == 1);
+  CHECK(waits("notice") <= 0);
+  CHECK(waits("chain") <= 0);
+}
+
 TEST_CASE("conversation_state: an addressed NPC busy past turn_timeout ends in turn_dropped timeout") {
   policies::conversation_options o;
   o.max_responders = 1;
