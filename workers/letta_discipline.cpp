@@ -66,10 +66,7 @@ letta_discipline::letta_discipline(asio::io_context& io, std::shared_ptr<letta_t
       per_game_(opts.per_game),
       shared_(opts.shared_map),
       otid_rng_(seed_or_random(opts.jitter_seed == 0 ? 0 : opts.jitter_seed + 1)),
-      latency_(metrics.get_histogram("npcorch_letta_latency_seconds", "Latency of one Letta request")),
-      known_reads_(metrics.get_counter("npcorch_letta_block_reads_known_total",
-                                       "Block reads answered without a request: the isolated block is still "
-                                       "the copy of the agent's block made when this daemon created it")) {}
+      m_(metrics) {}
 
 letta_discipline::letta_discipline(asio::io_context& io, std::shared_ptr<letta_transport> transport,
                                    discipline_options opts, const policies::clock& clock, timer_service& timers,
@@ -82,10 +79,15 @@ letta_discipline::letta_discipline(asio::io_context& io, std::shared_ptr<letta_t
       per_game_(opts.per_game),
       shared_(opts.shared_map),
       otid_rng_(seed_or_random(opts.jitter_seed == 0 ? 0 : opts.jitter_seed + 1)),
-      latency_(metrics.get_histogram("npcorch_letta_latency_seconds", "Latency of one Letta request")),
-      known_reads_(metrics.get_counter("npcorch_letta_block_reads_known_total",
-                                       "Block reads answered without a request: the isolated block is still "
-                                       "the copy of the agent's block made when this daemon created it")) {}
+      m_(metrics) {}
+
+letta_discipline::fixed_metrics::fixed_metrics(metrics::registry& r)
+    : latency(r.get_histogram("npcorch_letta_latency_seconds", "Latency of one Letta request")),
+      known_reads(r.get_counter("npcorch_letta_block_reads_known_total",
+                                "Block reads answered without a request: the isolated block is still "
+                                "the copy of the agent's block made when this daemon created it")),
+      prompt_tokens(r.get_counter("npcorch_letta_tokens_total", tokens_help, {{"type", "prompt"}})),
+      completion_tokens(r.get_counter("npcorch_letta_tokens_total", tokens_help, {{"type", "completion"}})) {}
 
 std::string letta_discipline::new_otid() {
   // uuid4 layout from a seeded 64-bit generator: unique per client in practice, and
@@ -135,9 +137,8 @@ bool letta_discipline::refuse_missing(const std::string& agent_id) {
 
 void letta_discipline::count_tokens(const std::string& agent_id, const letta_reply& reply) {
   if (reply.prompt_tokens == 0 && reply.completion_tokens == 0) return;
-  const char* help = "Tokens used by Letta replies (from usage)";
-  metrics_.get_counter("npcorch_letta_tokens_total", help, {{"type", "prompt"}}).inc(reply.prompt_tokens);
-  metrics_.get_counter("npcorch_letta_tokens_total", help, {{"type", "completion"}}).inc(reply.completion_tokens);
+  m_.prompt_tokens.inc(reply.prompt_tokens);
+  m_.completion_tokens.inc(reply.completion_tokens);
   const char* agent_help = "Tokens used by Letta replies per agent (from usage)";
   metrics_.get_counter("npcorch_letta_agent_tokens_total", agent_help, {{"agent", agent_id}, {"type", "prompt"}})
       .inc(reply.prompt_tokens);
@@ -320,7 +321,7 @@ void letta_discipline::execute_counted(transport_request req, const char* kind,
   const letta_endpoint endpoint = req.endpoint;
   transport_->execute(std::move(req),
                       [self = shared_from_this(), started, endpoint, kind, cb = std::move(cb)](transport_response r) {
-                        self->latency_.observe(std::chrono::duration<double>(self->clock_.now() - started).count());
+                        self->m_.latency.observe(std::chrono::duration<double>(self->clock_.now() - started).count());
                         self->metrics_
                             .get_counter("npcorch_letta_calls_total", "Letta requests by endpoint and status",
                                          {{"endpoint", to_string(endpoint)}, {"status", status_label(r)}})

@@ -225,8 +225,17 @@ class letta_discipline final : public letta_client, public std::enable_shared_fr
   bool per_game_ = true;
   std::shared_ptr<shared_conversations> shared_;  // the map shared by several daemons, or null
   std::mt19937_64 otid_rng_;
-  metrics::histogram& latency_;
-  metrics::counter& known_reads_;
+  // The metrics with fixed labels, looked up once (the per-status and per-agent ones are
+  // looked up per use).
+  struct fixed_metrics {
+    static constexpr const char* tokens_help = "Tokens used by Letta replies (from usage)";
+    explicit fixed_metrics(metrics::registry& r);
+    metrics::histogram& latency;
+    metrics::counter& known_reads;
+    metrics::counter& prompt_tokens;
+    metrics::counter& completion_tokens;
+  };
+  fixed_metrics m_;
 };
 
 }  // namespace orch::workers

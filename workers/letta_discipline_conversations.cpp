@@ -77,7 +77,7 @@ void letta_discipline::attempt(std::shared_ptr<shared_call> sc, std::function<vo
       return self->with_agent_block(
           sc->req.agent_id, sc->req.label, [self, sc, conv, done](std::optional<std::string> value) {
             if (!value) return self->send_now(sc, &*conv, done);  // the agent's block unknown: read this one
-            self->known_reads_.inc();
+            self->m_.known_reads.inc();
             transport_response known;
             known.status = 200;
             known.body = "{\"id\":" + json_quote(conv->blocks.at(sc->req.label)) +
@@ -132,7 +132,7 @@ bool letta_discipline::answer_pristine(const std::string& lane, const std::strin
     if (b == agent_blocks_.end() || !b->second.loaded) return false;  // read inside the lane, which loads it
     value = b->second.value;
   }
-  known_reads_.inc();
+  m_.known_reads.inc();
   letta_result ok;
   ok.ok = true;
   ok.http_status = 200;

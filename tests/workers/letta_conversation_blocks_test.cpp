@@ -7,6 +7,7 @@
 
 #include <mutex>
 
+#include "tests/workers/letta_test_options.hpp"
 #include "tests/workers/run_until.hpp"
 #include "workers/letta_discipline.hpp"
 #include "workers/letta_simulated.hpp"
@@ -44,13 +45,8 @@ class recording_transport final : public letta_transport {
 };
 
 discipline_options per_game() {
-  discipline_options o;
-  o.max_in_flight = 8;
-  o.global_per_s = 0;
-  o.per_agent_per_s = 0;
+  auto o = orch::testing::quick_discipline(7, true);
   o.backoff.max_attempts = 2;
-  o.jitter_seed = 7;
-  o.per_game = true;
   return o;
 }
 

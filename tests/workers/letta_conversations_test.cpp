@@ -10,6 +10,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "tests/workers/letta_test_options.hpp"
 #include "tests/workers/run_until.hpp"
 #include "workers/letta_codec.hpp"
 #include "workers/letta_conversation_codec.hpp"
@@ -23,22 +24,9 @@ using namespace std::chrono_literals;
 namespace {
 
 using orch::testing::run_until;
+using orch::testing::say;
 
-discipline_options per_game() {
-  discipline_options o;
-  o.max_in_flight = 8;
-  o.global_per_s = 0;
-  o.per_agent_per_s = 0;
-  o.backoff.base = 1ms;
-  o.backoff.max = 4ms;
-  o.backoff.max_attempts = 4;
-  o.breaker_failure_threshold = 100;
-  o.jitter_seed = 99;
-  o.per_game = true;
-  return o;
-}
-
-std::vector<letta_message> say(const std::string& text) { return {{"user", text, "Alice", ""}}; }
+discipline_options per_game() { return orch::testing::quick_discipline(99, true); }
 
 const std::string agent = "agent-00000000-0000-4000-8000-000000000001";
 

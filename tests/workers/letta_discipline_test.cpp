@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "tests/workers/letta_test_options.hpp"
 #include "tests/workers/run_until.hpp"
 #include "workers/letta_discipline.hpp"
 #include "workers/letta_simulated.hpp"
@@ -18,6 +19,7 @@ using namespace std::chrono_literals;
 namespace {
 
 using orch::testing::run_until;
+using orch::testing::say;
 
 struct rig {
   boost::asio::io_context io;
@@ -35,18 +37,10 @@ struct rig {
 };
 
 discipline_options fast() {
-  discipline_options o;
+  auto o = orch::testing::quick_discipline();
   o.max_in_flight = 4;
-  o.global_per_s = 0;  // unlimited
-  o.per_agent_per_s = 0;
-  o.backoff.base = 1ms;
-  o.backoff.max = 4ms;
-  o.backoff.max_attempts = 4;
-  o.breaker_failure_threshold = 100;
   return o;
 }
-
-std::vector<letta_message> say(const std::string& text) { return {{"user", text, "Alice", ""}}; }
 
 }  // namespace
 

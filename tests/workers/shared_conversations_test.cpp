@@ -10,6 +10,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "tests/workers/letta_test_options.hpp"
 #include "tests/workers/run_until.hpp"
 #include "workers/letta_discipline.hpp"
 #include "workers/letta_simulated.hpp"
@@ -22,6 +23,7 @@ using namespace std::chrono_literals;
 namespace {
 
 using orch::testing::run_until;
+using orch::testing::say;
 
 // Answers later on the io_context, as the Redis client does.
 struct memory_shared final : shared_conversations {
@@ -47,20 +49,10 @@ struct memory_shared final : shared_conversations {
 };
 
 discipline_options shared(std::shared_ptr<shared_conversations> dir) {
-  discipline_options o;
-  o.max_in_flight = 8;
-  o.global_per_s = 0;
-  o.per_agent_per_s = 0;
-  o.backoff.base = 1ms;
-  o.backoff.max = 4ms;
-  o.breaker_failure_threshold = 100;
-  o.jitter_seed = 7;
-  o.per_game = true;
+  auto o = orch::testing::quick_discipline(7, true);
   o.shared_map = std::move(dir);
   return o;
 }
-
-std::vector<letta_message> say(const std::string& text) { return {{"user", text, "Alice", ""}}; }
 
 const std::string agent = "agent-00000000-0000-4000-8000-000000000002";
 
