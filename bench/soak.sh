@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Soak: floods the daemon (simulated Letta) for MINUTES (default 10) with npc-flood — walking
 # game servers (servers-20), a chat storm and a malformed share, all at once, 55 s of every
-# minute — and prints once a minute, 5 s after that minute's flood: the daemon's RSS, malloc's
+# minute, each on games of its own (soak-servers-20-N, soak-chat-storm-N, soak-malformed-N: two
+# floods posting snapshots of one game would replace each other's world, and whether the chat
+# storm's speakers were in it would depend on the two timers' phase) — and prints once a minute, 5 s after that minute's flood: the daemon's RSS, malloc's
 # live heap (npcorch_heap_in_use_bytes) and the free memory it keeps (npcorch_heap_free_bytes),
 # npcorch_games, the replay buffers' bytes, active conversations, queued messages and the
 # 1-minute load average. Memory is bounded when RSS stays flat (the README quotes a 10-minute
 # run). Minute 0 is the idle daemon before any flood; the summary gives the RSS spread from
 # minute 1 (the first flood's peak included) and after a warm-up of SOAK_WARMUP minutes
-# (default 1), each labelled. Extra daemon options: SOAK_SET="a.b=v c.d=w". Uses BUILD_DIR
+# (default 1), each labelled. SOAK_METRICS_DIR=DIR keeps each minute's /metrics as DIR/minute-N.txt.
+# Extra daemon options: SOAK_SET="a.b=v c.d=w". Uses BUILD_DIR
 # (default build/), which must hold npc-orchestratord and npc-flood.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +29,7 @@ trap cleanup EXIT
   $(for kv in ${SOAK_SET:-}; do printf -- '--set %s ' "$kv"; done) >"$work/daemon.out" 2>&1 &
 daemon=$!
 pids+=($daemon)
-for _ in $(seq 300); do grep -q '^listening on ' "$work/daemon.out" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -qs '^listening on ' "$work/daemon.out" && break; sleep 0.1; done
 addr=$(grep -m1 '^listening on ' "$work/daemon.out" | sed 's/^listening on //')
 [ -n "$addr" ] || { echo "daemon did not start" >&2; cat "$work/daemon.out" >&2; exit 1; }
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status"; }
@@ -44,6 +47,7 @@ sample() {
     "$(( ${replay:-0} / 1024 ))" "$(metric npcorch_conversations_active)" "$(metric npcorch_queue_depth)" \
     "$(cut -d' ' -f1 /proc/loadavg)"
   echo "$r" >>"$work/rss"
+  if [ -n "${SOAK_METRICS_DIR:-}" ]; then mkdir -p "$SOAK_METRICS_DIR" && cp "$work/metrics" "$SOAK_METRICS_DIR/minute-$1.txt"; fi
 }
 echo "minute rss_mb heap_in_use_mb heap_free_mb games replay_kb conversations queued load1"
 sample 0
@@ -51,7 +55,7 @@ for m in $(seq "$minutes"); do
   flood=()
   for sc in servers-20 chat-storm malformed; do
     "$build"/npc-flood --target "http://$addr" --scenario "etc/scenarios/$sc.yaml" --duration 55 \
-      >"$work/flood-$sc-$m.out" 2>&1 &
+      --game-prefix "soak-$sc-" >"$work/flood-$sc-$m.out" 2>&1 &
     flood+=($!)
   done
   wait "${flood[@]}" || true
