@@ -29,7 +29,13 @@ namespace orch::daemon {
 namespace net = boost::asio;
 using queues::message_kind;
 
-// Members are declared in start order; destruction runs in reverse.
+// Members are declared in start order; destruction runs in reverse (Seastar's deferred stop).
+// When run() returns, the io_context is stopped and its threads joined, so no handler runs
+// any more; the Letta client has dropped its unfinished calls (their callbacks hold the
+// client: a cycle otherwise). The server, workers, Letta client and dispatcher are then
+// destroyed before the io_context, whose destructor frees the handlers still pending; those
+// hold what they touch by shared_ptr or weak_ptr (sessions, Letta calls, the dispatcher core,
+// subscriptions, timer state), so freeing them touches nothing already gone.
 struct app::impl {
   impl(config c, std::vector<std::string> sets)
       : config_path(c.source_path),
@@ -240,6 +246,7 @@ struct app::impl {
     io.run();
     for (auto& t : threads) t.join();
     if (redis) redis->stop();  // its thread touches `ready`, destroyed before it
+    letta->stop();
     return 0;
   }
 

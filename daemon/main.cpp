@@ -2,7 +2,6 @@
 // Parses argv, loads the config, builds the app; maps failures to exit codes
 // (0 ok, 1 invalid config or startup failure, 2 usage).
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
 #include <string>
 #include <string_view>
@@ -61,12 +60,10 @@ int main(int argc, char** argv) {
       std::printf("%s: configuration is valid\n", config_path.c_str());
       return 0;
     }
-    // The app lives until exit: after a clean drain the process ends without unwinding it, so
-    // no handler still owned by the io_context can outlive the objects it points to.
-    auto* a = new orch::daemon::app(std::move(cfg), std::move(sets));
-    const int rc = a->run();
-    std::fflush(nullptr);
-    std::_Exit(rc);
+    // run() returns after the drain and the flush window with every io thread joined; the app
+    // then unwinds in reverse start order (app.cpp) and main returns its exit code.
+    orch::daemon::app a(std::move(cfg), std::move(sets));
+    return a.run();
   } catch (const orch::daemon::config_error& e) {
     for (auto& line : e.errors) std::fprintf(stderr, "%s: %s\n", config_path.c_str(), line.c_str());
     return 1;

@@ -51,7 +51,9 @@ call_scheduler::call_scheduler(scheduler_options opts, const policies::clock& cl
       sync_share_waits_(m.get_counter(opts_.metric_prefix + "sync_share_waits_total",
                                       "Syncs held back by the sync share while replies waited")),
       breaker_gauge_(
-          m.get_gauge(opts_.metric_prefix + "breaker_state", "Circuit breaker: 0 closed, 1 open, 2 half-open")) {
+          m.get_gauge(opts_.metric_prefix + "breaker_state", "Circuit breaker: 0 closed, 1 open, 2 half-open")),
+      dropped_at_stop_(m.get_counter(opts_.metric_prefix + "calls_dropped_at_stop_total",
+                                     "Calls unfinished when the client stopped at exit, dropped uncalled")) {
   breaker_gauge_.set(0);
 }
 
@@ -64,6 +66,10 @@ void call_scheduler::submit(call_spec spec) {
   actions acts;
   {
     std::lock_guard lk(mu_);
+    if (stopped_) {
+      dropped_at_stop_.inc();
+      return;  // the spec and what its callbacks hold are released after the lock
+    }
     if (!gate_waker_set_) {  // the gate answers later (shared limits): it pumps us then
       gate_waker_set_ = true;
       gate_->set_waker([weak = weak_from_this()] {
@@ -89,6 +95,21 @@ void call_scheduler::submit(call_spec spec) {
     }
   }
   run(acts);
+}
+
+void call_scheduler::stop() {
+  std::unordered_map<std::string, lane_state> dropped;
+  {
+    std::lock_guard lk(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    for (const auto& [name, l] : lanes_) dropped_at_stop_.inc(l.pending.size() + (l.current ? 1 : 0));
+    dropped.swap(lanes_);
+    ready_.clear();
+    urgent_queued_ = 0;
+  }
+  // `dropped` goes out of scope here, outside the lock: the calls' callbacks may own the
+  // client that owns this scheduler, so they are released, never called.
 }
 
 void call_scheduler::charge(std::uint32_t requests) {
@@ -256,6 +277,7 @@ void call_scheduler::on_done(const std::string& name, const item_ptr& c, attempt
   actions acts;
   {
     std::lock_guard lk(mu_);
+    if (stopped_) return;  // stop() dropped the call with its lane
     const time_point now = clock_.now();
     lane_state& l = lanes_.at(name);
     --in_flight_;

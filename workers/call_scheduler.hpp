@@ -89,6 +89,10 @@ class call_scheduler : public std::enable_shared_from_this<call_scheduler> {
                  metrics::registry& metrics);
 
   void submit(call_spec spec);
+  // The app is unwinding (its io threads are joined): every call not yet finished is dropped
+  // without its finish, and so is every later submit (npcorch_letta_calls_dropped_at_stop_total).
+  // This releases the callbacks that hold the client above, which holds this scheduler.
+  void stop();
   // An attempt made `requests` more requests than the one it was started with (a
   // conversation's lookup, a read-back before a resend): they count toward the global rate
   // after the fact, so the calls that start next wait them out.
@@ -153,6 +157,7 @@ class call_scheduler : public std::enable_shared_from_this<call_scheduler> {
   std::uint32_t max_in_flight_seen_ = 0;
   std::uint32_t max_lane_concurrency_ = 0;
   std::optional<policies::time_point> wake_at_;
+  bool stopped_ = false;
 
   metrics::counter& retries_;
   metrics::gauge& in_flight_gauge_;
@@ -161,6 +166,7 @@ class call_scheduler : public std::enable_shared_from_this<call_scheduler> {
   metrics::counter* replies_behind_[3];  // by call_class of the call in the busy lane
   metrics::counter& sync_share_waits_;
   metrics::gauge& breaker_gauge_;
+  metrics::counter& dropped_at_stop_;
 };
 
 }  // namespace orch::workers

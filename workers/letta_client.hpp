@@ -113,6 +113,9 @@ class letta_client {
   // The game was evicted: drop what is kept per (agent, game) for it (the conversation ids
   // cached; Letta keeps the conversations, found again by summary when the game returns).
   virtual void forget_game(const std::string& game_id) { (void)game_id; }
+  // The app is unwinding after its io threads were joined: drop every call not yet finished
+  // without calling it back, and every later one. Their callbacks may own this client.
+  virtual void stop() {}
   // The key that orders one Letta lane's work in the dispatcher: the agent, or in per_game
   // mode the agent and the game (so one agent is not serialised across games).
   virtual std::string lane_key(const std::string& agent_id, const std::string& game_id) const {

@@ -102,6 +102,9 @@ class letta_discipline final : public letta_client, public std::enable_shared_fr
                                                   const std::string& game_id) const override;
   std::string lane_key(const std::string& agent_id, const std::string& game_id) const override;
   void forget_game(const std::string& game_id) override;
+  // Drops queued and waiting calls uncalled (the scheduler's, and those waiting for an
+  // agent's directory): the app's unwinding is then free of callback cycles.
+  void stop() override;
   // The conversation id of (agent, game) once resolved (tests, debug), or nullopt.
   std::optional<std::string> conversation_of(const std::string& agent_id, const std::string& game_id) const;
 

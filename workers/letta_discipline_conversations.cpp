@@ -56,6 +56,13 @@ void letta_discipline::forget_game(const std::string& game_id) {
     if (d.by_summary.erase(summary) > 0) d.complete = false;
 }
 
+void letta_discipline::stop() {
+  scheduler_->stop();
+  std::unordered_map<std::string, directory> dropped;  // released outside the lock
+  std::lock_guard lk(otid_mu_);
+  dropped.swap(directories_);
+}
+
 void letta_discipline::attempt(std::shared_ptr<shared_call> sc, std::function<void(attempt_result)> done) {
   auto after_conv = [self = shared_from_this(), sc, done](std::optional<conversation_entry> conv,
                                                           transport_response failure) {

@@ -302,3 +302,32 @@ TEST_CASE("call_scheduler: a lane's queue is bounded - beyond it calls fail over
   r.ok(2);
   CHECK(r.finished.size() == 5);
 }
+
+TEST_CASE("call_scheduler: stop() drops unfinished calls uncalled and releases their callbacks") {
+  rig r(unlimited());
+  // A call whose callbacks own something (as the Letta client's own callbacks own the client).
+  auto owned = std::make_shared<int>(7);
+  std::weak_ptr<int> watch = owned;
+  call_spec c;
+  c.lane = "conv-a";
+  c.agent = "agent-a";
+  c.cls = call_class::reply;
+  c.attempt = [owned](std::function<void(attempt_result)>) {};
+  c.finish = [owned](std::string_view, std::uint32_t) {};
+  r.submit("in-flight", "conv-a", call_class::sync);  // starts: one attempt per lane
+  r.s->submit(std::move(c));                          // queued behind it
+  r.submit("queued", "conv-a", call_class::npc);
+  owned.reset();
+  REQUIRE(r.names() == std::vector<std::string>{"in-flight"});
+  REQUIRE_FALSE(watch.expired());  // held by the queued call
+
+  r.s->stop();
+  CHECK(watch.expired());  // released with the dropped call
+  CHECK(r.s->lanes() == 0);
+  CHECK(r.metric("npcorch_letta_calls_dropped_at_stop_total") == 3);
+  r.ok(0);  // the in-flight attempt ends after stop: nothing is started or finished
+  r.submit("late", "conv-b", call_class::reply);
+  CHECK(r.metric("npcorch_letta_calls_dropped_at_stop_total") == 4);
+  CHECK(r.names() == std::vector<std::string>{"in-flight"});
+  CHECK(r.finished.empty());
+}
