@@ -10,7 +10,7 @@
 // npcorch_malloc_trim_seconds).
 //
 // Ownership: the app owns one heap_monitor; it keeps references to the io_context and the
-// metrics registry, which must outlive it. Thread-safety: start() and stop() from any thread;
+// metrics registry, which must outlive it. Thread-safety: start() once, stop() from any thread;
 // the samples run as timer handlers on the io_context (mallinfo2 and malloc_trim take each
 // arena's lock in turn, so a trim briefly delays allocations on other threads). How it fails:
 // it cannot; outside glibc the gauges stay 0 and no trim runs.
@@ -29,7 +29,7 @@ bool apply_allocator_settings(const memory_options& opts);
 class heap_monitor {
  public:
   heap_monitor(boost::asio::io_context& io, const memory_options& opts, metrics::registry& m);
-  ~heap_monitor();
+  ~heap_monitor();  // once no io thread runs
   heap_monitor(const heap_monitor&) = delete;
   heap_monitor& operator=(const heap_monitor&) = delete;
 
