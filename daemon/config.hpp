@@ -44,7 +44,7 @@ struct events_options {
 // The allocator (daemon/app_memory): read at boot only.
 struct memory_options {
   std::uint32_t arena_max = 0;                     // malloc arenas; 0 = glibc's default (8 x cores)
-  std::chrono::milliseconds trim_interval{10000};  // malloc_trim(0) period; 0 = never
+  std::chrono::milliseconds trim_interval{0};      // malloc_trim(0) period; 0 = never
   std::chrono::milliseconds stats_interval{5000};  // heap gauges' sampling period; 0 = at start only
 };
 
