@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/metrics.hpp"
+#include "daemon/app_memory.hpp"
 #include "daemon/config_loader.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/log.hpp"
@@ -197,6 +198,7 @@ struct app::impl {
       net::post(io, [this] {
         conversations.stop();  // publishes turn_dropped(shutdown) for every turn left
         watchdog.cancel();
+        heap.stop();
         // Keep serving for a bounded flush window: the last events reach WebSocket clients
         // and waiting long-polls, and WebSocket sessions close with a close frame.
         server.close_websockets();
@@ -215,7 +217,14 @@ struct app::impl {
     flush_timer.async_wait([this](boost::system::error_code) { wait_flushed(); });
   }
 
+  // The allocator's arena cap applies before the io and Redis threads exist (DESIGN 9).
+  void start_memory() {
+    if (!apply_allocator_settings(cfg->memory)) log(log_level::warn, "memory.arena_max: refused by malloc");
+    heap.start();
+  }
+
   int run() {
+    start_memory();
     wire();
     dispatcher.start();
     start_redis();
@@ -263,6 +272,7 @@ struct app::impl {
   net::signal_set hup;
   net::steady_timer watchdog;
   net::steady_timer flush_timer{io};
+  heap_monitor heap{io, cfg->memory, metrics};
   std::chrono::steady_clock::time_point flush_deadline{};
   metrics::counter& reloads_ok;
   metrics::counter& reloads_failed;

@@ -41,6 +41,13 @@ struct events_options {
   std::chrono::milliseconds max_wait{30000};   // cap on a long-poll's wait_ms
 };
 
+// The allocator (daemon/app_memory): read at boot only.
+struct memory_options {
+  std::uint32_t arena_max = 0;                     // malloc arenas; 0 = glibc's default (8 x cores)
+  std::chrono::milliseconds trim_interval{0};      // malloc_trim(0) period; 0 = never
+  std::chrono::milliseconds stats_interval{5000};  // heap gauges' sampling period; 0 = at start only
+};
+
 struct config {
   std::string source_path;  // the YAML file it came from ("" for defaults)
   server_options server;
@@ -49,6 +56,7 @@ struct config {
   policies::conversation_options conversation;
   workers::letta_options letta;
   events_options events;
+  memory_options memory;
   workers::redis_options redis;  // DESIGN 10: shared by several daemons; empty url = alone
   std::shared_ptr<const workers::world_registry> registry = std::make_shared<workers::world_registry>();
 };

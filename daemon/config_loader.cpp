@@ -330,6 +330,13 @@ void read_events(yaml_reader& r, const yaml_entry& sec, events_options& ev) {
           {"max_wait_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, hour_ms, ev.max_wait); }}});
 }
 
+void read_memory(yaml_reader& r, const yaml_entry& sec, memory_options& m) {
+  r.walk(sec.value, sec.path, sec.mark,
+         {{"arena_max", [&](const yaml_entry& e) { r.read_uint(e, 0, 1024, m.arena_max); }},
+          {"trim_interval_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, hour_ms, m.trim_interval); }},
+          {"stats_interval_ms", [&](const yaml_entry& e) { r.read_duration(e, 0, hour_ms, m.stats_interval); }}});
+}
+
 void read_redis(yaml_reader& r, const yaml_entry& sec, workers::redis_options& o) {
   r.walk(sec.value, sec.path, sec.mark,
          {{"url",
@@ -393,6 +400,7 @@ config build(const std::string& text, const std::string& base_dir, const std::ve
            }},
           {"letta", [&](const yaml_entry& e) { read_letta(r, e, cfg.letta, letta_token_entry, retry_max_entry); }},
           {"events", [&](const yaml_entry& e) { read_events(r, e, cfg.events); }},
+          {"memory", [&](const yaml_entry& e) { read_memory(r, e, cfg.memory); }},
           {"redis", [&](const yaml_entry& e) { read_redis(r, e, cfg.redis); }}});
 
   // Routes: defaults by name, then the YAML's, resolved against the final queue list.

@@ -378,6 +378,16 @@ void letta_discipline::complete_attempt(const std::shared_ptr<shared_call>& sc, 
   // Only signs of a sick server feed the breaker; a 4xx (429 included) is an answer.
   a.server_failure = r.status == 0 || r.status >= 500;
   a.retryable = !a.ok && policies::is_retryable(r.status, r.body);
+  // An answer above letta.max_response_bytes: the server answered (not a sign of sickness) and
+  // the same request would get the same answer, so it fails at once.
+  if (r.status == 0 && r.error == "too_large") {
+    a.server_failure = false;
+    a.retryable = false;
+    metrics_
+        .get_counter("npcorch_letta_not_retried_total", "Failed Letta attempts not retried because of their answer",
+                     {{"reason", "too_large"}})
+        .inc();
+  }
   if (r.retry_after) a.retry_after = *r.retry_after;
   // A message that timed out, or whose connection broke after it was written, may have landed:
   // the next attempt reads the thread back before sending it again.

@@ -42,7 +42,7 @@ http_endpoint parse_base_url(const std::string& url) {
   auto u = common::parse_http_url(url, error);
   if (!u)
     throw std::invalid_argument("letta.base_url: expected http://host:port[/prefix], got '" + url + "': " + error);
-  return http_endpoint{u->host, std::to_string(u->port), u->prefix()};
+  return http_endpoint{u->host, std::to_string(u->port), u->prefix(), common::format_host_port(u->host, u->port)};
 }
 
 letta_http::letta_http(asio::io_context& io, const letta_options& opts, metrics::registry* metrics)
@@ -149,7 +149,7 @@ struct letta_http::impl {
 
   static http::request<http::string_body> make_request(const letta_http& self, const transport_request& req) {
     http::request<http::string_body> rq{http::string_to_verb(req.method), self.ep_.prefix + req.target, 11};
-    rq.set(http::field::host, self.ep_.host + ":" + self.ep_.port);
+    rq.set(http::field::host, self.ep_.authority);
     rq.set(http::field::user_agent, "npc-orchestrator");
     rq.set(http::field::accept, "application/json");
     if (!self.token_.empty()) rq.set(http::field::authorization, "Bearer " + self.token_);

@@ -37,7 +37,8 @@ namespace orch::workers {
 struct http_endpoint {
   std::string host;
   std::string port;
-  std::string prefix;  // path prefix without a trailing '/', may be empty
+  std::string prefix;     // path prefix without a trailing '/', may be empty
+  std::string authority;  // the Host header: host:port, an IPv6 host in brackets
 };
 // Parses http://host[:port][/prefix]; throws std::invalid_argument.
 http_endpoint parse_base_url(const std::string& url);

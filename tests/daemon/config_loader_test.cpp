@@ -146,6 +146,9 @@ void check_defaults(const daemon::config& c) {
   CHECK(c.events.replay_bytes == d.events.replay_bytes);
   CHECK(c.events.max_games == d.events.max_games);
   CHECK(c.events.max_wait == d.events.max_wait);
+  CHECK(c.memory.arena_max == d.memory.arena_max);
+  CHECK(c.memory.trim_interval == d.memory.trim_interval);
+  CHECK(c.memory.stats_interval == d.memory.stats_interval);
 }
 
 }  // namespace
@@ -258,7 +261,8 @@ TEST_CASE("config_loader: values are parsed exactly") {
       "letta: {base_url: 'http://letta.internal:9000/api/', retry: {base_ms: 100, max_ms: 100}}\n"
       "world: {cluster_radius_studs: 12.5}\n"
       "conversation: {max_npc_chain: 0, npc_cooldown_s: 0}\n"
-      "chat: {sync_wait_ms: 1500}\n");
+      "chat: {sync_wait_ms: 1500}\n"
+      "memory: {arena_max: 3, trim_interval_ms: 30000, stats_interval_ms: 0}\n");
   CHECK(c.server.host == "::1");
   CHECK(c.server.port == 0);
   CHECK(c.server.max_body_bytes == 2048);
@@ -268,6 +272,11 @@ TEST_CASE("config_loader: values are parsed exactly") {
   CHECK(c.conversation.max_npc_chain == 0);
   CHECK(c.conversation.npc_cooldown == std::chrono::seconds(0));
   CHECK(c.conversation.sync_wait == std::chrono::milliseconds(1500));
+  CHECK(c.memory.arena_max == 3);
+  CHECK(c.memory.trim_interval == std::chrono::milliseconds(30000));
+  CHECK(c.memory.stats_interval == std::chrono::milliseconds(0));
+  CHECK(has_error(errors_of("memory: {arena_max: 2000}\n"),
+                  "memory.arena_max: expected an integer in [0, 1024] (line 1)"));
   // A 32-bit field refuses what does not fit.
   CHECK(has_error(errors_of("queues: {urgent: {max_latency_ms: 99999999999}}\n"),
                   "queues.urgent.max_latency_ms: expected a positive integer (at most 4294967295) (line 1)"));

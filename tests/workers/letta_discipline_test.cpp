@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <map>
+#include <optional>
 #include <set>
 
 #include "tests/workers/letta_test_options.hpp"
@@ -171,6 +172,12 @@ class held_transport final : public letta_transport {
     auto cb = std::move(held.at(i).second);
     cb(std::move(r));
   }
+  void fail(std::size_t i, std::string error) {  // no answer: status 0
+    transport_response r;
+    r.error = std::move(error);
+    auto cb = std::move(held.at(i).second);
+    cb(std::move(r));
+  }
   std::vector<std::pair<transport_request, response_fn>> held;
 };
 }  // namespace
@@ -211,6 +218,36 @@ TEST_CASE("discipline: block calls are syncs - a reply starts before the agent's
   CHECK(metrics.value("npcorch_letta_requests_total", {{"kind", "block_write"}, {"status", "200"}}) == 2);
   CHECK(metrics.value("npcorch_letta_requests_total", {{"kind", "block_read"}, {"status", "200"}}) == 1);
   CHECK(d->max_agent_concurrency() == 1);
+}
+
+TEST_CASE("discipline: a too_large answer fails at once - not retried, counted, the breaker untouched") {
+  boost::asio::io_context io;
+  policies::manual_clock clk;
+  manual_timer_service timers;
+  metrics::registry metrics;
+  auto t = std::make_shared<held_transport>();
+  auto o = fast();
+  o.breaker_failure_threshold = 1;  // one server failure would open it
+  auto d = std::make_shared<letta_discipline>(io, t, o, clk, timers, metrics);
+  std::optional<letta_result> got;
+  d->get_block("agent-a", "status", [&](letta_result x, std::string) { got = x; });
+  REQUIRE(t->held.size() == 1);
+  t->fail(0, "too_large");
+  io.poll();
+  clk.advance(1s);  // past any backoff: a retry would be due by now
+  timers.fire_due(clk.now());
+  io.poll();
+  REQUIRE(got);
+  CHECK_FALSE(got->ok);
+  CHECK(got->error == "too_large");
+  CHECK(got->attempts == 1);
+  CHECK(t->held.size() == 1);
+  CHECK(metrics.value("npcorch_letta_not_retried_total", {{"reason", "too_large"}}) == 1);
+  CHECK(metrics.value("npcorch_letta_failures_total", {{"reason", "too_large"}}) == 1);
+  CHECK(metrics.value("npcorch_letta_retries_total") <= 0);
+  // The breaker stayed closed: the next call is sent.
+  d->get_block("agent-a", "status", [&](letta_result, std::string) {});
+  CHECK(t->held.size() == 2);
 }
 
 TEST_CASE("discipline: blocks round-trip through the simulated backend - otids are filled") {

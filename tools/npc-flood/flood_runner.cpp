@@ -112,6 +112,7 @@ int run_flood(const flood_options& o, std::ostream& out, std::ostream& err) {
     p.ingest = o.ingest;
     p.ingest_rate = o.ingest ? o.rate / shards : 0;
     p.game_id_header = o.game_id_header;
+    p.game_prefix = o.game_prefix;
     workers.push_back(std::make_unique<flood_shard>(std::move(p), reg, sc.players_per_game));
   }
 

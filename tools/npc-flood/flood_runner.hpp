@@ -24,8 +24,9 @@ struct flood_options {
   double rate = 0;      // > 0: total requests/s replacing the scenario's mix rate
   int threads = 2;
   bool json = false;
-  std::size_t transcript = 0;   // exchanges printed at the end (--transcript N)
-  bool game_id_header = false;  // --game-id-header: X-Game-Id on snapshots and chat turns
+  std::size_t transcript = 0;          // exchanges printed at the end (--transcript N)
+  bool game_id_header = false;         // --game-id-header: X-Game-Id on snapshots and chat turns
+  std::string game_prefix = "flood-";  // --game-prefix: game ids are prefix + 1..games
 };
 
 int run_flood(const flood_options& o, std::ostream& out, std::ostream& err);

@@ -45,7 +45,7 @@ flood_shard::flood_shard(shard_plan plan, const flood_registry& reg, int players
           .count());
   for (int gi : plan_.games) {
     game_slot g;
-    const std::string id = (plan_.ingest ? "ingest-" : "flood-") + std::to_string(gi);
+    const std::string id = (plan_.ingest ? "ingest-" : plan_.game_prefix) + std::to_string(gi);
     g.world = std::make_unique<game_world>(id, reg, players_per_game, gi, rng_, plan_.stalls);
     g.world->set_seq_base(seq_base);
     g.ingest_seq = seq_base;

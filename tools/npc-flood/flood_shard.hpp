@@ -50,7 +50,8 @@ struct shard_plan {
   // is answered) over many games, or open loop at `ingest_rate` snapshots/s when > 0.
   bool ingest = false;
   double ingest_rate = 0;
-  bool game_id_header = false;  // X-Game-Id on every snapshot and chat turn (nginx routes by it)
+  bool game_id_header = false;         // X-Game-Id on every snapshot and chat turn (nginx routes by it)
+  std::string game_prefix = "flood-";  // scenario game ids: prefix + index (ingest: "ingest-")
 };
 
 class flood_shard {

@@ -72,6 +72,10 @@ int main(int argc, char** argv) {
   app.add_flag("--json", o.json, "print the report as one JSON object");
   app.add_flag("--game-id-header", o.game_id_header,
                "send X-Game-Id on every snapshot and chat turn (several daemons behind nginx route by it)");
+  app.add_option("--game-prefix", o.game_prefix,
+                 "scenario game ids are PREFIX1..PREFIXn (default flood-); floods run side by side with "
+                 "different prefixes simulate different games")
+      ->option_text("PREFIX");
   app.add_option("--transcript", o.transcript,
                  "end the report with N answered turns: who said what to whom, and the NPC's answer")
       ->check(CLI::Range(0, 1000))
