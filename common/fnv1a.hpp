@@ -1,6 +1,7 @@
 #pragma once
-// 64-bit FNV-1a over bytes: the one string hash of the project (group block hashes). Pure,
-// no state; chain calls by passing the previous result as `h`.
+// 64-bit FNV-1a over bytes: the stable string hash of the project (block text hashes; the
+// in-process group block content hash uses the faster common/hash64.hpp). Pure, no state;
+// chain calls by passing the previous result as `h`.
 #include <cstdint>
 #include <string_view>
 

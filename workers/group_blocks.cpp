@@ -6,6 +6,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "common/hash64.hpp"
 #include "policies/cluster_ids.hpp"
 #include "policies/group_update.hpp"
 
@@ -213,17 +214,16 @@ void push_updates(std::vector<std::string>& updates, const std::vector<std::stri
 }
 
 std::uint64_t group_block_hash(const group_block& b) {
-  std::uint64_t h = policies::fnv1a("group_members");
+  // Word-at-a-time (common/hash64.hpp): compared in-process only, never persisted. Each
+  // piece's length is mixed in; the counts keep members and updates apart.
+  std::uint64_t h = common::hash64("group_members");
+  h = common::hash64({}, h ^ b.members.size());
   for (const auto& m : b.members) {
-    h = policies::fnv1a(m.name, h);
-    h = policies::fnv1a(std::string_view("\x1f", 1), h);
-    h = policies::fnv1a(m.appearance, h);
-    h = policies::fnv1a(std::string_view("\x1e", 1), h);
+    h = common::hash64(m.name, h);
+    h = common::hash64(m.appearance, h);
   }
-  for (const auto& u : b.updates) {
-    h = policies::fnv1a(u, h);
-    h = policies::fnv1a(std::string_view("\x1d", 1), h);
-  }
+  h = common::hash64({}, h ^ b.updates.size());
+  for (const auto& u : b.updates) h = common::hash64(u, h);
   return h;
 }
 

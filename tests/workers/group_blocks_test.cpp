@@ -94,6 +94,26 @@ TEST_CASE("group blocks: hash ignores timestamps but not members, appearances or
   CHECK(group_block_hash(a) != group_block_hash(c));
 }
 
+TEST_CASE("group blocks: hash keeps fields apart - name/appearance split, members vs updates, order") {
+  group_block a;
+  a.members = {{"Ann", "", ""}};
+  group_block b;
+  b.members = {{"", "Ann", ""}};
+  CHECK(group_block_hash(a) != group_block_hash(b));
+  group_block c;
+  c.updates = {"Ann"};
+  group_block d;
+  d.members = {{"Ann", "", ""}};
+  d.updates = {""};
+  CHECK(group_block_hash(c) != group_block_hash(a));
+  CHECK(group_block_hash(d) != group_block_hash(a));
+  auto e = two_members();
+  auto f = e;
+  std::swap(f.members[0], f.members[1]);
+  CHECK(group_block_hash(e) != group_block_hash(f));
+  CHECK(group_block_hash(e) == group_block_hash(two_members()));
+}
+
 TEST_CASE("group blocks: merge keeps the NPC's notes and unknown keys - former members' notes kept") {
   auto first = merge_group_members(two_members(), "", 0, 0);
   CHECK_FALSE(first.npc_edited);
