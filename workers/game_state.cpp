@@ -332,9 +332,11 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
     // block must be written (the hash leaves the timestamps out, so they come later).
     auto& block = block_scratch_;
     block.members.resize(members.size());
+    member_entries_.resize(members.size());
     for (std::size_t i = 0; i < members.size(); ++i) {
+      member_entries_[i] = &entities_.at(members[i]);  // looked up once: the request reuses it
       block.members[i].name.assign(members[i]);
-      block.members[i].appearance.assign(entities_.at(members[i]).appearance);
+      block.members[i].appearance.assign(member_entries_[i]->appearance);
     }
     block.updates.assign(c.updates.begin(), c.updates.end());
     auto status = policies::status_text(t.health, t.location, t.action);
@@ -352,8 +354,10 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
     req->agent_id = t.agent_id;
     req->members = members;
     req->members_block.members.reserve(members.size());
-    for (const auto& m : block.members)
-      req->members_block.members.push_back({m.name, m.appearance, iso(entities_.at(m.name).last_seen_s)});
+    for (std::size_t i = 0; i < block.members.size(); ++i) {
+      const auto& m = block.members[i];
+      req->members_block.members.push_back({m.name, m.appearance, iso(member_entries_[i]->last_seen_s)});
+    }
     req->members_block.updates = c.updates;
     req->members_block.last_updated = iso(s.timestamp);
     req->status = std::move(status);

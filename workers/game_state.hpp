@@ -142,11 +142,12 @@ class game_state {
   common::union_find groups_;
   std::vector<std::uint32_t> group_size_;
   std::vector<std::uint32_t> group_slot_;
-  std::shared_ptr<const world_view> view_;  // the last published view (reused when unchanged)
-  std::vector<std::string> members_;        // scratch of decide_syncs
-  group_block block_scratch_;               // scratch of decide_syncs (content hash only)
-  std::optional<std::int64_t> iso_second_;  // the last second iso8601 formatted ...
-  std::string iso_text_;                    // ... and its text
+  std::shared_ptr<const world_view> view_;      // the last published view (reused when unchanged)
+  std::vector<std::string> members_;            // scratch of decide_syncs
+  group_block block_scratch_;                   // scratch of decide_syncs (content hash only)
+  std::vector<const tracked*> member_entries_;  // scratch of decide_syncs: entities_ of block_scratch_
+  std::optional<std::int64_t> iso_second_;      // the last second iso8601 formatted ...
+  std::string iso_text_;                        // ... and its text
 };
 
 // The cluster_update event of a change (DESIGN 3.3): every member, each one's position from
