@@ -325,8 +325,10 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
     }
     // Membership history: every change becomes an update line, whatever the reason.
     const auto& before = c.st.known ? c.st.members : none;
-    if (before != members)
+    if (before != members) {
       push_updates(c.updates, membership_update_lines(minus(members, before), minus(before, members)));
+      c.updates_hash = group_updates_hash(c.updates);
+    }
 
     // The block's content hash first, in reused scratch: a sync request is built only when a
     // block must be written (the hash leaves the timestamps out, so they come later).
@@ -338,9 +340,8 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
       block.members[i].name.assign(members[i]);
       block.members[i].appearance.assign(member_entries_[i]->appearance);
     }
-    block.updates.assign(c.updates.begin(), c.updates.end());
     auto status = policies::status_text(t.health, t.location, t.action);
-    const auto mh = group_block_hash(block);
+    const auto mh = group_block_hash(block.members, c.updates_hash);
     const auto sh = text_hash(status);
     if (!policies::block_needs_write(reason, c.st.members_hash, mh) &&
         !policies::block_needs_write(reason, c.st.status_hash, sh)) {

@@ -110,7 +110,8 @@ class game_state {
   };
   struct npc_cache {
     policies::npc_group_state st;
-    std::vector<std::string> updates;  // newest first
+    std::vector<std::string> updates;                          // newest first
+    std::uint64_t updates_hash = group_updates_hash(updates);  // kept with `updates`
   };
 
   void track_entities(const snapshot& s, policies::time_point now, apply_stats& stats);
@@ -144,7 +145,7 @@ class game_state {
   std::vector<std::uint32_t> group_slot_;
   std::shared_ptr<const world_view> view_;      // the last published view (reused when unchanged)
   std::vector<std::string> members_;            // scratch of decide_syncs
-  group_block block_scratch_;                   // scratch of decide_syncs (content hash only)
+  group_block block_scratch_;                   // scratch of decide_syncs (content hash: members only)
   std::vector<const tracked*> member_entries_;  // scratch of decide_syncs: entities_ of block_scratch_
   std::optional<std::int64_t> iso_second_;      // the last second iso8601 formatted ...
   std::string iso_text_;                        // ... and its text

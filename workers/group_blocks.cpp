@@ -213,18 +213,27 @@ void push_updates(std::vector<std::string>& updates, const std::vector<std::stri
   if (updates.size() > group_block_max_updates) updates.resize(group_block_max_updates);
 }
 
-std::uint64_t group_block_hash(const group_block& b) {
-  // Word-at-a-time (common/hash64.hpp): compared in-process only, never persisted. Each
-  // piece's length is mixed in; the counts keep members and updates apart.
+// Word-at-a-time (common/hash64.hpp): compared in-process only, never persisted. Each
+// piece's length is mixed in; the counts keep members and updates apart.
+std::uint64_t group_updates_hash(const std::vector<std::string>& updates) {
+  std::uint64_t h = common::hash64("group_members.updates");
+  h = common::hash64({}, h ^ updates.size());
+  for (const auto& u : updates) h = common::hash64(u, h);
+  return h;
+}
+
+std::uint64_t group_block_hash(const std::vector<block_member>& members, std::uint64_t updates_hash) {
   std::uint64_t h = common::hash64("group_members");
-  h = common::hash64({}, h ^ b.members.size());
-  for (const auto& m : b.members) {
+  h = common::hash64({}, h ^ members.size());
+  for (const auto& m : members) {
     h = common::hash64(m.name, h);
     h = common::hash64(m.appearance, h);
   }
-  h = common::hash64({}, h ^ b.updates.size());
-  for (const auto& u : b.updates) h = common::hash64(u, h);
-  return h;
+  return common::hash64({}, h ^ updates_hash);
+}
+
+std::uint64_t group_block_hash(const group_block& b) {
+  return group_block_hash(b.members, group_updates_hash(b.updates));
 }
 
 std::string render_group_members(const group_block& b, std::size_t limit) {

@@ -51,8 +51,12 @@ std::vector<std::string> membership_update_lines(const std::vector<std::string>&
 // group_block_max_updates.
 void push_updates(std::vector<std::string>& updates, const std::vector<std::string>& lines);
 
-// Hash of the block's content, timestamps (last_seen, last_updated) aside.
+// Hash of the block's content, timestamps (last_seen, last_updated) aside. Compared in-process
+// only (never persisted). It is group_block_hash(b.members, group_updates_hash(b.updates)), so
+// a caller can keep the updates' hash and recompute it only when the updates change.
 std::uint64_t group_block_hash(const group_block& b);
+std::uint64_t group_updates_hash(const std::vector<std::string>& updates);
+std::uint64_t group_block_hash(const std::vector<block_member>& members, std::uint64_t updates_hash);
 
 // The text the daemon writes when the block holds nothing of the NPC's.
 std::string render_group_members(const group_block& b, std::size_t limit = group_block_limit);

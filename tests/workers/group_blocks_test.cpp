@@ -114,6 +114,17 @@ TEST_CASE("group blocks: hash keeps fields apart - name/appearance split, member
   CHECK(group_block_hash(e) == group_block_hash(two_members()));
 }
 
+TEST_CASE("group blocks: the hash from a kept updates hash equals the whole block's hash") {
+  auto b = two_members();
+  CHECK(group_block_hash(b) == group_block_hash(b.members, group_updates_hash(b.updates)));
+  auto c = b;
+  push_updates(c.updates, membership_update_lines({}, S{"Kaiden"}));
+  CHECK(group_updates_hash(c.updates) != group_updates_hash(b.updates));
+  CHECK(group_block_hash(c) == group_block_hash(c.members, group_updates_hash(c.updates)));
+  CHECK(group_block_hash(c) != group_block_hash(b));
+  CHECK(group_updates_hash({}) == group_updates_hash({}));
+}
+
 TEST_CASE("group blocks: merge keeps the NPC's notes and unknown keys - former members' notes kept") {
   auto first = merge_group_members(two_members(), "", 0, 0);
   CHECK_FALSE(first.npc_edited);
