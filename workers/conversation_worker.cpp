@@ -81,7 +81,7 @@ void conversation_worker::run(conversation_effects fx) {
       run(std::move(more));
     }
   }
-  // Letta calls come only from start_job, which binds them to their worker slot.
+  // Letta calls come only from run_in_slot, which binds them to their worker slot.
 }
 
 void conversation_worker::handle_turn(queues::message m, queues::completion done) {
@@ -96,14 +96,14 @@ void conversation_worker::handle_turn(queues::message m, queues::completion done
 }
 
 void conversation_worker::handle_reply(queues::message m, queues::completion done) {
-  start_job(std::move(m), std::move(done));
+  run_in_slot(std::move(m), std::move(done));
 }
 
 void conversation_worker::handle_notice(queues::message m, queues::completion done) {
-  start_job(std::move(m), std::move(done));
+  run_in_slot(std::move(m), std::move(done));
 }
 
-void conversation_worker::start_job(queues::message m, queues::completion done) {
+void conversation_worker::run_in_slot(queues::message m, queues::completion done) {
   auto ref = m.payload.as<conversation_job_ref>();
   if (!ref) return;
   conversation_effects fx;

@@ -54,7 +54,9 @@ class conversation_worker {
 
  private:
   void run(conversation_effects fx);
-  void start_job(queues::message m, queues::completion done);
+  // A dispatched reply or notice job: asks the state to start it and holds the worker slot until
+  // its Letta call ends (conversation_state::start_job is the state's side of it).
+  void run_in_slot(queues::message m, queues::completion done);
   void arm_timer();
 
   letta_client& letta_;
