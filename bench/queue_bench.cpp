@@ -20,10 +20,13 @@
 
 #include "common/percentile.hpp"
 #include "queues/dispatcher.hpp"
+#include "tests/io_threads.hpp"
 
 using namespace orch::queues;
 using namespace std::chrono_literals;
 using bench_clock = std::chrono::steady_clock;
+
+using orch::testing::io_threads;
 
 namespace {
 
@@ -33,19 +36,6 @@ std::string key_of(const char* prefix, std::size_t n) {
   s += std::to_string(n);
   return s;
 }
-
-struct io_threads {
-  boost::asio::io_context io;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{io.get_executor()};
-  std::vector<std::thread> threads;
-  explicit io_threads(int n) {
-    for (int i = 0; i < n; ++i) threads.emplace_back([this] { io.run(); });
-  }
-  ~io_threads() {
-    guard.reset();
-    for (auto& t : threads) t.join();
-  }
-};
 
 bool drain_and_wait(dispatcher& d, std::chrono::milliseconds timeout) {
   std::promise<bool> p;
@@ -71,7 +61,7 @@ void throughput() {
   constexpr int per_producer = 50000;
   orch::policies::steady_clock clock;
   orch::metrics::registry reg;
-  io_threads io(2);
+  io_threads io(2, io_threads::at_end::finish);
   auto cfg = queues_config::defaults();
   cfg.queues[0].capacity = 1'000'000;
   cfg.queues[0].workers = 64;
@@ -112,7 +102,7 @@ void throughput() {
 void mixed() {
   orch::policies::steady_clock clock;
   orch::metrics::registry reg;
-  io_threads io(2);
+  io_threads io(2, io_threads::at_end::finish);
   const auto cfg = queues_config::defaults();  // urgent 500 ms / 5 / 10000; conversation 2000 ms / 3 / 5000
   dispatcher d(io.io, cfg, clock, reg);
   std::mutex mu;

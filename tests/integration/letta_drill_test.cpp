@@ -17,8 +17,8 @@
 #include <boost/beast/http.hpp>
 
 #include "tests/eventually.hpp"
-#include "tests/integration/io_threads.hpp"
 #include "tests/integration/process.hpp"
+#include "tests/io_threads.hpp"
 #include "workers/letta_discipline.hpp"
 #include "workers/letta_factory.hpp"
 #include "workers/letta_http.hpp"

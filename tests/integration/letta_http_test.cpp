@@ -18,7 +18,7 @@
 #include <boost/beast/http.hpp>
 
 #include "tests/eventually.hpp"
-#include "tests/integration/io_threads.hpp"
+#include "tests/io_threads.hpp"
 #include "workers/letta_http.hpp"
 
 using namespace orch;

@@ -16,9 +16,12 @@
 #include <boost/asio/post.hpp>
 
 #include "queues/dispatcher.hpp"
+#include "tests/io_threads.hpp"
 
 using namespace orch::queues;
 using namespace std::chrono_literals;
+
+using orch::testing::io_threads;
 
 namespace {
 
@@ -38,22 +41,6 @@ message msg(message_kind k, std::string key, int payload, bool coalesce = false)
   return m;
 }
 int payload_of(const message& m) { return *m.payload.as<int>(); }
-
-// An io_context run by a few threads for the length of a test.
-struct io_threads {
-  boost::asio::io_context io;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{io.get_executor()};
-  std::vector<std::thread> threads;
-  explicit io_threads(int n) {
-    for (int i = 0; i < n; ++i) threads.emplace_back([this] { io.run(); });
-  }
-  ~io_threads() { stop(); }
-  void stop() {
-    guard.reset();
-    for (auto& t : threads)
-      if (t.joinable()) t.join();
-  }
-};
 
 bool drain_and_wait(dispatcher& d, std::chrono::milliseconds timeout) {
   std::promise<bool> p;
@@ -77,7 +64,7 @@ const message_kind all_kinds[] = {message_kind::snapshot, message_kind::chat_tur
 TEST_CASE("dispatcher: every accepted message is handled exactly once") {
   orch::policies::steady_clock clock;
   orch::metrics::registry reg;
-  io_threads io(2);
+  io_threads io(2, io_threads::at_end::finish);
   dispatcher d(io.io, roomy(), clock, reg);
   std::mutex mu;
   std::map<int, int> handled;
@@ -119,7 +106,7 @@ TEST_CASE("dispatcher: every accepted message is handled exactly once") {
 TEST_CASE("dispatcher: per-key order holds for one producer while others flood") {
   orch::policies::steady_clock clock;
   orch::metrics::registry reg;
-  io_threads io(3);
+  io_threads io(3, io_threads::at_end::finish);
   dispatcher d(io.io, roomy(), clock, reg);
   std::atomic<int> k_running{0};
   std::atomic<int> overlap{0};
@@ -161,7 +148,7 @@ TEST_CASE("dispatcher: per-key order holds for one producer while others flood")
 TEST_CASE("dispatcher: reload under load loses nothing") {
   orch::policies::steady_clock clock;
   orch::metrics::registry reg;
-  io_threads io(2);
+  io_threads io(2, io_threads::at_end::finish);
   dispatcher d(io.io, roomy(), clock, reg);
   std::atomic<int> handled{0};
   std::mutex mu;

@@ -180,78 +180,82 @@ class held_transport final : public letta_transport {
   }
   std::vector<std::pair<transport_request, response_fn>> held;
 };
+
+// A discipline over a held_transport, on a manual clock and manual timers. At its end it stops
+// the client and releases the calls still held: their callbacks own the client, as at exit.
+struct held_rig {
+  explicit held_rig(discipline_options o)
+      : t(std::make_shared<held_transport>()),
+        d(std::make_shared<letta_discipline>(io, t, std::move(o), clk, timers, metrics)) {}
+  ~held_rig() {
+    d->stop();
+    t->held.clear();
+  }
+  boost::asio::io_context io;
+  policies::manual_clock clk;
+  manual_timer_service timers;
+  metrics::registry metrics;
+  std::shared_ptr<held_transport> t;
+  std::shared_ptr<letta_discipline> d;
+};
 }  // namespace
 
 TEST_CASE("discipline: block calls are syncs - a reply starts before the agent's queued block calls") {
-  boost::asio::io_context io;
-  policies::manual_clock clk;
-  manual_timer_service timers;
-  metrics::registry metrics;
-  auto t = std::make_shared<held_transport>();
   auto o = fast();
   o.per_agent_per_s = 1;  // message calls only: the block calls are not held by it
   o.per_agent_burst = 1;
-  auto d = std::make_shared<letta_discipline>(io, t, o, clk, timers, metrics);
+  held_rig r(o);
   int blocks = 0;
   std::string reply_text;
-  d->update_block("agent-a", "status", "s1", [&](letta_result x) { blocks += x.ok; });
-  d->update_block("agent-a", "group_members", "{}", [&](letta_result x) { blocks += x.ok; });
-  d->get_block("agent-a", "status", [&](letta_result x, std::string) { blocks += x.ok; });
-  d->send_messages_as(letta_call_class::reply, "agent-a", say("hi"), [&](letta_result x, letta_reply rep) {
+  r.d->update_block("agent-a", "status", "s1", [&](letta_result x) { blocks += x.ok; });
+  r.d->update_block("agent-a", "group_members", "{}", [&](letta_result x) { blocks += x.ok; });
+  r.d->get_block("agent-a", "status", [&](letta_result x, std::string) { blocks += x.ok; });
+  r.d->send_messages_as(letta_call_class::reply, "agent-a", say("hi"), [&](letta_result x, letta_reply rep) {
     if (x.ok) reply_text = rep.text;
   });
-  REQUIRE(t->held.size() == 1);  // one request in flight per agent
-  CHECK(t->held[0].first.endpoint == letta_endpoint::block_update);
-  t->answer(0, 200, R"({"value":"s1","label":"status"})");
-  REQUIRE(t->held.size() == 2);
-  CHECK(t->held[1].first.endpoint == letta_endpoint::messages);  // the reply jumped the queued syncs
-  t->answer(1, 200, R"({"messages":[{"message_type":"assistant_message","content":"hello"}]})");
-  REQUIRE(t->held.size() == 3);
-  CHECK(t->held[2].first.endpoint == letta_endpoint::block_update);
-  t->answer(2, 200, R"({"value":"{}","label":"group_members"})");
-  REQUIRE(t->held.size() == 4);
-  t->answer(3, 200, R"({"value":"s1","label":"status"})");
-  io.poll();
+  REQUIRE(r.t->held.size() == 1);  // one request in flight per agent
+  CHECK(r.t->held[0].first.endpoint == letta_endpoint::block_update);
+  r.t->answer(0, 200, R"({"value":"s1","label":"status"})");
+  REQUIRE(r.t->held.size() == 2);
+  CHECK(r.t->held[1].first.endpoint == letta_endpoint::messages);  // the reply jumped the queued syncs
+  r.t->answer(1, 200, R"({"messages":[{"message_type":"assistant_message","content":"hello"}]})");
+  REQUIRE(r.t->held.size() == 3);
+  CHECK(r.t->held[2].first.endpoint == letta_endpoint::block_update);
+  r.t->answer(2, 200, R"({"value":"{}","label":"group_members"})");
+  REQUIRE(r.t->held.size() == 4);
+  r.t->answer(3, 200, R"({"value":"s1","label":"status"})");
+  r.io.poll();
   CHECK(reply_text == "hello");
   CHECK(blocks == 3);
-  CHECK(metrics.value("npcorch_letta_requests_total", {{"kind", "message"}, {"status", "200"}}) == 1);
-  CHECK(metrics.value("npcorch_letta_requests_total", {{"kind", "block_write"}, {"status", "200"}}) == 2);
-  CHECK(metrics.value("npcorch_letta_requests_total", {{"kind", "block_read"}, {"status", "200"}}) == 1);
-  CHECK(d->max_agent_concurrency() == 1);
+  CHECK(r.metrics.value("npcorch_letta_requests_total", {{"kind", "message"}, {"status", "200"}}) == 1);
+  CHECK(r.metrics.value("npcorch_letta_requests_total", {{"kind", "block_write"}, {"status", "200"}}) == 2);
+  CHECK(r.metrics.value("npcorch_letta_requests_total", {{"kind", "block_read"}, {"status", "200"}}) == 1);
+  CHECK(r.d->max_agent_concurrency() == 1);
 }
 
 TEST_CASE("discipline: a too_large answer fails at once - not retried, counted, the breaker untouched") {
-  boost::asio::io_context io;
-  policies::manual_clock clk;
-  manual_timer_service timers;
-  metrics::registry metrics;
-  auto t = std::make_shared<held_transport>();
   auto o = fast();
   o.breaker_failure_threshold = 1;  // one server failure would open it
-  auto d = std::make_shared<letta_discipline>(io, t, o, clk, timers, metrics);
+  held_rig r(o);
   std::optional<letta_result> got;
-  d->get_block("agent-a", "status", [&](letta_result x, std::string) { got = x; });
-  REQUIRE(t->held.size() == 1);
-  t->fail(0, "too_large");
-  io.poll();
-  clk.advance(1s);  // past any backoff: a retry would be due by now
-  timers.fire_due(clk.now());
-  io.poll();
+  r.d->get_block("agent-a", "status", [&](letta_result x, std::string) { got = x; });
+  REQUIRE(r.t->held.size() == 1);
+  r.t->fail(0, "too_large");
+  r.io.poll();
+  r.clk.advance(1s);  // past any backoff: a retry would be due by now
+  r.timers.fire_due(r.clk.now());
+  r.io.poll();
   REQUIRE(got);
   CHECK_FALSE(got->ok);
   CHECK(got->error == "too_large");
   CHECK(got->attempts == 1);
-  CHECK(t->held.size() == 1);
-  CHECK(metrics.value("npcorch_letta_not_retried_total", {{"reason", "too_large"}}) == 1);
-  CHECK(metrics.value("npcorch_letta_failures_total", {{"reason", "too_large"}}) == 1);
-  CHECK(metrics.value("npcorch_letta_retries_total") <= 0);
+  CHECK(r.t->held.size() == 1);
+  CHECK(r.metrics.value("npcorch_letta_not_retried_total", {{"reason", "too_large"}}) == 1);
+  CHECK(r.metrics.value("npcorch_letta_failures_total", {{"reason", "too_large"}}) == 1);
+  CHECK(r.metrics.value("npcorch_letta_retries_total") <= 0);
   // The breaker stayed closed: the next call is sent.
-  d->get_block("agent-a", "status", [&](letta_result, std::string) {});
-  CHECK(t->held.size() == 2);
-  // The unanswered call's callbacks (in the scheduler's lane and in the transport) own the
-  // client: stop() drops it, as the app does at exit, so nothing is left in a cycle.
-  d->stop();
-  t->held.clear();
+  r.d->get_block("agent-a", "status", [&](letta_result, std::string) {});
+  CHECK(r.t->held.size() == 2);
 }
 
 TEST_CASE("discipline: blocks round-trip through the simulated backend - otids are filled") {
@@ -285,63 +289,53 @@ TEST_CASE("discipline: blocks round-trip through the simulated backend - otids a
 }
 
 TEST_CASE("discipline: missing agents get no message or block calls until verification finds them") {
-  boost::asio::io_context io;
-  policies::manual_clock clk;
-  manual_timer_service timers;
-  metrics::registry metrics;
-  auto t = std::make_shared<held_transport>();
-  auto d = std::make_shared<letta_discipline>(io, t, fast(), clk, timers, metrics);
-  d->set_missing_agents({"agent-gone"});
+  held_rig r(fast());
+  r.d->set_missing_agents({"agent-gone"});
   std::vector<std::string> errors;
-  d->send_messages_as(letta_call_class::reply, "agent-gone", say("hi"),
-                      [&](letta_result x, letta_reply) { errors.push_back(x.error); });
-  d->get_block("agent-gone", "status", [&](letta_result x, std::string) { errors.push_back(x.error); });
-  d->update_block("agent-gone", "status", "s", [&](letta_result x) { errors.push_back(x.error); });
-  io.poll();
+  r.d->send_messages_as(letta_call_class::reply, "agent-gone", say("hi"),
+                        [&](letta_result x, letta_reply) { errors.push_back(x.error); });
+  r.d->get_block("agent-gone", "status", [&](letta_result x, std::string) { errors.push_back(x.error); });
+  r.d->update_block("agent-gone", "status", "s", [&](letta_result x) { errors.push_back(x.error); });
+  r.io.poll();
   CHECK(errors == std::vector<std::string>{"agent_missing", "agent_missing", "agent_missing"});
-  CHECK(t->held.empty());
-  CHECK(metrics.value("npcorch_letta_calls_refused_total", {{"reason", "agent_missing"}}) == 3);
+  CHECK(r.t->held.empty());
+  CHECK(r.metrics.value("npcorch_letta_calls_refused_total", {{"reason", "agent_missing"}}) == 3);
   // Verification lookups still go out; other agents are untouched.
-  d->get_agent("agent-gone", [](letta_result) {});
-  d->update_block("agent-here", "status", "s", [](letta_result) {});
-  REQUIRE(t->held.size() == 2);
-  CHECK(t->held[0].first.endpoint == letta_endpoint::agent_get);
-  CHECK(t->held[1].first.agent_id == "agent-here");
+  r.d->get_agent("agent-gone", [](letta_result) {});
+  r.d->update_block("agent-here", "status", "s", [](letta_result) {});
+  REQUIRE(r.t->held.size() == 2);
+  CHECK(r.t->held[0].first.endpoint == letta_endpoint::agent_get);
+  CHECK(r.t->held[1].first.agent_id == "agent-here");
   // A later verification finds it: calls go out again.
-  d->set_missing_agents({});
-  d->update_block("agent-gone", "status", "s", [](letta_result) {});
-  t->answer(0, 200, "{}");
-  REQUIRE(t->held.size() == 3);
-  CHECK(t->held[2].first.agent_id == "agent-gone");
-  CHECK(t->held[2].first.endpoint == letta_endpoint::block_update);
+  r.d->set_missing_agents({});
+  r.d->update_block("agent-gone", "status", "s", [](letta_result) {});
+  r.t->answer(0, 200, "{}");
+  REQUIRE(r.t->held.size() == 3);
+  CHECK(r.t->held[2].first.agent_id == "agent-gone");
+  CHECK(r.t->held[2].first.endpoint == letta_endpoint::block_update);
   // Answer the calls still held: an unfinished call keeps the discipline alive through its
   // lane (and the discipline keeps the transport), so the test would end in a reference cycle.
-  for (std::size_t i = 1; i < t->held.size(); ++i) t->answer(i, 200, "{}");
-  io.poll();
-  CHECK(d->in_flight() == 0);
+  for (std::size_t i = 1; i < r.t->held.size(); ++i) r.t->answer(i, 200, "{}");
+  r.io.poll();
+  CHECK(r.d->in_flight() == 0);
 }
 
 TEST_CASE("discipline: token use from usage is counted in total and per agent") {
-  boost::asio::io_context io;
-  policies::manual_clock clk;
-  manual_timer_service timers;
-  metrics::registry metrics;
-  auto t = std::make_shared<held_transport>();
-  auto d = std::make_shared<letta_discipline>(io, t, fast(), clk, timers, metrics);
+  held_rig r(fast());
   letta_reply got;
-  d->send_messages("agent-a", say("hi"), [&](letta_result, letta_reply r) { got = r; });
-  d->send_messages("agent-b", say("hi"), [&](letta_result, letta_reply) {});
-  REQUIRE(t->held.size() == 2);
-  t->answer(
+  r.d->send_messages("agent-a", say("hi"), [&](letta_result, letta_reply rep) { got = rep; });
+  r.d->send_messages("agent-b", say("hi"), [&](letta_result, letta_reply) {});
+  REQUIRE(r.t->held.size() == 2);
+  r.t->answer(
       0, 200,
       R"({"messages":[{"message_type":"assistant_message","content":"hello"}],"usage":{"message_type":"usage_statistics","prompt_tokens":120,"completion_tokens":30,"total_tokens":150}})");
-  t->answer(1, 200, R"({"messages":[],"usage":{"prompt_tokens":80,"completion_tokens":5}})");
-  io.poll();
+  r.t->answer(1, 200, R"({"messages":[],"usage":{"prompt_tokens":80,"completion_tokens":5}})");
+  r.io.poll();
   CHECK(got.text == "hello");
   CHECK(got.prompt_tokens == 120);
   CHECK(got.completion_tokens == 30);
-  CHECK(metrics.value("npcorch_letta_tokens_total", {{"type", "prompt"}}) == 200);
-  CHECK(metrics.value("npcorch_letta_tokens_total", {{"type", "completion"}}) == 35);
-  CHECK(metrics.value("npcorch_letta_agent_tokens_total", {{"agent", "agent-a"}, {"type", "prompt"}}) == 120);
-  CHECK(metrics.value("npcorch_letta_agent_tokens_total", {{"agent", "agent-b"}, {"type", "completion"}}) == 5);
+  CHECK(r.metrics.value("npcorch_letta_tokens_total", {{"type", "prompt"}}) == 200);
+  CHECK(r.metrics.value("npcorch_letta_tokens_total", {{"type", "completion"}}) == 35);
+  CHECK(r.metrics.value("npcorch_letta_agent_tokens_total", {{"agent", "agent-a"}, {"type", "prompt"}}) == 120);
+  CHECK(r.metrics.value("npcorch_letta_agent_tokens_total", {{"agent", "agent-b"}, {"type", "completion"}}) == 5);
 }
