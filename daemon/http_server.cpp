@@ -11,6 +11,7 @@
 
 #include "daemon/http_server_state.hpp"
 #include "daemon/json_codec.hpp"
+#include "daemon/snapshot_reader.hpp"
 #include "daemon/ws_session.hpp"
 
 namespace orch::daemon {
@@ -88,6 +89,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
       if (!parser_->is_done()) refusal->keep_alive(false);
       return send(std::move(*refusal));
     }
+    // Room for the body and the snapshot reader's padding after it, so that the body is
+    // parsed where it was read (daemon/snapshot_reader.hpp); Beast's own reserve then keeps it.
+    if (auto len = parser_->content_length(); len && *len <= state_->opts.max_body_bytes)
+      parser_->get().body().reserve(static_cast<std::size_t>(*len) + snapshot_body_padding);
     stream_.expires_after(state_->opts.read_timeout);
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
   }

@@ -414,10 +414,11 @@ bool read_chat_v3(checker& c, const Value& root, std::string_view header_game_id
 
 }  // namespace
 
-parsed<workers::snapshot> parse_snapshot(std::string_view body, std::string_view header_game_id) {
+parsed<workers::snapshot> parse_snapshot(std::string_view body, std::string_view header_game_id,
+                                         std::size_t readable_after) {
   {
     workers::snapshot s;
-    if (read_snapshot_fast(body, header_game_id, s)) return s;
+    if (read_snapshot_fast(body, header_game_id, s, readable_after)) return s;
   }
   return parse_snapshot_reference(body, header_game_id);
 }

@@ -33,8 +33,10 @@ inline constexpr std::size_t max_json_depth = 64;
 
 // POST /letta/v1/snapshot/game. `header_game_id` is X-Game-Id (may be empty). A good body
 // takes the one-pass SAX reader (daemon/snapshot_reader.hpp); anything else goes to the
-// reference decoder below, which names the error's field path.
-parsed<workers::snapshot> parse_snapshot(std::string_view body, std::string_view header_game_id);
+// reference decoder below, which names the error's field path. `readable_after`: allocated
+// bytes after the body in its buffer (read_snapshot_fast parses in place with enough of them).
+parsed<workers::snapshot> parse_snapshot(std::string_view body, std::string_view header_game_id,
+                                         std::size_t readable_after = 0);
 // The DOM decoder: parse, then validate with field paths. parse_snapshot's answer is always
 // exactly this one's (tests compare the two on random bodies).
 parsed<workers::snapshot> parse_snapshot_reference(std::string_view body, std::string_view header_game_id);

@@ -260,7 +260,8 @@ void router::handle(http_request&& req, const net::any_io_executor& ex, respond_
 
   switch (r->id) {
     case route_id::snapshot: {
-      auto p = parse_snapshot(req.body(), req["X-Game-Id"]);
+      // The server reserved padding after the body (http_server.cpp): parsed where it was read.
+      auto p = parse_snapshot(req.body(), req["X-Game-Id"], req.body().capacity() - req.body().size());
       if (auto* e = std::get_if<codec_error>(&p)) return answer(e->status, error_body(*e));
       if (auto bad = game_header_mismatch(req["X-Game-Id"], std::get<workers::snapshot>(p).game_id, "invalid_snapshot"))
         return answer(400, std::move(*bad));

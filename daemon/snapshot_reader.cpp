@@ -343,7 +343,10 @@ struct thread_scratch {
 
 }  // namespace
 
-bool read_snapshot_fast(std::string_view body, std::string_view header_game_id, workers::snapshot& out) {
+static_assert(snapshot_body_padding == simdjson::SIMDJSON_PADDING);
+
+bool read_snapshot_fast(std::string_view body, std::string_view header_game_id, workers::snapshot& out,
+                        std::size_t readable_after) {
   thread_local thread_scratch t;
   if (!t.ready) {
     // simdjson takes nesting below max_depth (max_json_depth - 1 levels): stricter than the
@@ -351,12 +354,16 @@ bool read_snapshot_fast(std::string_view body, std::string_view header_game_id, 
     if (t.parser.allocate(64 * 1024, max_json_depth) != simdjson::SUCCESS) return false;
     t.ready = true;
   }
-  if (t.padded.size() < body.size() + simdjson::SIMDJSON_PADDING)
-    t.padded.resize(body.size() + simdjson::SIMDJSON_PADDING);
-  std::memcpy(t.padded.data(), body.data(), body.size());
-  std::memset(t.padded.data() + body.size(), 0, simdjson::SIMDJSON_PADDING);
+  const char* text = body.data();
+  if (readable_after < simdjson::SIMDJSON_PADDING) {
+    if (t.padded.size() < body.size() + simdjson::SIMDJSON_PADDING)
+      t.padded.resize(body.size() + simdjson::SIMDJSON_PADDING);
+    std::memcpy(t.padded.data(), body.data(), body.size());
+    std::memset(t.padded.data() + body.size(), 0, simdjson::SIMDJSON_PADDING);
+    text = t.padded.data();
+  }
   dom::element root;
-  if (t.parser.parse(t.padded.data(), body.size(), false).get(root) != simdjson::SUCCESS) return false;
+  if (t.parser.parse(text, body.size(), false).get(root) != simdjson::SUCCESS) return false;
   // Capacity for the usual entity count: growing would move every parsed entity.
   out.entities.reserve(std::min<std::size_t>(body.size() / 256 + 4, 4096));
   return read_root(root, header_game_id, out);
