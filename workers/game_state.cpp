@@ -35,6 +35,27 @@ queues::cluster_update make_cluster_update(const cluster_change& c, const world_
   return u;
 }
 
+group_block members_block_of(const sync_request& r) {
+  group_block b;
+  if (r.cluster) {
+    b.members.reserve(r.cluster->size());
+    for (const auto& m : *r.cluster)
+      if (m.name != r.npc_name) b.members.push_back({m.name, m.appearance, iso8601(m.last_seen_s)});
+  }
+  if (r.updates) b.updates = *r.updates;
+  b.last_updated = iso8601(r.last_updated_s);
+  return b;
+}
+
+std::vector<std::string> member_names_of(const sync_request& r) {
+  std::vector<std::string> out;
+  if (!r.cluster) return out;
+  out.reserve(r.cluster->size());
+  for (const auto& m : *r.cluster)
+    if (m.name != r.npc_name) out.push_back(m.name);
+  return out;
+}
+
 game_state::game_state(std::string game_id, const world_options& opts, std::shared_ptr<const world_registry> reg)
     : game_id_(std::move(game_id)),
       opts_(opts),
@@ -299,13 +320,19 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
   const auto& view = *r.diff.view;
   const std::vector<std::string> none;
   std::vector<std::string>& members = members_;
-  // Most members were last seen at the snapshot's own timestamp: format each second once.
-  auto iso = [this](std::int64_t t) -> const std::string& {
-    if (!iso_second_ || *iso_second_ != t) {
-      iso_text_ = iso8601(t);
-      iso_second_ = t;
+  shared_members_.clear();
+  // The cluster's member list every request of this apply in `cl` shares (built on the first).
+  auto shared_members = [this](const cluster_view& cl) {
+    for (const auto& [c, list] : shared_members_)
+      if (c == &cl) return list;
+    auto list = std::make_shared<std::vector<sync_member>>();
+    list->reserve(cl.members.size());
+    for (const auto& m : cl.members) {
+      const tracked& e = entities_.at(m);
+      list->push_back({m, e.appearance, e.last_seen_s});
     }
-    return iso_text_;
+    shared_members_.emplace_back(&cl, list);
+    return std::shared_ptr<const std::vector<sync_member>>(std::move(list));
   };
   for (const auto& [name, t] : entities_) {
     if (!t.is_npc || t.agent_id.empty()) continue;
@@ -326,19 +353,19 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
     // Membership history: every change becomes an update line, whatever the reason.
     const auto& before = c.st.known ? c.st.members : none;
     if (before != members) {
-      push_updates(c.updates, membership_update_lines(minus(members, before), minus(before, members)));
-      c.updates_hash = group_updates_hash(c.updates);
+      auto updates = std::make_shared<std::vector<std::string>>(*c.updates);
+      push_updates(*updates, membership_update_lines(minus(members, before), minus(before, members)));
+      c.updates_hash = group_updates_hash(*updates);
+      c.updates = std::move(updates);
     }
 
     // The block's content hash first, in reused scratch: a sync request is built only when a
     // block must be written (the hash leaves the timestamps out, so they come later).
     auto& block = block_scratch_;
     block.members.resize(members.size());
-    member_entries_.resize(members.size());
     for (std::size_t i = 0; i < members.size(); ++i) {
-      member_entries_[i] = &entities_.at(members[i]);  // looked up once: the request reuses it
       block.members[i].name.assign(members[i]);
-      block.members[i].appearance.assign(member_entries_[i]->appearance);
+      block.members[i].appearance.assign(entities_.at(members[i]).appearance);
     }
     auto status = policies::status_text(t.health, t.location, t.action);
     const auto mh = group_block_hash(block.members, c.updates_hash);
@@ -353,14 +380,9 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
     req->game_id = game_id_;
     req->npc_name = name;
     req->agent_id = t.agent_id;
-    req->members = members;
-    req->members_block.members.reserve(members.size());
-    for (std::size_t i = 0; i < block.members.size(); ++i) {
-      const auto& m = block.members[i];
-      req->members_block.members.push_back({m.name, m.appearance, iso(member_entries_[i]->last_seen_s)});
-    }
-    req->members_block.updates = c.updates;
-    req->members_block.last_updated = iso(s.timestamp);
+    if (cl) req->cluster = shared_members(*cl);
+    req->updates = c.updates;
+    req->last_updated_s = s.timestamp;
     req->status = std::move(status);
     req->reason = reason;
     req->force = reason != policies::update_reason::changed;

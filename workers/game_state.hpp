@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/union_find.hpp"
@@ -33,19 +34,39 @@
 
 namespace orch::workers {
 
+// One member of a cluster as its NPCs' group_members blocks list it. Last seen as epoch
+// seconds: the memory-sync worker formats it when it writes.
+struct sync_member {
+  std::string name;
+  std::string appearance;
+  std::int64_t last_seen_s = 0;
+};
+
 // What one memory sync must make an NPC's blocks say. Both blocks travel whole, so a newer
 // sync that replaces (coalesces) an older one loses nothing: the sync worker writes each block
-// whose content differs from what it reads back, or every block when `force` is set.
+// whose content differs from what it reads back, or every block when `force` is set. Slim on
+// purpose (most syncs are coalesced away unread): the cluster's members are one immutable list
+// shared by every request of that cluster built in one apply, the update lines are shared with
+// the game's cache until they change (copy-on-write), and timestamps are numbers.
 struct sync_request {
   std::string game_id;
   std::string npc_name;
   std::string agent_id;
-  group_block members_block;
-  std::vector<std::string> members;  // names listed in members_block (for block_synced)
+  // The members of the NPC's cluster by name (the NPC itself among them or not: the block
+  // leaves it out); null when it is in no cluster. Never changed once shared.
+  std::shared_ptr<const std::vector<sync_member>> cluster;
+  std::shared_ptr<const std::vector<std::string>> updates;  // newest first; null = none
+  std::int64_t last_updated_s = 0;                          // the snapshot's timestamp
   std::string status;
   bool force = false;  // stale / forced / retry: rewrite even when unchanged
   policies::update_reason reason = policies::update_reason::changed;
 };
+
+// The group_members block the request asks for: every other member of the NPC's cluster, by
+// name, with the timestamps formatted (iso8601).
+group_block members_block_of(const sync_request& r);
+// The names that block lists (for block_synced).
+std::vector<std::string> member_names_of(const sync_request& r);
 
 struct apply_stats {
   std::size_t joins = 0;
@@ -110,8 +131,10 @@ class game_state {
   };
   struct npc_cache {
     policies::npc_group_state st;
-    std::vector<std::string> updates;                          // newest first
-    std::uint64_t updates_hash = group_updates_hash(updates);  // kept with `updates`
+    // Newest first; shared with the sync requests that carry them, so replaced (never
+    // changed in place) when they change.
+    std::shared_ptr<const std::vector<std::string>> updates = std::make_shared<const std::vector<std::string>>();
+    std::uint64_t updates_hash = group_updates_hash({});  // kept with `updates`
   };
 
   void track_entities(const snapshot& s, policies::time_point now, apply_stats& stats);
@@ -143,12 +166,12 @@ class game_state {
   common::union_find groups_;
   std::vector<std::uint32_t> group_size_;
   std::vector<std::uint32_t> group_slot_;
-  std::shared_ptr<const world_view> view_;      // the last published view (reused when unchanged)
-  std::vector<std::string> members_;            // scratch of decide_syncs
-  group_block block_scratch_;                   // scratch of decide_syncs (content hash: members only)
-  std::vector<const tracked*> member_entries_;  // scratch of decide_syncs: entities_ of block_scratch_
-  std::optional<std::int64_t> iso_second_;      // the last second iso8601 formatted ...
-  std::string iso_text_;                        // ... and its text
+  std::shared_ptr<const world_view> view_;  // the last published view (reused when unchanged)
+  std::vector<std::string> members_;        // scratch of decide_syncs
+  group_block block_scratch_;               // scratch of decide_syncs (content hash: members only)
+  // Scratch of decide_syncs: the shared member list of each cluster a request of this apply
+  // names (built once per cluster, on its first request).
+  std::vector<std::pair<const cluster_view*, std::shared_ptr<const std::vector<sync_member>>>> shared_members_;
 };
 
 // The cluster_update event of a change (DESIGN 3.3): every member, each one's position from

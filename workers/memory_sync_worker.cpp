@@ -139,7 +139,8 @@ void memory_sync_worker::sync_members(std::shared_ptr<op> o) {
 void memory_sync_worker::on_members(std::shared_ptr<op> o, letta_result r, std::string current) {
   if (!r.ok && r.error != "not_found" && r.http_status != 404) return finish(o, false);
   const auto& req = *o->req;
-  if (!req.force && !current.empty() && content_hash_of(current) == group_block_hash(req.members_block)) {
+  const group_block block = members_block_of(req);  // the slim request's block, formatted here
+  if (!req.force && !current.empty() && content_hash_of(current) == group_block_hash(block)) {
     skipped_.inc();
     {
       std::lock_guard lk(mu_);  // what the block holds is known now
@@ -150,7 +151,7 @@ void memory_sync_worker::on_members(std::shared_ptr<op> o, letta_result r, std::
     observe_lag(*o);
     return sync_status(o);
   }
-  auto merged = merge_group_members(req.members_block, current, o->before.members_text, o->before.members_owned);
+  auto merged = merge_group_members(block, current, o->before.members_text, o->before.members_owned);
   if (merged.npc_edited) merges_.inc();
   if (merged.conflict) conflicts_.inc();
   letta_.update_game_block(req.agent_id, req.game_id, members_label, merged.text, [this, o, merged](letta_result w) {
@@ -172,7 +173,7 @@ void memory_sync_worker::on_members(std::shared_ptr<op> o, letta_result r, std::
 void memory_sync_worker::sync_status(std::shared_ptr<op> o) {
   // The members are listed now (written, or already there): the conversation worker may tell
   // the NPC of its newcomers.
-  block_synced ev{o->req->game_id, o->req->npc_name, o->req->members};
+  block_synced ev{o->req->game_id, o->req->npc_name, member_names_of(*o->req)};
   for (const auto& fn : listeners_) fn(ev);
   if (o->steps && o->before.status_steps == o->steps) {
     reads_skipped_.inc();

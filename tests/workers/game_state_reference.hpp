@@ -1,11 +1,25 @@
 #pragma once
 // The game_state as it was before the flat-table rewrite (commit 8d26d3f), kept in the test
 // tree only as the reference the new one is compared with on random snapshot sequences
-// (tests/workers/game_state_equivalence_test.cpp). Same types (sync_request, apply_stats);
-// the class and the event renderer live in namespace orch::workers::reference.
+// (tests/workers/game_state_equivalence_test.cpp). Same types (apply_stats) except the sync
+// request, kept in its old shape (the block spelled out, timestamps formatted) to check the
+// slim workers::sync_request against; the class and the event renderer live in namespace
+// orch::workers::reference.
 #include "workers/game_state.hpp"
 
 namespace orch::workers::reference {
+
+// A memory sync as it was built: the whole group_members block and the names it lists.
+struct sync_request {
+  std::string game_id;
+  std::string npc_name;
+  std::string agent_id;
+  group_block members_block;
+  std::vector<std::string> members;
+  std::string status;
+  bool force = false;
+  policies::update_reason reason = policies::update_reason::changed;
+};
 
 // The result as it was: cluster_update events as brace-less JSON members.
 struct apply_result {

@@ -106,12 +106,12 @@ TEST_CASE("game state: clusters, events with positions, view, location and actio
   const auto* ps = sync_of(r, "Pete");
   REQUIRE(ps != nullptr);
   CHECK(ps->agent_id == "agent-pete");
-  CHECK(ps->members == S{"Diamond", "Kaiden"});
+  CHECK(member_names_of(*ps) == S{"Diamond", "Kaiden"});
   CHECK(ps->status == "health: 100 | location: Town Plaza | current_action: Idle");
-  REQUIRE(ps->members_block.members.size() == 2);
-  CHECK(ps->members_block.members[0].appearance == "a tall avatar in a blue hoodie");
-  CHECK(ps->members_block.members[1].appearance == "A guard");
-  CHECK(ps->members_block.updates == S{"Diamond, Kaiden joined the group"});
+  REQUIRE(members_block_of(*ps).members.size() == 2);
+  CHECK(members_block_of(*ps).members[0].appearance == "a tall avatar in a blue hoodie");
+  CHECK(members_block_of(*ps).members[1].appearance == "A guard");
+  CHECK(members_block_of(*ps).updates == S{"Diamond, Kaiden joined the group"});
 }
 
 TEST_CASE("game state: stale seq is dropped - moves under the threshold are ignored") {
@@ -175,8 +175,8 @@ TEST_CASE("game state: without positions the game's clusters are kept as they ar
   // Kaiden and Pete have agents: Kaiden's block lists the four others.
   const auto* ks = sync_of(r, "Kaiden");
   REQUIRE(ks != nullptr);
-  CHECK(ks->members == S{"Diamond", "Goldie", "Noobster", "Oscar"});
-  CHECK(ks->members_block.members[1].appearance == "A fox");
+  CHECK(member_names_of(*ks) == S{"Diamond", "Goldie", "Noobster", "Oscar"});
+  CHECK(members_block_of(*ks).members[1].appearance == "A fox");
 }
 
 TEST_CASE("game state: group update reasons, no-op skips, stale and forced rewrites, retry") {
@@ -204,7 +204,7 @@ TEST_CASE("game state: group update reasons, no-op skips, stale and forced rewri
   REQUIRE(r.syncs.size() == 1);
   CHECK(r.stats.updates[static_cast<std::size_t>(update_reason::stale)] == 1);
   CHECK(r.syncs[0]->force);
-  CHECK(r.syncs[0]->members_block.members[0].appearance == "red scarf");
+  CHECK(members_block_of(*r.syncs[0]).members[0].appearance == "red scarf");
 
   // Pete starts moving: only the status changes -> a changed sync.
   auto moving = at("Pete", 0, 0);
@@ -283,9 +283,40 @@ TEST_CASE("game state: players unseen for the TTL leave the player cache") {
   r = g.apply(scene(3, {back, at("Pete", 3, 0)}), clock.now());
   const auto* ps = sync_of(r, "Pete");
   REQUIRE(ps != nullptr);
-  CHECK(ps->members_block.members[0].appearance == "blue hoodie");
+  CHECK(members_block_of(*ps).members[0].appearance == "blue hoodie");
   clock.advance(61s);
   r = g.apply(scene(4, {at("Pete", 3, 0)}), clock.now());
   CHECK(r.stats.players_evicted == 1);
   CHECK(g.player_cache_size() == 0);
+}
+
+TEST_CASE("game state: sync requests of one cluster share its member list - a later apply leaves them as built") {
+  manual_clock clock;
+  game_state g("g1", world_options{}, registry());
+  auto r1 = g.apply(scene(1, {at("Pete", 0, 0), at("Kaiden", 5, 0)}), clock.now());
+  REQUIRE(r1.syncs.size() == 2);
+  const auto pete1 = r1.syncs[1];  // sorted by name: Kaiden, Pete
+  REQUIRE(pete1->npc_name == "Pete");
+  // One list for the cluster (both names, each request leaves its own NPC out), built once.
+  REQUIRE(r1.syncs[0]->cluster != nullptr);
+  CHECK(r1.syncs[0]->cluster == pete1->cluster);
+  CHECK(pete1->cluster->size() == 2);
+  CHECK(member_names_of(*pete1) == S{"Kaiden"});
+  CHECK(member_names_of(*r1.syncs[0]) == S{"Pete"});
+  CHECK(pete1->last_updated_s == 1737874901);
+  CHECK(members_block_of(*pete1).last_updated == "2025-01-26T07:01:41Z");
+  CHECK(members_block_of(*pete1).members[0].last_seen == "2025-01-26T07:01:41Z");
+
+  // Kaiden leaves: Pete's next request gets new update lines and no cluster; the first
+  // request, perhaps still queued, keeps what it said.
+  clock.advance(1s);
+  auto r2 = g.apply(scene(2, {at("Pete", 0, 0), at("Kaiden", 50, 0)}), clock.now());
+  const auto* pete2 = sync_of(r2, "Pete");
+  REQUIRE(pete2 != nullptr);
+  CHECK(pete2->cluster == nullptr);
+  CHECK(members_block_of(*pete2).members.empty());
+  CHECK(members_block_of(*pete2).updates == S{"Kaiden left the group", "Kaiden joined the group"});
+  CHECK(pete2->updates != pete1->updates);
+  CHECK(*pete1->updates == S{"Kaiden joined the group"});
+  CHECK(member_names_of(*pete1) == S{"Kaiden"});
 }
