@@ -308,7 +308,11 @@ bool read_root(const dom::element& root, std::string_view header_game_id, worker
         if (!read_cluster(c, s.clusters.emplace_back())) return false;
     } else if (k == "humanContext") {
       if (!seen.first(k_human) || v.type() != element_type::OBJECT) return false;
-      for (auto [name, ev] : object_of(v)) {
+      const dom::object entities = object_of(v);
+      // Exactly the entries there are (the tape knows the count): a snapshot waits in the
+      // urgent queue with this vector, so spare capacity is memory held per queued game.
+      s.entities.reserve(std::min<std::size_t>(entities.size(), 1u << 16));
+      for (auto [name, ev] : entities) {
         if (name.empty() || name.size() > 256) return false;
         auto& ent = s.entities.emplace_back();
         ent.name.assign(name);
@@ -364,8 +368,6 @@ bool read_snapshot_fast(std::string_view body, std::string_view header_game_id, 
   }
   dom::element root;
   if (t.parser.parse(text, body.size(), false).get(root) != simdjson::SUCCESS) return false;
-  // Capacity for the usual entity count: growing would move every parsed entity.
-  out.entities.reserve(std::min<std::size_t>(body.size() / 256 + 4, 4096));
   return read_root(root, header_game_id, out);
 }
 
