@@ -453,7 +453,7 @@ parsed<workers::chat_turn> parse_chat_v3(std::string_view body, std::string_view
   return t;
 }
 
-parsed<ws_frame> parse_ws_frame(std::string_view body) {
+parsed<ws_frame> parse_ws_frame(std::string_view body, std::string_view header_game_id) {
   doc_or_error d;
   parse_document(body, d);
   if (d.error) return *d.error;
@@ -465,7 +465,7 @@ parsed<ws_frame> parse_ws_frame(std::string_view body) {
   if (ty == "snapshot") {
     checker c{"invalid_snapshot", {}};
     workers::snapshot s;
-    if (!read_snapshot(c, d.doc, {}, s)) return c.err;
+    if (!read_snapshot(c, d.doc, header_game_id, s)) return c.err;
     return ws_frame{std::move(s)};
   }
   if (ty == "chat") {

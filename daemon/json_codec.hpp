@@ -49,9 +49,10 @@ parsed<workers::chat_turn> parse_chat_turn(std::string_view body);
 parsed<workers::chat_turn> parse_chat_v3(std::string_view body, std::string_view header_game_id);
 
 // A WebSocket frame: {"type":"snapshot",...} (a snapshot body) or {"type":"chat",...} (a
-// /chat/turn body). Anything else is an error naming `type`.
+// /chat/turn body). Anything else is an error naming `type`. `header_game_id` is the upgrade
+// request's X-Game-Id (may be empty): a snapshot frame without gameId takes it, as over HTTP.
 using ws_frame = std::variant<workers::snapshot, workers::chat_turn>;
-parsed<ws_frame> parse_ws_frame(std::string_view body);
+parsed<ws_frame> parse_ws_frame(std::string_view body, std::string_view header_game_id = {});
 
 // The JSON error body {"error":..,"detail":..[,"offset":N]}.
 std::string error_body(const codec_error& e);

@@ -175,14 +175,21 @@ router::submit_outcome router::submit_turn(std::shared_ptr<workers::chat_turn> t
   return outcome_of(r, "{\"turnId\":" + json_quote(id) + ",\"queue\":" + json_quote(r.queue_name) + "}");
 }
 
-std::optional<std::string> router::on_ws_frame(std::string_view text) {
-  auto p = parse_ws_frame(text);
+std::optional<std::string> router::on_ws_frame(std::string_view text, std::string_view header_game) {
+  auto p = parse_ws_frame(text, header_game);
   if (auto* e = std::get_if<codec_error>(&p)) {
     bad_requests_.inc();
     std::string body = error_body(*e);
     return "{\"type\":\"error\"," + body.substr(1);
   }
   auto& frame = std::get<ws_frame>(p);
+  // As over HTTP: behind nginx this connection was routed by its X-Game-Id (DESIGN 10).
+  auto* snap = std::get_if<workers::snapshot>(&frame);
+  const std::string& frame_game = snap ? snap->game_id : std::get<workers::chat_turn>(frame).game_id;
+  if (auto bad = game_header_mismatch(header_game, frame_game, snap ? "invalid_snapshot" : "invalid_turn")) {
+    bad_requests_.inc();
+    return "{\"type\":\"error\"," + bad->substr(1);
+  }
   submit_outcome out;
   if (auto* s = std::get_if<workers::snapshot>(&frame))
     out = submit_snapshot(std::move(*s));
@@ -234,13 +241,21 @@ std::optional<http_response> router::check_ws_upgrade(const http_request& req, s
                          false);
   auto parts = split_target(req.target());
   auto* g = query_param(parts, "gameId");
-  if (!g || g->empty() || g->size() > 256)
+  if (!g || g->empty() || g->size() > 256) {
+    bad_requests_.inc();
     return json_response(400, error_body("invalid_request", "gameId: required query parameter"), req.version(), ka);
+  }
   game = *g;
+  if (auto bad = game_header_mismatch(req["X-Game-Id"], game, "invalid_request")) {
+    bad_requests_.inc();
+    return json_response(400, std::move(*bad), req.version(), ka);
+  }
   since = 0;
-  if (auto* s = query_param(parts, "since"); s && !parse_u64(*s, since))
+  if (auto* s = query_param(parts, "since"); s && !parse_u64(*s, since)) {
+    bad_requests_.inc();
     return json_response(400, error_body("invalid_request", "since: expected a non-negative integer"), req.version(),
                          ka);
+  }
   if (auto refusal = admit_subscriber(game)) return to_response(std::move(*refusal), req.version(), false);
   return std::nullopt;
 }

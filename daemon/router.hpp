@@ -60,11 +60,14 @@ class router {
   bool authorized(const http_request& req) const;
 
   // A WebSocket upgrade for GET /letta/v1/ws: returns an error response when it must be
-  // refused, else fills game and since.
+  // refused, else fills game and since. An X-Game-Id that names another game than the query's
+  // gameId is refused (400): behind nginx the connection went to the header's daemon.
   std::optional<http_response> check_ws_upgrade(const http_request& req, std::string& game, std::uint64_t& since);
 
-  // A text frame from a WebSocket client; returns the error frame to send back, if any.
-  std::optional<std::string> on_ws_frame(std::string_view text);
+  // A text frame from a WebSocket client; returns the frame to send back (ack or error).
+  // `header_game` is the upgrade request's X-Game-Id (may be empty): a frame naming another
+  // game is refused with an error frame naming gameId, and nothing is queued (DESIGN 10).
+  std::optional<std::string> on_ws_frame(std::string_view text, std::string_view header_game = {});
 
   // The JSON answer `{..}` to a chat turn accepted from anywhere, or an error.
   struct submit_outcome {

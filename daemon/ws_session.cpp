@@ -32,6 +32,7 @@ ws_session::~ws_session() {
 }
 
 void ws_session::run(http_request req) {
+  header_game_ = std::string(req["X-Game-Id"]);
   beast::get_lowest_layer(ws_).expires_never();
   // A fixed kernel send buffer (no autotuning to megabytes): with the bounded outbound queue
   // it caps what one slow client can hold, so it is cut off instead of growing memory.
@@ -176,7 +177,7 @@ void ws_session::on_read(beast::error_code ec, std::size_t) {
   if (!ws_.got_text()) {
     enqueue(std::make_shared<const std::string>(
         "{\"type\":\"error\",\"error\":\"invalid_frame\",\"detail\":\"(frame): expected a text frame\"}"));
-  } else if (auto reply = state_->rt.on_ws_frame(text)) {
+  } else if (auto reply = state_->rt.on_ws_frame(text, header_game_)) {
     enqueue(std::make_shared<const std::string>(std::move(*reply)));
   }
   if (!outbox_.closed()) do_read();

@@ -10,6 +10,8 @@
 // Bounded: exactly one async_write outstanding (ws_outbox); at most server.ws_outbound_max
 // frames queued — a client that falls behind the live stream is disconnected (counted) and
 // resumes with `since`.
+// Frames in: with an X-Game-Id on the upgrade request, a frame naming another game is answered
+// with an error frame and not queued (router::on_ws_frame; DESIGN 10).
 // Thread-safety: everything runs on the connection's strand; hub callbacks post onto it.
 #include <memory>
 #include <string>
@@ -52,6 +54,7 @@ class ws_session : public std::enable_shared_from_this<ws_session> {
   boost::beast::flat_buffer buffer_;
   std::shared_ptr<http_server::shared_state> state_;
   std::string game_;
+  std::string header_game_;  // the upgrade request's X-Game-Id, may be empty
   std::uint64_t last_sent_ = 0;
   bool backlog_done_ = false;
   bool going_away_ = false;  // shutdown: close once the outbox has drained

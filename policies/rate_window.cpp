@@ -1,11 +1,15 @@
 #include "policies/rate_window.hpp"
 
+#include <algorithm>
+
 namespace orch::policies {
 
 bool rate_window::allow(const std::string& key, time_point now) {
   if (limit_ == 0) return true;
   auto& q = hits_[key];
-  while (!q.empty() && q.front() + window_ <= now) q.pop_front();
+  // Events are recorded in time order: the expired ones are a prefix.
+  const auto live = std::find_if(q.begin(), q.end(), [&](time_point t) { return t + window_ > now; });
+  q.erase(q.begin(), live);
   if (q.size() >= limit_) return false;
   q.push_back(now);
   return true;

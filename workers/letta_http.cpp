@@ -9,6 +9,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -45,7 +46,20 @@ http_endpoint parse_base_url(const std::string& url) {
   return http_endpoint{u->host, std::to_string(u->port), u->prefix(), common::format_host_port(u->host, u->port)};
 }
 
-letta_http::letta_http(asio::io_context& io, const letta_options& opts, metrics::registry* metrics)
+resolve_fn asio_resolver(asio::io_context& io) {
+  return [&io](const std::string& host, const std::string& port, resolve_done_fn done) {
+    // The resolver lives until its completion (asio cannot abort a getaddrinfo in progress).
+    auto r = std::make_shared<tcp::resolver>(io);
+    r->async_resolve(host, port,
+                     [r, done = std::move(done)](const beast::error_code& ec, const tcp::resolver::results_type& res) {
+                       std::vector<tcp::endpoint> eps;
+                       for (const auto& e : res) eps.push_back(e.endpoint());
+                       done(ec, std::move(eps));
+                     });
+  };
+}
+
+letta_http::letta_http(asio::io_context& io, const letta_options& opts, metrics::registry* metrics, resolve_fn resolve)
     : io_(io),
       ep_(parse_base_url(opts.base_url)),
       token_(opts.token),
@@ -53,12 +67,22 @@ letta_http::letta_http(asio::io_context& io, const letta_options& opts, metrics:
       connect_timeout_(opts.connect_timeout),
       max_response_bytes_(opts.max_response_bytes),
       max_idle_(std::max<std::size_t>(1, opts.max_in_flight)),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      resolve_(resolve ? std::move(resolve) : asio_resolver(io)) {}
 
 letta_http::~letta_http() = default;
 
 void letta_http::count(const char* name, const char* help) {
   if (metrics_) metrics_->get_counter(name, help).inc();
+}
+
+void letta_http::count_connect_failure(const char* stage, const boost::system::error_code& ec) {
+  if (!metrics_) return;
+  metrics_
+      ->get_counter("npcorch_letta_connect_failures_total",
+                    "Letta connections not made, by stage (resolve, connect) and reason (timeout, error)",
+                    {{"stage", stage}, {"reason", ec == beast::error::timeout ? "timeout" : "error"}})
+      .inc();
 }
 
 namespace {
@@ -111,40 +135,48 @@ std::shared_ptr<letta_http::connection> letta_http::take_idle() {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 struct letta_http::impl {
-  // Resolves and connects within connect_timeout. The resolver completes into shared state, so a
-  // hanging getaddrinfo cannot hold the request past the timeout.
+  // Resolves and connects within connect_timeout. The resolution completes into shared state on
+  // the connection's strand, so a hanging resolver cannot hold the request past the deadline and
+  // its late completion finds the request gone (ignored).
   static asio::awaitable<void> connect(std::shared_ptr<letta_http> self, connection& c, beast::error_code& ec) {
     const auto deadline = std::chrono::steady_clock::now() + self->connect_timeout_;
     struct resolve_state {
-      explicit resolve_state(const strand_type& s) : resolver(s), wake(s) {}
-      tcp::resolver resolver;
+      explicit resolve_state(const strand_type& s) : wake(s) {}
       asio::steady_timer wake;
-      tcp::resolver::results_type results;
+      std::vector<tcp::endpoint> endpoints;
       beast::error_code ec;
       bool done = false;
     };
     auto st = std::make_shared<resolve_state>(c.strand);
     st->wake.expires_at(deadline);
-    st->resolver.async_resolve(self->ep_.host, self->ep_.port,
-                               [st](const beast::error_code& e, tcp::resolver::results_type r) {
-                                 st->done = true;
-                                 st->ec = e;
-                                 st->results = std::move(r);
-                                 st->wake.cancel();
-                               });
+    self->resolve_(self->ep_.host, self->ep_.port,
+                   [st, strand = c.strand](beast::error_code e, std::vector<tcp::endpoint> eps) {
+                     asio::dispatch(strand, [st, e, eps = std::move(eps)]() mutable {
+                       if (st->done) return;  // a resolver calling twice
+                       st->done = true;
+                       st->ec = e;
+                       st->endpoints = std::move(eps);
+                       st->wake.cancel();
+                     });
+                   });
+    // A resolver that completes inline has already set `done` (dispatch runs on this strand).
     beast::error_code wait_ec;
-    co_await st->wake.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
+    if (!st->done) co_await st->wake.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
     if (!st->done) {
-      st->resolver.cancel();
+      st->done = true;  // a late completion is ignored
       ec = beast::error::timeout;
-      co_return;
-    }
-    if (st->ec) {
+    } else if (st->ec) {
       ec = st->ec;
+    } else if (st->endpoints.empty()) {
+      ec = asio::error::host_not_found;
+    }
+    if (ec) {
+      self->count_connect_failure("resolve", ec);
       co_return;
     }
     c.stream.expires_at(deadline);
-    co_await c.stream.async_connect(st->results, asio::redirect_error(asio::use_awaitable, ec));
+    co_await c.stream.async_connect(st->endpoints, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) self->count_connect_failure("connect", ec);
   }
 
   static http::request<http::string_body> make_request(const letta_http& self, const transport_request& req) {

@@ -90,3 +90,56 @@ TEST_CASE("websocket: a client that reads nothing is cut off while the daemon st
   CHECK(c.get("/healthz").status == 200);
   CHECK(d.stop() == 0);
 }
+
+TEST_CASE("websocket: with X-Game-Id on the upgrade, frames naming another game are refused and not queued") {
+  // DESIGN 10: behind nginx this connection was routed by its X-Game-Id; a frame for another
+  // game would be worked on by a daemon that does not own it (as an HTTP body would).
+  daemon_under_test d;
+  REQUIRE(d.port() > 0);
+  const double bad_before = d.metric("npcorch_http_bad_requests_total");
+  ws_client ws(d.port(), "/letta/v1/ws?gameId=hdr-a&since=0", /*deflate=*/true, /*rcvbuf=*/0, {{"X-Game-Id", "hdr-a"}});
+  CHECK(ws.handshake_response().result_int() == 101);
+  ws.send("{\"type\":\"snapshot\"," + walk_snapshot("hdr-b", 1, 8).substr(1));
+  const auto e1 = ws.read();
+  CHECK(e1.find("\"type\":\"error\",\"error\":\"invalid_snapshot\"") != std::string::npos);
+  CHECK(e1.find("gameId: 'hdr-b' disagrees with the X-Game-Id header 'hdr-a'") != std::string::npos);
+  CHECK(e1.find("\"seq\"") == std::string::npos);
+  ws.send(R"({"type":"chat","gameId":"hdr-b","speaker":{"name":"Diamond","kind":"player"},"text":"Pete, hi"})");
+  const auto e2 = ws.read();
+  CHECK(e2.find("\"type\":\"error\",\"error\":\"invalid_turn\"") != std::string::npos);
+  CHECK(e2.find("gameId: 'hdr-b' disagrees") != std::string::npos);
+  // A snapshot frame without gameId is the header's game, as over HTTP: acknowledged, its event
+  // pushed.
+  std::string own = walk_snapshot("hdr-a", 1, 8);
+  own.replace(own.find("\"gameId\":\"hdr-a\","), std::string("\"gameId\":\"hdr-a\",").size(), "");
+  ws.send("{\"type\":\"snapshot\"," + own.substr(1));
+  bool ack = false, update = false;
+  for (int i = 0; i < 2; ++i) {
+    const auto f = ws.read();
+    ack |= f.find("\"type\":\"ack\",\"status\":\"success\",\"gameId\":\"hdr-a\"") != std::string::npos;
+    update |= f.find("\"seq\":1,\"type\":\"cluster_update\"") != std::string::npos;
+  }
+  CHECK(ack);
+  CHECK(update);
+  // Frames are handled in order: by the third one's ack, the first two were refused without
+  // admitting or queueing anything for hdr-b.
+  CHECK(d.metric("npcorch_games") == 1);
+  CHECK(d.metric("npcorch_http_bad_requests_total") == bad_before + 2);
+  http_conn c(d.port());
+
+  // The upgrade itself: an X-Game-Id naming another game than the query's is refused.
+  const auto refused = c.get("/letta/v1/ws?gameId=hdr-b&since=0", {{"Upgrade", "websocket"},
+                                                                   {"Connection", "Upgrade"},
+                                                                   {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                                                                   {"Sec-WebSocket-Version", "13"},
+                                                                   {"X-Game-Id", "hdr-a"}});
+  CHECK(refused.status == 400);
+  CHECK(refused.body.find("disagrees with the X-Game-Id header") != std::string::npos);
+  CHECK(d.metric("npcorch_http_bad_requests_total") == bad_before + 3);
+
+  // Without X-Game-Id (one daemon, no nginx) a connection may send frames for any game.
+  ws_client plain(d.port(), "/letta/v1/ws?gameId=hdr-a&since=1");
+  plain.send("{\"type\":\"snapshot\"," + walk_snapshot("hdr-c", 1, 8).substr(1));
+  CHECK(plain.read().find("\"type\":\"ack\",\"status\":\"success\",\"gameId\":\"hdr-c\"") != std::string::npos);
+  CHECK(d.stop() == 0);
+}

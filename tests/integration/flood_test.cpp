@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/eventually.hpp"
+#include "tests/integration/http_client.hpp"
 #include "tests/integration/process.hpp"
 
 namespace {
@@ -106,6 +108,38 @@ TEST_CASE("flood integration: town-12 against the daemon, turns matched to answe
   REQUIRE(report.HasMember("daemon"));
   CHECK(report["daemon"].HasMember("block_lag_p95_s"));
   CHECK(report["daemon"].HasMember("letta_requests"));
+}
+
+TEST_CASE("flood integration: --game-prefix names every game the flood makes, and no other game appears") {
+  // bench/soak.sh runs floods side by side, each on its own games through --game-prefix.
+  const auto flood = std::filesystem::path(ORCH_DAEMON_PATH).parent_path() / "npc-flood";
+  REQUIRE(std::filesystem::exists(flood));
+  orch::testing::daemon_under_test d;
+  REQUIRE(d.port() > 0);
+  orch::testing::child_process run({flood.string(), "--target", "http://127.0.0.1:" + std::to_string(d.port()),
+                                    "--scenario", scenarios_dir + "servers-20.yaml", "--games", "3", "--duration", "2",
+                                    "--game-prefix", "soak-x-", "--json"});
+  const auto line = run.wait_for_line("{", std::chrono::seconds(60));
+  REQUIRE(line.has_value());
+  const auto report = parse("{" + *line);
+  REQUIRE_FALSE(report.HasParseError());
+  run.wait_for_line("\x01never", std::chrono::seconds(30));  // returns at EOF: the flood exited
+  CHECK(run.stop() == 0);
+  REQUIRE((report.IsObject() && report.HasMember("requests") && report["requests"].HasMember("snapshot")));
+  const auto& statuses = report["requests"]["snapshot"]["statuses"];
+  REQUIRE((statuses.IsObject() && statuses.HasMember("202")));
+  CHECK(statuses["202"].GetDouble() > 0);
+  // From the daemon's side: it tracks exactly the flood's three games (every request of the
+  // flood was answered before it exited, and a game is tracked from its first accepted request)...
+  CHECK(d.metric("npcorch_games") == 3);
+  // ...and they are soak-x-1..3, each with the events of its snapshots.
+  orch::testing::http_conn c(d.port());
+  for (int i = 1; i <= 3; ++i) {
+    const std::string target = "/letta/v1/events?gameId=soak-x-" + std::to_string(i) + "&since=0";
+    CHECK_MESSAGE(orch::testing::eventually(
+                      [&] { return c.get(target).body.find("\"type\":\"cluster_update\"") != std::string::npos; }),
+                  target);
+  }
 }
 
 TEST_CASE("flood command line: the scenario's daemon settings as --set lines, bad options exit 2") {

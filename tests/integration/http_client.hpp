@@ -94,8 +94,11 @@ class http_conn {
 // A WebSocket client of /letta/v1/ws.
 class ws_client {
  public:
-  // rcvbuf > 0 shrinks the client's socket receive buffer (for slow-reader tests).
-  ws_client(int port, const std::string& target, bool deflate = true, int rcvbuf = 0) : ws_(io_) {
+  // rcvbuf > 0 shrinks the client's socket receive buffer (for slow-reader tests); `headers`
+  // go on the upgrade request.
+  ws_client(int port, const std::string& target, bool deflate = true, int rcvbuf = 0,
+            const std::vector<std::pair<std::string, std::string>>& headers = {})
+      : ws_(io_) {
     auto& s = beast::get_lowest_layer(ws_);
     s.expires_after(std::chrono::seconds(10));
     if (rcvbuf > 0) {
@@ -108,6 +111,10 @@ class ws_client {
       pmd.client_enable = true;
       ws_.set_option(pmd);
     }
+    if (!headers.empty())
+      ws_.set_option(beast::websocket::stream_base::decorator([headers](beast::websocket::request_type& req) {
+        for (const auto& [k, v] : headers) req.set(k, v);
+      }));
     ws_.handshake(res_, "127.0.0.1", target);
     s.expires_never();
   }

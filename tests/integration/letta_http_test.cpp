@@ -1,6 +1,8 @@
 // letta_http against scripted loopback peers: the request timeout when a peer never answers, the
-// response size cap, and a pooled connection the server closed while idle (detected, dropped,
-// the request goes on a fresh connection and succeeds). Two io threads, as in the daemon.
+// response size cap, a pooled connection the server closed while idle (detected, dropped, the
+// request goes on a fresh connection and succeeds), a connect that hangs, and name resolution
+// through the resolve_fn seam (one that never completes, one that fails at once). Two io
+// threads, as in the daemon.
 #include <utility>
 
 #include <doctest/doctest.h>
@@ -8,7 +10,10 @@
 #include <atomic>
 #include <functional>
 #include <future>
+#include <mutex>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <sys/socket.h>
 
@@ -233,4 +238,125 @@ TEST_CASE("letta_http: a connect that never completes fails at connect_timeout, 
   const auto r = call(*client, "GET", "/v1/health/");
   CHECK(r.status == 0);
   CHECK(r.error == "timeout");  // not refused ("connection"): the connect hung and was cut
+  CHECK(metrics.value("npcorch_letta_connect_failures_total", {{"stage", "connect"}, {"reason", "timeout"}}) == 1);
+}
+
+namespace {
+
+// A resolve_fn for the tests: records what it was asked, and either answers with `target`,
+// keeps the completion without calling it (hang), or fails with `error`.
+struct test_resolver {
+  enum class mode { answer, hang, fail, empty };
+  std::mutex mu;
+  mode m = mode::answer;
+  tcp::endpoint target;
+  std::vector<std::pair<std::string, std::string>> asked;
+  std::vector<resolve_done_fn> pending;
+
+  resolve_fn fn() {
+    return [this](const std::string& host, const std::string& port, resolve_done_fn done) {
+      std::unique_lock lk(mu);
+      asked.emplace_back(host, port);
+      switch (m) {
+        case mode::answer: {
+          auto ep = target;
+          lk.unlock();
+          return done({}, {ep});
+        }
+        case mode::hang:
+          pending.push_back(std::move(done));
+          return;
+        case mode::fail:
+          lk.unlock();
+          return done(asio::error::host_not_found, {});
+        case mode::empty:
+          lk.unlock();
+          return done({}, {});
+      }
+    };
+  }
+  void set(mode to) {
+    std::lock_guard lk(mu);
+    m = to;
+  }
+};
+
+// A keep-alive peer answering every request with {"ok":true}; counts the requests.
+scripted_peer answering_peer(std::atomic<int>& requests) {
+  return scripted_peer([&requests](int, tcp::socket& s) {
+    beast::flat_buffer buf;
+    while (read_request(s, buf)) {
+      ++requests;
+      answer(s, R"({"ok":true})");
+    }
+  });
+}
+
+}  // namespace
+
+TEST_CASE("letta_http: a name resolution that never completes fails at connect_timeout, nothing sent") {
+  std::atomic<int> requests{0};
+  scripted_peer peer = answering_peer(requests);
+  test_resolver resolver;
+  resolver.target = {asio::ip::make_address("127.0.0.1"), peer.port()};
+  resolver.set(test_resolver::mode::hang);
+  metrics::registry metrics;
+  io_threads pool(2);
+  letta_options o;
+  o.base_url = "http://letta.test:8283";
+  o.timeout = 120s;  // only the connect timeout can end the call within call()'s 30 s
+  o.connect_timeout = 300ms;
+  auto client = std::make_shared<letta_http>(pool.io, o, &metrics, resolver.fn());
+  const auto r = call(*client, "POST", "/v1/agents/a/messages", R"({"messages":[]})");
+  CHECK(r.status == 0);
+  CHECK(r.error == "timeout");  // the same class as a connect that hangs
+  CHECK(metrics.value("npcorch_letta_connect_failures_total", {{"stage", "resolve"}, {"reason", "timeout"}}) == 1);
+  {
+    std::lock_guard lk(resolver.mu);
+    REQUIRE(resolver.asked.size() == 1);
+    CHECK(resolver.asked[0] == std::pair<std::string, std::string>("letta.test", "8283"));
+    REQUIRE(resolver.pending.size() == 1);
+  }
+  // The resolution completes after its request gave up: ignored (its request is gone).
+  // (The completion holds the request's strand and timer: released here, before the io threads.)
+  resolver.pending[0]({}, {resolver.target});
+  resolver.pending.clear();
+  // The resolver works again: the next request resolves, connects and gets its answer.
+  resolver.set(test_resolver::mode::answer);
+  const auto r2 = call(*client, "GET", "/v1/health/");
+  CHECK(r2.status == 200);
+  CHECK(r2.body == R"({"ok":true})");
+  // Only the second request ever reached a server.
+  CHECK(requests == 1);
+  CHECK(peer.accepted() == 1);
+  CHECK(metrics.value("npcorch_letta_connect_failures_total", {{"stage", "resolve"}, {"reason", "timeout"}}) == 1);
+  CHECK(metrics.value("npcorch_letta_connect_failures_total", {{"stage", "connect"}, {"reason", "timeout"}}) == -1);
+}
+
+TEST_CASE("letta_http: a resolver that fails or finds nothing fails the request at once, counted") {
+  std::atomic<int> requests{0};
+  scripted_peer peer = answering_peer(requests);
+  test_resolver resolver;
+  resolver.target = {asio::ip::make_address("127.0.0.1"), peer.port()};
+  metrics::registry metrics;
+  io_threads pool(2);
+  letta_options o;
+  o.base_url = "http://letta.test:8283";
+  o.timeout = 120s;
+  o.connect_timeout = 120s;  // neither deadline can end a call within call()'s 30 s
+  auto client = std::make_shared<letta_http>(pool.io, o, &metrics, resolver.fn());
+  resolver.set(test_resolver::mode::fail);
+  const auto r = call(*client, "GET", "/v1/health/");
+  CHECK(r.status == 0);
+  CHECK(r.error == "connection");
+  resolver.set(test_resolver::mode::empty);
+  const auto r2 = call(*client, "GET", "/v1/health/");
+  CHECK(r2.status == 0);
+  CHECK(r2.error == "connection");
+  CHECK(metrics.value("npcorch_letta_connect_failures_total", {{"stage", "resolve"}, {"reason", "error"}}) == 2);
+  resolver.set(test_resolver::mode::answer);
+  const auto r3 = call(*client, "GET", "/v1/health/");
+  CHECK(r3.status == 200);
+  CHECK(requests == 1);
+  CHECK(peer.accepted() == 1);
 }

@@ -2,6 +2,13 @@
 // notice_folding, turn_taking.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <array>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
 #include "policies/clock.hpp"
 #include "policies/cooldown.hpp"
 #include "policies/echo_filter.hpp"
@@ -60,6 +67,29 @@ TEST_CASE("rate_window: excess events in a minute are refused, then allowed agai
   clk.advance(61s);
   rw.prune(clk.now());
   CHECK(rw.keys() == 0);
+}
+
+TEST_CASE("rate_window: random events on three keys agree with a brute-force sliding window") {
+  manual_clock clk;
+  constexpr std::uint32_t limit = 5;
+  rate_window rw(limit, 10s);
+  std::map<std::string, std::vector<time_point>> accepted;  // the reference: every accepted event
+  std::mt19937 rng(7);
+  const std::array<std::string, 3> keys{"a", "b", "c"};
+  std::size_t refused = 0;
+  for (int i = 0; i < 3000; ++i) {
+    clk.advance(std::chrono::milliseconds(rng() % 2500));
+    const auto& k = keys[rng() % keys.size()];
+    auto& ref = accepted[k];
+    const auto in_window = std::count_if(ref.begin(), ref.end(), [&](time_point t) { return t + 10s > clk.now(); });
+    const bool expect = in_window < static_cast<std::ptrdiff_t>(limit);
+    REQUIRE(rw.allow(k, clk.now()) == expect);
+    if (expect) ref.push_back(clk.now());
+    refused += expect ? 0 : 1;
+    CHECK(rw.count(k, clk.now()) == std::min<std::ptrdiff_t>(in_window + (expect ? 1 : 0), limit));
+  }
+  CHECK(refused > 0);  // the walk did reach the limit
+  CHECK(rw.keys() == keys.size());
 }
 
 TEST_CASE("echo_filter: same text from the same speaker within a second is an echo") {
