@@ -36,6 +36,10 @@ void router::handle_events(http_request&& req, const net::any_io_executor& ex, r
   };
   auto* g = query_param(parts, "gameId");
   if (!g || g->empty() || g->size() > 256) return bad("gameId: required query parameter");
+  if (auto mismatch = game_header_mismatch(req["X-Game-Id"], *g, "invalid_request")) {
+    bad_requests_.inc();
+    return respond(json_response(400, std::move(*mismatch), version, ka));
+  }
   std::uint64_t since = 0, wait_ms = 0;
   if (auto* s = query_param(parts, "since"); s && !parse_u64(*s, since))
     return bad("since: expected a non-negative integer");

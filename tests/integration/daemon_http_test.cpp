@@ -106,6 +106,11 @@ TEST_CASE("every bad input gets its status and a JSON error naming the field and
   r = c.get("/letta/v1/events?since=0");
   CHECK(r.status == 400);
   CHECK(r.body.find("gameId") != std::string::npos);
+  // Behind nginx the long-poll was routed by X-Game-Id: a query naming another game is refused.
+  r = c.get("/letta/v1/events?gameId=b&since=0&wait_ms=0", {{"X-Game-Id", "a"}});
+  CHECK(r.status == 400);
+  CHECK(r.body.find("gameId: 'b' disagrees with the X-Game-Id header 'a'") != std::string::npos);
+  CHECK(c.get("/letta/v1/events?gameId=a&since=0&wait_ms=0", {{"X-Game-Id", "a"}}).status == 200);
   {
     http_conn raw(d.port());
     auto g = raw.raw("POST /letta/v1/snapshot/game HTTP/1.1\r\nContent-Length: abc\r\n\r\n");
