@@ -134,7 +134,9 @@ TEST_CASE("a slow header sender is cut at server.header_timeout_ms") {
   }
   if (!closed) s.read_some(std::chrono::seconds(2), closed);
   CHECK(closed);
-  CHECK(d.metric("npcorch_http_header_timeouts_total") >= 1);
+  // Beast's timer closes the socket before the read handler that counts the timeout runs, so
+  // the client may see the close first.
+  CHECK(eventually([&] { return d.metric("npcorch_http_header_timeouts_total") >= 1; }));
   // A well-behaved client is unaffected.
   CHECK(http_conn(d.port()).get("/healthz").status == 200);
   CHECK(d.stop() == 0);
