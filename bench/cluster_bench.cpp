@@ -63,8 +63,10 @@ BENCHMARK(bm_clustering)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kM
 // One game's apply of walking snapshots as bench/ingest_wrk.lua sends them (50 registry NPCs
 // with agents + 50 players, three position sets 1-3 studs apart, cycled; game clusters
 // listed): the snapshot path behind the parser, in-process, so its CPU time per snapshot can
-// be compared between builds without the HTTP noise of a shared machine.
-void bm_game_state_walk(benchmark::State& state) {
+// be compared between builds without the HTTP noise of a shared machine. `shuffled`: each
+// snapshot lists humanContext in another order (six orders cycled), so game_state's positional
+// name hints miss and every name is found by hash.
+void game_state_walk(benchmark::State& state, bool shuffled) {
   std::vector<workers::npc_info> npcs;
   for (int i = 0; i < 50; ++i)
     npcs.push_back({"npc-" + std::to_string(i), "Npc" + std::to_string(i), "A townsperson with a lantern",
@@ -76,9 +78,11 @@ void bm_game_state_walk(benchmark::State& state) {
   std::uniform_real_distribution<double> u(0, 120);
   std::vector<workers::vec3> base(100);
   for (auto& p : base) p = {u(rng), 3.0, u(rng)};
-  std::array<workers::snapshot, 3> snaps;
-  for (int k = 0; k < 3; ++k) {
-    auto& s = snaps[static_cast<std::size_t>(k)];
+  const int variants = shuffled ? 6 : 3;
+  std::vector<workers::snapshot> snaps(static_cast<std::size_t>(variants));
+  for (int v = 0; v < variants; ++v) {
+    const int k = v % 3;
+    auto& s = snaps[static_cast<std::size_t>(v)];
     s.game_id = "g";
     for (int i = 0; i < 100; ++i) {
       workers::snapshot_entity e;
@@ -101,6 +105,7 @@ void bm_game_state_walk(benchmark::State& state) {
       gc.npcs = 3;
       s.clusters.push_back(std::move(gc));
     }
+    if (shuffled) std::shuffle(s.entities.begin(), s.entities.end(), rng);
   }
   workers::world_options opts;
   workers::game_state g("g", opts, reg);
@@ -108,7 +113,7 @@ void bm_game_state_walk(benchmark::State& state) {
   std::uint64_t seq = 0;
   std::size_t syncs = 0;
   for (auto _ : state) {
-    auto& s = snaps[seq % 3];
+    auto& s = snaps[seq % snaps.size()];
     s.seq = ++seq;
     s.timestamp = 1737874900 + static_cast<std::int64_t>(seq);
     now += 100ms;
@@ -118,7 +123,10 @@ void bm_game_state_walk(benchmark::State& state) {
   }
   state.counters["syncs_per_apply"] = static_cast<double>(syncs) / static_cast<double>(state.iterations());
 }
+void bm_game_state_walk(benchmark::State& state) { game_state_walk(state, false); }
 BENCHMARK(bm_game_state_walk)->Unit(benchmark::kMicrosecond)->Repetitions(5)->ReportAggregatesOnly(true);
+void bm_game_state_walk_shuffled(benchmark::State& state) { game_state_walk(state, true); }
+BENCHMARK(bm_game_state_walk_shuffled)->Unit(benchmark::kMicrosecond)->Repetitions(5)->ReportAggregatesOnly(true);
 
 // The console output, plus the mean times of the 10k and 100k runs kept for the ratio.
 class ratio_reporter final : public benchmark::ConsoleReporter {

@@ -74,6 +74,30 @@ bool game_state::mark_sync_failed(const std::string& agent_id) {
   return true;
 }
 
+game_state::tracked* game_state::find_entity(const std::string& name) {
+  auto it = ids_.find(name);
+  return it == ids_.end() ? nullptr : &table_[it->second];
+}
+
+std::uint32_t game_state::allocate(const std::string& name) {
+  std::uint32_t id;
+  if (free_.empty()) {
+    id = static_cast<std::uint32_t>(table_.size());
+    table_.emplace_back();
+  } else {
+    id = free_.back();
+    free_.pop_back();
+  }
+  tracked& t = table_[id];
+  t.name.assign(name);
+  t.live = true;
+  t.view_entry = nullptr;  // no view lists it yet
+  t.successor = no_slot;
+  ++live_;
+  order_dirty_ = true;
+  return id;
+}
+
 void game_state::track_entities(const snapshot& s, policies::time_point now, apply_stats& stats) {
   const std::uint64_t gen = ++gen_;
   auto classify = [&](tracked& t, const std::string& name, const std::optional<std::string>& id,
@@ -95,23 +119,49 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
       t.agent_id.clear();
     return npc;
   };
-  // The entry of `name` for this apply: found or made, with what it was before this apply
+  // The slot of `name` for this apply: found or made, with what it was before this apply
   // kept aside (a name listed twice compares with the previous snapshot, not with itself).
-  auto touch = [&](const std::string& name) -> tracked& {
-    auto it = entities_.find(name);
-    if (it == entities_.end()) {
-      it = entities_.try_emplace(name).first;
-      it->second.existed = false;
-      it->second.prev_position.reset();
-    } else if (it->second.gen != gen) {
-      it->second.existed = true;
-      it->second.prev_position = it->second.position;
+  auto touch_id = [&](std::uint32_t id) -> tracked& {
+    tracked& t = table_[id];
+    if (t.gen != gen) {
+      t.existed = true;
+      t.prev_position = t.position;
     }
-    it->second.gen = gen;
+    t.gen = gen;
+    return t;
+  };
+  auto lookup = [&](const std::string& name) -> std::uint32_t {
+    auto [it, fresh] = ids_.try_emplace(name, 0U);
+    if (!fresh) {
+      touch_id(it->second);
+      return it->second;
+    }
+    it->second = allocate(name);
+    tracked& t = table_[it->second];
+    t.existed = false;
+    t.prev_position.reset();
+    t.gen = gen;
     return it->second;
   };
-  for (const auto& e : s.entities) {
-    tracked& t = touch(e.name);
+  next_order_.clear();
+  for (std::size_t k = 0; k < s.entities.size(); ++k) {
+    const auto& e = s.entities[k];
+    // The hints first (a slot in use with this name is this name's slot): the entity the last
+    // snapshot listed at this position, else the one it listed after the previous entity.
+    auto named = [&](std::uint32_t c) { return c < table_.size() && table_[c].live && table_[c].name == e.name; };
+    std::uint32_t slot = no_slot;
+    if (k < last_order_.size() && named(last_order_[k]))
+      slot = last_order_[k];
+    else if (k > 0 && named(table_[next_order_[k - 1]].successor))
+      slot = table_[next_order_[k - 1]].successor;
+    if (slot != no_slot) {
+      touch_id(slot);
+      ++stats.name_hint_hits;
+    } else {
+      slot = lookup(e.name);
+    }
+    next_order_.push_back(slot);
+    tracked& t = table_[slot];
     const npc_info* npc = classify(t, e.name, e.id, e.kind);
     bool moved = false;
     t.position.reset();
@@ -163,8 +213,8 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
   // Names the game's own clusters list but humanContext lacks: present, without a position.
   for (const auto& gc : s.clusters)
     for (const auto& name : gc.members) {
-      if (auto it = entities_.find(name); it != entities_.end() && it->second.gen == gen) continue;
-      tracked& t = touch(name);
+      if (const tracked* seen = find_entity(name); seen && seen->gen == gen) continue;
+      tracked& t = table_[lookup(name)];
       const npc_info* npc = classify(t, name, std::nullopt, std::nullopt);
       t.position.reset();
       t.health.reset();
@@ -182,9 +232,20 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
         t.appearance.assign(p.appearance);
       }
     }
-  // Whoever this snapshot did not mention is gone.
-  for (auto it = entities_.begin(); it != entities_.end();)
-    it = it->second.gen == gen ? std::next(it) : entities_.erase(it);
+  // Whoever this snapshot did not mention is gone: its name leaves ids_, its slot goes to free_.
+  for (std::uint32_t id = 0; id < table_.size(); ++id) {
+    tracked& t = table_[id];
+    if (!t.live || t.gen == gen) continue;
+    ids_.erase(t.name);
+    t.live = false;
+    t.view_entry = nullptr;
+    free_.push_back(id);
+    --live_;
+    order_dirty_ = true;
+  }
+  for (std::size_t k = 0; k < next_order_.size(); ++k)
+    table_[next_order_[k]].successor = k + 1 < next_order_.size() ? next_order_[k + 1] : no_slot;
+  last_order_.swap(next_order_);
   for (auto it = players_.begin(); it != players_.end();) {
     if (now - it->second.last_seen > opts_.player_cache_ttl) {
       it = players_.erase(it);
@@ -196,16 +257,21 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
 }
 
 std::vector<std::vector<std::string>> game_state::cluster_entities(const snapshot& s, apply_stats& stats) {
-  // Rank entities by name so the result never depends on input order.
-  order_.clear();
-  for (auto& kv : entities_) order_.push_back(&kv);
-  std::sort(order_.begin(), order_.end(),
-            [](const entity_entry* a, const entity_entry* b) { return a->first < b->first; });
+  // Rank entities by name so the result never depends on input order (sorted again only when
+  // an entity came or left: the names of the slots in use are unchanged otherwise).
+  if (order_dirty_) {
+    order_.clear();
+    for (std::uint32_t id = 0; id < table_.size(); ++id)
+      if (table_[id].live) order_.push_back(id);
+    std::sort(order_.begin(), order_.end(),
+              [this](std::uint32_t a, std::uint32_t b) { return table_[a].name < table_[b].name; });
+    order_dirty_ = false;
+  }
   const auto n = static_cast<std::uint32_t>(order_.size());
   pts_.clear();
   pt_entity_.clear();
   for (std::uint32_t i = 0; i < n; ++i) {
-    tracked& t = order_[i]->second;
+    tracked& t = table_[order_[i]];
     t.index = i;
     if (!t.position) continue;
     pts_.push_back({t.position->x, t.position->y, t.position->z});
@@ -228,15 +294,15 @@ std::vector<std::vector<std::string>> game_state::cluster_entities(const snapsho
     std::uint32_t first = n;
     bool has_unpositioned = false;
     for (const auto& m : gc.members)
-      if (auto it = entities_.find(m); it != entities_.end() && !it->second.position) has_unpositioned = true;
+      if (const tracked* t = find_entity(m); t && !t->position) has_unpositioned = true;
     if (!has_unpositioned) continue;
     for (const auto& m : gc.members) {
-      auto it = entities_.find(m);
-      if (it == entities_.end()) continue;
+      const tracked* t = find_entity(m);
+      if (!t) continue;
       if (first == n)
-        first = it->second.index;
+        first = t->index;
       else
-        unite(first, it->second.index);
+        unite(first, t->index);
     }
   }
   group_size_.assign(n, 0);
@@ -251,7 +317,7 @@ std::vector<std::vector<std::string>> game_state::cluster_entities(const snapsho
       group_slot_[r] = static_cast<std::uint32_t>(out.size());
       out.emplace_back().reserve(group_size_[r]);
     }
-    out[group_slot_[r]].push_back(order_[i]->first);
+    out[group_slot_[r]].push_back(table_[order_[i]].name);
   }
   return out;
 }
@@ -261,8 +327,9 @@ std::vector<std::vector<std::string>> game_state::cluster_entities(const snapsho
 // clusters are unchanged exactly when the id assignment reports no change (the view always
 // shows the previous assignment); each entity is compared with its own entry of the view.
 bool game_state::view_changed(const policies::id_assignment& ids) const {
-  if (!view_ || !ids.changes.empty() || view_->entities.size() != entities_.size()) return true;
-  for (const auto& [name, t] : entities_) {
+  if (!view_ || !ids.changes.empty() || view_->entities.size() != live_) return true;
+  for (const tracked& t : table_) {
+    if (!t.live) continue;
     const entity_view* e = t.view_entry;
     if (!e) return true;  // new since the view was built
     if (e->id != t.id || e->is_npc != t.is_npc || e->agent_id != t.agent_id || e->location != t.location ||
@@ -278,11 +345,12 @@ bool game_state::view_changed(const policies::id_assignment& ids) const {
 void game_state::fill_view(world_view& v, const policies::id_assignment& ids) {
   v.game_id = game_id_;
   v.snapshots_applied = applied_;
-  v.entities.reserve(entities_.size());
-  for (auto& [name, t] : entities_) {
-    auto [it, fresh] = v.entities.try_emplace(name);
+  v.entities.reserve(live_);
+  for (tracked& t : table_) {
+    if (!t.live) continue;
+    auto [it, fresh] = v.entities.try_emplace(t.name);
     entity_view& e = it->second;
-    if (fresh) e.name = name;
+    if (fresh) e.name = t.name;
     e.id.assign(t.id);
     e.is_npc = t.is_npc;
     e.agent_id.assign(t.agent_id);
@@ -293,8 +361,8 @@ void game_state::fill_view(world_view& v, const policies::id_assignment& ids) {
     t.view_entry = &e;
   }
   // Every entity is in `v` now; more entries than entities means some left the world.
-  if (v.entities.size() != entities_.size())
-    std::erase_if(v.entities, [&](const auto& kv) { return entities_.find(kv.first) == entities_.end(); });
+  if (v.entities.size() != live_)
+    std::erase_if(v.entities, [&](const auto& kv) { return ids_.find(kv.first) == ids_.end(); });
   if (!v.clusters.empty())
     std::erase_if(v.clusters, [&](const auto& kv) {
       return std::none_of(ids.clusters.begin(), ids.clusters.end(),
@@ -328,14 +396,15 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
     auto list = std::make_shared<std::vector<sync_member>>();
     list->reserve(cl.members.size());
     for (const auto& m : cl.members) {
-      const tracked& e = entities_.at(m);
+      const tracked& e = table_[ids_.at(m)];
       list->push_back({m, e.appearance, e.last_seen_s});
     }
     shared_members_.emplace_back(&cl, list);
     return std::shared_ptr<const std::vector<sync_member>>(std::move(list));
   };
-  for (const auto& [name, t] : entities_) {
-    if (!t.is_npc || t.agent_id.empty()) continue;
+  for (const tracked& t : table_) {
+    if (!t.live || !t.is_npc || t.agent_id.empty()) continue;
+    const std::string& name = t.name;
     r.stats.naive_writes += 2;
     const auto& ev = t.view_entry ? *t.view_entry : view.entities.at(name);
     const auto* cl = ev.cluster_id.empty() ? nullptr : &view.clusters.at(ev.cluster_id);
@@ -365,7 +434,7 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
     block.members.resize(members.size());
     for (std::size_t i = 0; i < members.size(); ++i) {
       block.members[i].name.assign(members[i]);
-      block.members[i].appearance.assign(entities_.at(members[i]).appearance);
+      block.members[i].appearance.assign(table_[ids_.at(members[i])].appearance);
     }
     auto status = policies::status_text(t.health, t.location, t.action);
     const auto mh = group_block_hash(block.members, c.updates_hash);

@@ -75,6 +75,7 @@ struct apply_stats {
   std::size_t skipped_noops = 0;
   std::size_t naive_writes = 0;  // 2 per registry NPC with an agent in this game
   std::size_t players_evicted = 0;
+  std::size_t name_hint_hits = 0;        // humanContext entities found by position, not by hash
   std::array<std::size_t, 5> updates{};  // by policies::update_reason
   double clustering_seconds = 0;
 };
@@ -101,11 +102,19 @@ class game_state {
   std::size_t cluster_count() const { return clusters_.size(); }
   std::size_t player_cache_size() const { return players_.size(); }
   const policies::npc_group_state* group_state_of(const std::string& agent_id) const;
+  // The entity table: slots in use (the entities present) and slots in all (in use + free).
+  // Never more slots than entities present at once during one apply (last snapshot's + new).
+  std::size_t entity_count() const { return live_; }
+  std::size_t table_size() const { return table_.size(); }
 
  private:
+  static constexpr std::uint32_t no_slot = 0xffffffffU;
   // One entity, updated in place from snapshot to snapshot: its strings keep their buffers,
-  // so a steady game allocates nothing per entity here.
+  // so a steady game allocates nothing per entity here. A slot of table_, found by its name
+  // through ids_ (or the positional hint); a slot whose entity left goes to free_ for reuse.
   struct tracked {
+    std::string name;   // display name (its key in ids_)
+    bool live = false;  // an entity present (false: on free_)
     std::string id;
     bool is_npc = false;
     std::string agent_id;
@@ -119,11 +128,11 @@ class game_state {
     bool existed = false;               // tracked before this apply
     std::optional<vec3> prev_position;  // its position before this apply
     std::uint32_t index = 0;            // rank of its name (cluster_entities)
+    std::uint32_t successor = no_slot;  // the entity the last snapshot listed after it (hint)
     // Its entry in view_ (the last published view), null until a view lists it: the view is
     // compared with the world through these, with no lookup by name.
     const entity_view* view_entry = nullptr;
   };
-  using entity_entry = std::pair<const std::string, tracked>;
   struct player_entry {
     std::string name;
     std::string appearance;
@@ -138,6 +147,10 @@ class game_state {
   };
 
   void track_entities(const snapshot& s, policies::time_point now, apply_stats& stats);
+  // The slot of `name` when it is present (before this apply's leavers are dropped: also those).
+  tracked* find_entity(const std::string& name);
+  // A fresh slot for `name` (reused from free_ when there is one), registered in ids_ by caller.
+  std::uint32_t allocate(const std::string& name);
   std::vector<std::vector<std::string>> cluster_entities(const snapshot& s, apply_stats& stats);
   std::shared_ptr<const world_view> make_view(const policies::id_assignment& ids);
   bool view_changed(const policies::id_assignment& ids) const;
@@ -152,7 +165,16 @@ class game_state {
   std::optional<std::uint64_t> last_seq_;
   std::uint64_t applied_ = 0;
   std::uint64_t next_cluster_id_ = 1;
-  std::unordered_map<std::string, tracked> entities_;  // by display name
+  // The interned entity table: each display name gets a slot id once, while it is present.
+  std::unordered_map<std::string, std::uint32_t> ids_;  // display name -> slot of table_
+  std::vector<tracked> table_;                          // by slot id
+  std::vector<std::uint32_t> free_;                     // slots whose entity left
+  std::size_t live_ = 0;                                // slots in use
+  // The positional hints: slot of the k-th humanContext entity of the last applied snapshot (a
+  // steady game lists them in the same order, so one name compare replaces a hash lookup), and
+  // each slot's successor in that list (after an entity is missing or added, the rest still hit).
+  std::vector<std::uint32_t> last_order_;
+  std::vector<std::uint32_t> next_order_;  // last_order_ being built
   std::vector<policies::id_cluster> clusters_;
   std::unordered_map<std::string, player_entry> players_;  // by player id (or name)
   std::unordered_map<std::string, npc_cache> npcs_;        // by agent id
@@ -160,7 +182,8 @@ class game_state {
   policies::cluster_set cluster_scratch_;
   // Scratch reused by every apply (no per-snapshot allocation once warm).
   std::uint64_t gen_ = 0;
-  std::vector<entity_entry*> order_;  // entities by name
+  std::vector<std::uint32_t> order_;  // slots in use by name (valid unless order_dirty_)
+  bool order_dirty_ = true;
   std::vector<policies::point3> pts_;
   std::vector<std::uint32_t> pt_entity_;
   common::union_find groups_;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <random>
+#include <set>
 
 #include "tests/workers/game_state_reference.hpp"
 #include "workers/game_state.hpp"
@@ -27,10 +28,24 @@ std::shared_ptr<const world_registry> registry() {
                                  {"park", "Park", {-20.0, 3.0, 5.0}, "Trees"}});
 }
 
+// How a scene churns. The defaults: humanContext shuffled every time (the positional name
+// hint of the interned table misses), no renames. `steady`: the same order most of the time
+// (the hint hits), shuffled now and then; `rename_one_in`: an entity that is not a registry NPC
+// takes another name (from a pool of `pool` names, two entities may pick the same one).
+struct churn {
+  bool steady = false;
+  int absent_one_in = 6;
+  int rename_one_in = 0;  // 0: never
+  int pool = 30;
+};
+
 class scene_maker {
  public:
-  explicit scene_maker(std::uint32_t seed) : rng_(seed) {
+  explicit scene_maker(std::uint32_t seed, churn c = {}) : rng_(seed), churn_(c) {
     for (auto& p : pos_) p = {uniform(-30, 30), 3.0, uniform(-30, 30)};
+    static const char* names[] = {"Pete", "Kaiden", "Oscar", "Goldie", "Diamond",
+                                  "Ruby", "Zed",    "Amy",   "Bob",    "npc-goldie"};
+    for (std::size_t i = 0; i < names_.size(); ++i) names_[i] = names[i];
   }
 
   snapshot next() {
@@ -39,16 +54,17 @@ class scene_maker {
     seq_ += one_in(15) ? 0 : 1;  // sometimes stale
     if (!one_in(10)) s.seq = seq_;
     s.timestamp = 1737874900 + static_cast<std::int64_t>(seq_);
-    static const char* names[] = {"Pete", "Kaiden", "Oscar", "Goldie", "Diamond",
-                                  "Ruby", "Zed",    "Amy",   "Bob",    "npc-goldie"};
     for (std::size_t i = 0; i < pos_.size(); ++i) {
+      // Renamed: never a registry NPC (two entities of one agent, see below), so from index 4.
+      if (churn_.rename_one_in > 0 && i >= 4 && i != 9 && one_in(churn_.rename_one_in))
+        names_[i] = "W" + std::to_string(static_cast<int>(uniform(0, churn_.pool - 0.01)));
       // Walk: mostly small steps, sometimes a jump, sometimes a step under the threshold.
       const double step = one_in(5) ? 12.0 : one_in(4) ? 0.05 : 3.0;
       pos_[i].x += uniform(-step, step);
       pos_[i].z += uniform(-step, step);
-      if (one_in(6)) continue;  // absent from this snapshot
+      if (one_in(churn_.absent_one_in)) continue;  // absent from this snapshot
       snapshot_entity e;
-      e.name = names[i];
+      e.name = names_[i];
       if (!one_in(8)) e.position = pos_[i];
       if (!one_in(3)) {
         entity_health h;
@@ -69,7 +85,7 @@ class scene_maker {
       s.entities.push_back(e);
       if (one_in(25)) s.entities.push_back(e);  // a name listed twice
     }
-    std::shuffle(s.entities.begin(), s.entities.end(), rng_);
+    if (!churn_.steady || one_in(8)) std::shuffle(s.entities.begin(), s.entities.end(), rng_);
     for (int k = static_cast<int>(uniform(0, 2.99)); k > 0; --k) {
       game_cluster gc;
       for (const char* n : {"Pete", "Ruby", "Ghost", "Zed", "Amy"})
@@ -84,6 +100,8 @@ class scene_maker {
   double uniform(double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng_); }
 
   std::mt19937 rng_;
+  churn churn_;
+  std::array<std::string, 10> names_;
   std::array<vec3, 10> pos_;
   std::uint64_t seq_ = 0;
 };
@@ -192,6 +210,63 @@ TEST_CASE("game state: the in-place game_state matches the reference on random s
   // The sequences must exercise what they compare.
   CHECK(changes > 200);
   CHECK(syncs > 100);
+}
+
+// The interned table against the reference where interning changes things: entities leaving
+// and coming back (slots reused through the free list), renames, a steady humanContext order
+// (the positional hint hits) broken now and then (shuffles, absences: it misses), names listed
+// twice, unknown NPCs, and long runs in which the table stays bounded.
+TEST_CASE("game state: the interned entity table matches the reference under churn, renames and reorders") {
+  world_options opts;
+  opts.player_cache_ttl = 20s;
+  std::size_t changes = 0, syncs = 0, entities = 0, hint_hits = 0, names_seen = 0;
+  std::size_t widest_window = 0;
+  const churn mixes[] = {{true, 20, 0, 30}, {true, 6, 15, 30}, {true, 10, 40, 12}, {false, 6, 10, 30}};
+  for (std::uint32_t seed = 1; seed <= 12; ++seed) {
+    const churn mix = mixes[seed % std::size(mixes)];
+    manual_clock clock;
+    game_state now_state("g", opts, registry());
+    reference::game_state ref("g", opts, registry());
+    scene_maker scenes(seed * 7919, mix);
+    std::set<std::string> before;  // the entities present after the last applied snapshot
+    std::set<std::string> all_names;
+    std::size_t bound = 0;  // entities present at once during an apply: before + this snapshot's
+    for (int step = 0; step < 400; ++step) {
+      INFO("seed " << seed << " step " << step);
+      const snapshot s = scenes.next();
+      clock.advance(std::chrono::seconds(1 + step % 7));
+      if (step % 13 == 0 && step > 0) now_state.mark_sync_failed("agent-pete"), ref.mark_sync_failed("agent-pete");
+      const auto a = now_state.apply(s, clock.now());
+      const auto b = ref.apply(s, clock.now());
+      check_same(a, b);
+      CHECK(now_state.cluster_count() == ref.cluster_count());
+      CHECK(now_state.player_cache_size() == ref.player_cache_size());
+      if (a.stale) continue;
+      REQUIRE(a.diff.view);
+      std::set<std::string> present;
+      for (const auto& [name, v] : a.diff.view->entities) present.insert(name);
+      std::set<std::string> window = before;
+      window.insert(present.begin(), present.end());
+      bound = std::max(bound, window.size());
+      CHECK(now_state.entity_count() == present.size());
+      CHECK(now_state.table_size() <= bound);  // slots of entities that left are reused
+      all_names.insert(present.begin(), present.end());
+      before = std::move(present);
+      changes += a.diff.changes.size();
+      syncs += a.syncs.size();
+      entities += s.entities.size();
+      hint_hits += a.stats.name_hint_hits;
+    }
+    widest_window = std::max(widest_window, bound);
+    names_seen += all_names.size();
+  }
+  // The sequences must exercise what they compare: both paths of the hint, names far more
+  // than the table ever holds, clusters and syncs.
+  CHECK(hint_hits > entities / 3);
+  CHECK(hint_hits < entities * 9 / 10);
+  CHECK(names_seen > 12 * widest_window);
+  CHECK(changes > 500);
+  CHECK(syncs > 300);
 }
 
 TEST_CASE("game state: a snapshot that changes nothing readers see publishes the same view") {
