@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -65,8 +66,9 @@ BENCHMARK(bm_clustering)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kM
 // listed): the snapshot path behind the parser, in-process, so its CPU time per snapshot can
 // be compared between builds without the HTTP noise of a shared machine. `shuffled`: each
 // snapshot lists humanContext in another order (six orders cycled), so game_state's positional
-// name hints miss and every name is found by hash.
-void game_state_walk(benchmark::State& state, bool shuffled) {
+// name hints miss and every name is found by hash. `games`: that many games applied round
+// robin (as the daemon's 64 games of the wrk mix), so each apply starts with colder caches.
+void game_state_walk(benchmark::State& state, bool shuffled, std::size_t games = 1) {
   std::vector<workers::npc_info> npcs;
   for (int i = 0; i < 50; ++i)
     npcs.push_back({"npc-" + std::to_string(i), "Npc" + std::to_string(i), "A townsperson with a lantern",
@@ -108,12 +110,14 @@ void game_state_walk(benchmark::State& state, bool shuffled) {
     if (shuffled) std::shuffle(s.entities.begin(), s.entities.end(), rng);
   }
   workers::world_options opts;
-  workers::game_state g("g", opts, reg);
+  std::vector<std::unique_ptr<workers::game_state>> gs;
+  for (std::size_t i = 0; i < games; ++i) gs.push_back(std::make_unique<workers::game_state>("g", opts, reg));
   policies::time_point now{};
   std::uint64_t seq = 0;
   std::size_t syncs = 0;
   for (auto _ : state) {
-    auto& s = snaps[seq % snaps.size()];
+    auto& s = snaps[(seq / games) % snaps.size()];
+    auto& g = *gs[seq % games];
     s.seq = ++seq;
     s.timestamp = 1737874900 + static_cast<std::int64_t>(seq);
     now += 100ms;
@@ -127,6 +131,8 @@ void bm_game_state_walk(benchmark::State& state) { game_state_walk(state, false)
 BENCHMARK(bm_game_state_walk)->Unit(benchmark::kMicrosecond)->Repetitions(5)->ReportAggregatesOnly(true);
 void bm_game_state_walk_shuffled(benchmark::State& state) { game_state_walk(state, true); }
 BENCHMARK(bm_game_state_walk_shuffled)->Unit(benchmark::kMicrosecond)->Repetitions(5)->ReportAggregatesOnly(true);
+void bm_game_state_walk_64_games(benchmark::State& state) { game_state_walk(state, false, 64); }
+BENCHMARK(bm_game_state_walk_64_games)->Unit(benchmark::kMicrosecond)->Repetitions(5)->ReportAggregatesOnly(true);
 
 // The console output, plus the mean times of the 10k and 100k runs kept for the ratio.
 class ratio_reporter final : public benchmark::ConsoleReporter {
