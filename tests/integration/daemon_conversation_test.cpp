@@ -212,8 +212,15 @@ TEST_CASE("chat v3: the original request gets the addressed NPC's reply in the o
   REQUIRE(rd.until([](auto& e) { return !e.empty(); }));
   const std::string body = read_file(ORCH_SHARED_DIR "/fixtures/examples/chat_v3.json");
   REQUIRE(!body.empty());
-  // Found by the game where npc-pete was last seen (no X-Game-Id).
-  auto r = c.post("/letta/v1/chat/v3", body);
+  // Found by the game where npc-pete was last seen (no X-Game-Id). The snapshot worker
+  // publishes the cluster_update before the view that maps NPCs to games, so a request right
+  // after the first event may still find no game: 404 until the view is out (a 404 queues
+  // nothing).
+  http_result r;
+  REQUIRE(eventually([&] {
+    r = c.post("/letta/v1/chat/v3", body);
+    return r.status != 404;
+  }));
   CHECK(r.status == 200);
   rapidjson::Document doc;
   doc.Parse(r.body.c_str());
@@ -230,7 +237,10 @@ TEST_CASE("chat v3: the original request gets the addressed NPC's reply in the o
   REQUIRE(c2.post("/letta/v1/snapshot/game", town("v3slow", 1)).status == 202);
   event_reader rd2(slow.port(), "v3slow");
   REQUIRE(rd2.until([](auto& e) { return !e.empty(); }));
-  r = c2.post("/letta/v1/chat/v3", body, {{"X-Game-Id", "v3slow"}});
+  REQUIRE(eventually([&] {
+    r = c2.post("/letta/v1/chat/v3", body, {{"X-Game-Id", "v3slow"}});
+    return r.status != 404;
+  }));
   CHECK(r.status == 200);
   doc.Parse(r.body.c_str());
   REQUIRE(doc.IsObject());
