@@ -237,10 +237,14 @@ TEST_CASE("chat v3: the original request gets the addressed NPC's reply in the o
   REQUIRE(c2.post("/letta/v1/snapshot/game", town("v3slow", 1)).status == 202);
   event_reader rd2(slow.port(), "v3slow");
   REQUIRE(rd2.until([](auto& e) { return !e.empty(); }));
+  // With X-Game-Id the turn is queued at once; it needs the game's view when it is worked on.
+  // The view is out before the snapshot's listeners run, and one of them submits Pete's block
+  // sync: once his group_members block lists Diamond, the view is there.
   REQUIRE(eventually([&] {
-    r = c2.post("/letta/v1/chat/v3", body, {{"X-Game-Id", "v3slow"}});
-    return r.status != 404;
+    return c2.get("/letta/v1/debug/blocks?agentId=agent-a5df389a-d4d2-4064-81c8-e0d5092419fc&label=group_members")
+               .body.find("Diamond") != std::string::npos;
   }));
+  r = c2.post("/letta/v1/chat/v3", body, {{"X-Game-Id", "v3slow"}});
   CHECK(r.status == 200);
   doc.Parse(r.body.c_str());
   REQUIRE(doc.IsObject());
