@@ -51,7 +51,7 @@ transport_response letta_simulated::answer(const transport_request& req) {
         r.body = detail_body("value: expected a string");
         return r;
       }
-      it->second.value = *v;
+      it->second.value = std::move(*v);  // moved: the stored buffer fits this value, not the longest one
       it->second.written = ++block_seq_;
       ++block_writes_;
     }
@@ -122,10 +122,11 @@ transport_response letta_simulated::answer(const transport_request& req) {
         r.body = detail_body("value: expected a string");
         break;
       }
-      blocks_[{req.agent_id, req.label}] = *v;
+      auto& stored = blocks_[{req.agent_id, req.label}];
+      stored = std::move(*v);
       ++block_writes_;
       r.status = 200;
-      r.body = block_body(req.agent_id, req.label, *v, ++block_seq_);
+      r.body = block_body(req.agent_id, req.label, stored, ++block_seq_);
       break;
     }
     case letta_endpoint::messages: {

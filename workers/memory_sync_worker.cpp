@@ -145,7 +145,7 @@ void memory_sync_worker::on_members(std::shared_ptr<op> o, letta_result r, std::
     {
       std::lock_guard lk(mu_);  // what the block holds is known now
       auto& wr = written_[o->lane];
-      wr.members_value = current;
+      wr.members_value = std::move(current);  // moved, not copied: no buffer sized by a longer old text
       wr.members_steps = o->steps;
     }
     observe_lag(*o);
@@ -154,20 +154,21 @@ void memory_sync_worker::on_members(std::shared_ptr<op> o, letta_result r, std::
   auto merged = merge_group_members(block, current, o->before.members_text, o->before.members_owned);
   if (merged.npc_edited) merges_.inc();
   if (merged.conflict) conflicts_.inc();
-  letta_.update_game_block(req.agent_id, req.game_id, members_label, merged.text, [this, o, merged](letta_result w) {
-    if (!w.ok) return finish(o, false);
-    writes_.inc();
-    {
-      std::lock_guard lk(mu_);
-      auto& wr = written_[o->lane];
-      wr.members_text = merged.text_hash;
-      wr.members_owned = merged.owned_hash;
-      wr.members_value = merged.text;
-      wr.members_steps = o->steps;
-    }
-    observe_lag(*o);
-    sync_status(o);
-  });
+  letta_.update_game_block(req.agent_id, req.game_id, members_label, merged.text,
+                           [this, o, merged](letta_result w) mutable {
+                             if (!w.ok) return finish(o, false);
+                             writes_.inc();
+                             {
+                               std::lock_guard lk(mu_);
+                               auto& wr = written_[o->lane];
+                               wr.members_text = merged.text_hash;
+                               wr.members_owned = merged.owned_hash;
+                               wr.members_value = std::move(merged.text);
+                               wr.members_steps = o->steps;
+                             }
+                             observe_lag(*o);
+                             sync_status(o);
+                           });
 }
 
 void memory_sync_worker::sync_status(std::shared_ptr<op> o) {
@@ -194,7 +195,7 @@ void memory_sync_worker::on_status(std::shared_ptr<op> o, letta_result r, std::s
     {
       std::lock_guard lk(mu_);
       auto& wr = written_[o->lane];
-      wr.status_value = current;
+      wr.status_value = std::move(current);
       wr.status_steps = o->steps;
     }
     return finish(o, true);
@@ -202,18 +203,19 @@ void memory_sync_worker::on_status(std::shared_ptr<op> o, letta_result r, std::s
   auto merged = merge_status(req.status, current, o->before.status_text);
   if (merged.npc_edited) merges_.inc();
   if (merged.conflict) conflicts_.inc();
-  letta_.update_game_block(req.agent_id, req.game_id, status_label, merged.text, [this, o, merged](letta_result w) {
-    if (!w.ok) return finish(o, false);
-    writes_.inc();
-    {
-      std::lock_guard lk(mu_);
-      auto& wr = written_[o->lane];
-      wr.status_text = merged.text_hash;
-      wr.status_value = merged.text;
-      wr.status_steps = o->steps;
-    }
-    finish(o, true);
-  });
+  letta_.update_game_block(req.agent_id, req.game_id, status_label, merged.text,
+                           [this, o, merged](letta_result w) mutable {
+                             if (!w.ok) return finish(o, false);
+                             writes_.inc();
+                             {
+                               std::lock_guard lk(mu_);
+                               auto& wr = written_[o->lane];
+                               wr.status_text = merged.text_hash;
+                               wr.status_value = std::move(merged.text);
+                               wr.status_steps = o->steps;
+                             }
+                             finish(o, true);
+                           });
 }
 
 void memory_sync_worker::finish(std::shared_ptr<op> o, bool ok) {
