@@ -126,7 +126,6 @@ void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides
 // Sections.
 
 constexpr std::uint64_t hour_ms = 3'600'000;
-constexpr std::uint64_t day_ms = 24 * hour_ms;
 constexpr std::uint64_t gib = 1ull << 30;
 
 void read_server(yaml_reader& r, const yaml_entry& sec, server_options& s, std::optional<yaml_entry>& auth_entry) {

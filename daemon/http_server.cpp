@@ -210,7 +210,7 @@ void do_accept(const std::shared_ptr<tcp::acceptor>& acceptor, net::io_context& 
 }  // namespace
 
 http_server::http_server(net::io_context& io, router& r, const server_options& opts, metrics::registry& metrics)
-    : io_(io), router_(r), opts_(opts), state_(std::make_shared<shared_state>(r, opts, metrics)) {}
+    : io_(io), opts_(opts), state_(std::make_shared<shared_state>(r, opts, metrics)) {}
 
 http_server::~http_server() { stop(); }
 

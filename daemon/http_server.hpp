@@ -42,7 +42,6 @@ class http_server {
 
  private:
   boost::asio::io_context& io_;
-  router& router_;
   server_options opts_;
   std::shared_ptr<shared_state> state_;
   std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
