@@ -24,6 +24,21 @@ rapidjson::Document parse(const std::string& s) {
   return d;
 }
 
+// Runs npc-flood with `args` against the daemon on `port` until it exits by itself (status 0)
+// and returns its --json report.
+rapidjson::Document run_flood(const std::filesystem::path& flood, int port, std::vector<std::string> args) {
+  args.insert(args.begin(), {flood.string(), "--target", "http://127.0.0.1:" + std::to_string(port)});
+  args.push_back("--json");
+  orch::testing::child_process run(args);
+  const auto line = run.wait_for_line("{", std::chrono::seconds(60));
+  REQUIRE(line.has_value());
+  auto report = parse("{" + *line);
+  REQUIRE_FALSE(report.HasParseError());
+  run.wait_for_line("\x01never", std::chrono::seconds(30));  // returns at EOF: the flood exited
+  CHECK(run.stop() == 0);                                    // exit status 0, reached by itself
+  return report;
+}
+
 }  // namespace
 
 TEST_CASE("flood integration: malformed scenario against the daemon, every bad request a 4xx") {
@@ -35,14 +50,7 @@ TEST_CASE("flood integration: malformed scenario against the daemon, every bad r
                                        "server.listen=127.0.0.1:0", "--set", "letta.backend=simulated"});
   const int port = daemon.wait_for_port();
   REQUIRE(port > 0);
-  orch::testing::child_process run({flood.string(), "--target", "http://127.0.0.1:" + std::to_string(port),
-                                    "--scenario", scenarios_dir + "malformed.yaml", "--duration", "3", "--json"});
-  const auto line = run.wait_for_line("{", std::chrono::seconds(60));
-  REQUIRE(line.has_value());
-  const auto report = parse("{" + *line);
-  REQUIRE_FALSE(report.HasParseError());
-  run.wait_for_line("\x01never", std::chrono::seconds(30));  // returns at EOF: the flood exited
-  CHECK(run.stop() == 0);                                    // exit status 0, reached by itself
+  const auto report = run_flood(flood, port, {"--scenario", scenarios_dir + "malformed.yaml", "--duration", "3"});
   // A failed expectation must report, not crash: look members up before reading them.
   auto member = [](const rapidjson::Value& v, const char* k) -> const rapidjson::Value* {
     return v.IsObject() && v.HasMember(k) ? &v[k] : nullptr;
@@ -73,15 +81,8 @@ TEST_CASE("flood integration: town-12 against the daemon, turns matched to answe
        "server.listen=127.0.0.1:0", "--set", "letta.backend=simulated", "--set", "letta.simulated.latency_ms=50"});
   const int port = daemon.wait_for_port();
   REQUIRE(port > 0);
-  orch::testing::child_process run({flood.string(), "--target", "http://127.0.0.1:" + std::to_string(port),
-                                    "--scenario", scenarios_dir + "town-12.yaml", "--duration", "4", "--transcript",
-                                    "2", "--json"});
-  const auto line = run.wait_for_line("{", std::chrono::seconds(60));
-  REQUIRE(line.has_value());
-  const auto report = parse("{" + *line);
-  REQUIRE_FALSE(report.HasParseError());
-  run.wait_for_line("\x01never", std::chrono::seconds(30));  // returns at EOF: the flood exited
-  CHECK(run.stop() == 0);
+  const auto report =
+      run_flood(flood, port, {"--scenario", scenarios_dir + "town-12.yaml", "--duration", "4", "--transcript", "2"});
   REQUIRE(report.IsObject());
   REQUIRE(report.HasMember("chat"));
   const auto& chat = report["chat"];
@@ -116,15 +117,9 @@ TEST_CASE("flood integration: --game-prefix names every game the flood makes, an
   REQUIRE(std::filesystem::exists(flood));
   orch::testing::daemon_under_test d;
   REQUIRE(d.port() > 0);
-  orch::testing::child_process run({flood.string(), "--target", "http://127.0.0.1:" + std::to_string(d.port()),
-                                    "--scenario", scenarios_dir + "servers-20.yaml", "--games", "3", "--duration", "2",
-                                    "--game-prefix", "soak-x-", "--json"});
-  const auto line = run.wait_for_line("{", std::chrono::seconds(60));
-  REQUIRE(line.has_value());
-  const auto report = parse("{" + *line);
-  REQUIRE_FALSE(report.HasParseError());
-  run.wait_for_line("\x01never", std::chrono::seconds(30));  // returns at EOF: the flood exited
-  CHECK(run.stop() == 0);
+  const auto report = run_flood(
+      flood, d.port(),
+      {"--scenario", scenarios_dir + "servers-20.yaml", "--games", "3", "--duration", "2", "--game-prefix", "soak-x-"});
   REQUIRE((report.IsObject() && report.HasMember("requests") && report["requests"].HasMember("snapshot")));
   const auto& statuses = report["requests"]["snapshot"]["statuses"];
   REQUIRE((statuses.IsObject() && statuses.HasMember("202")));

@@ -182,6 +182,20 @@ void check_same(const apply_result& a, const reference::apply_result& b) {
   CHECK(a.stats.updates == b.stats.updates);
 }
 
+// One step of both implementations on the same snapshot at the same time (a failed sync of
+// Pete now and then), checked equal; returns the interned game_state's result.
+apply_result apply_both(game_state& now_state, reference::game_state& ref, const snapshot& s, manual_clock& clock,
+                        int step) {
+  clock.advance(std::chrono::seconds(1 + step % 7));
+  if (step % 13 == 0 && step > 0) now_state.mark_sync_failed("agent-pete"), ref.mark_sync_failed("agent-pete");
+  auto a = now_state.apply(s, clock.now());
+  const auto b = ref.apply(s, clock.now());
+  check_same(a, b);
+  CHECK(now_state.cluster_count() == ref.cluster_count());
+  CHECK(now_state.player_cache_size() == ref.player_cache_size());
+  return a;
+}
+
 }  // namespace
 
 TEST_CASE("game state: the in-place game_state matches the reference on random snapshot sequences") {
@@ -196,13 +210,7 @@ TEST_CASE("game state: the in-place game_state matches the reference on random s
     for (int step = 0; step < 60; ++step) {
       INFO("seed " << seed << " step " << step);
       const snapshot s = scenes.next();
-      clock.advance(std::chrono::seconds(1 + step % 7));
-      if (step % 13 == 0 && step > 0) now_state.mark_sync_failed("agent-pete"), ref.mark_sync_failed("agent-pete");
-      const auto a = now_state.apply(s, clock.now());
-      const auto b = ref.apply(s, clock.now());
-      check_same(a, b);
-      CHECK(now_state.cluster_count() == ref.cluster_count());
-      CHECK(now_state.player_cache_size() == ref.player_cache_size());
+      const auto a = apply_both(now_state, ref, s, clock, step);
       changes += a.diff.changes.size();
       syncs += a.syncs.size();
     }
@@ -234,13 +242,7 @@ TEST_CASE("game state: the interned entity table matches the reference under chu
     for (int step = 0; step < 400; ++step) {
       INFO("seed " << seed << " step " << step);
       const snapshot s = scenes.next();
-      clock.advance(std::chrono::seconds(1 + step % 7));
-      if (step % 13 == 0 && step > 0) now_state.mark_sync_failed("agent-pete"), ref.mark_sync_failed("agent-pete");
-      const auto a = now_state.apply(s, clock.now());
-      const auto b = ref.apply(s, clock.now());
-      check_same(a, b);
-      CHECK(now_state.cluster_count() == ref.cluster_count());
-      CHECK(now_state.player_cache_size() == ref.player_cache_size());
+      const auto a = apply_both(now_state, ref, s, clock, step);
       if (a.stale) continue;
       REQUIRE(a.diff.view);
       std::set<std::string> present;
