@@ -53,6 +53,9 @@ TEST_CASE("websocket: events pushed in order, frames accepted, bad frames answer
   // While disconnected, two more changes happen; resuming with since=1 delivers both, in order.
   http_conn c(d.port());
   REQUIRE(c.post("/letta/v1/snapshot/game", walk_snapshot("wsgame", 2, 90)).status == 202);
+  // Snapshot 2 is worked on before 3 is sent: a newer snapshot replaces one not yet started.
+  REQUIRE(eventually(
+      [&] { return c.get("/letta/v1/events?gameId=wsgame&since=1").body.find("\"left\"") != std::string::npos; }));
   REQUIRE(c.post("/letta/v1/snapshot/game", walk_snapshot("wsgame", 3, 9)).status == 202);
   REQUIRE(eventually(
       [&] { return c.get("/letta/v1/events?gameId=wsgame&since=2").body.find("\"seq\":3") != std::string::npos; }));
