@@ -7,7 +7,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <optional>
 #include <stdexcept>
+#include <string_view>
 
 #include "daemon/http_server_state.hpp"
 #include "daemon/json_codec.hpp"
@@ -56,10 +58,16 @@ class http_session : public std::enable_shared_from_this<http_session> {
     // A keep-alive connection waiting for its next request idles on read_timeout; a new
     // connection's first request, and any request once its first byte is in, must have its
     // headers complete within header_timeout.
+    if (body_in_buffer_ > 0) {
+      buffer_.consume(body_in_buffer_);  // the previous snapshot's body (read_snapshot_body)
+      body_in_buffer_ = 0;
+    }
     const bool idle_wait = served_ && buffer_.size() == 0;
     stream_.expires_after(idle_wait ? state_->opts.read_timeout : state_->opts.header_timeout);
     if (idle_wait) {
-      stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      // All the free capacity: a whole request that has arrived comes in with one read.
+      const std::size_t room = std::max<std::size_t>(4096, buffer_.capacity());
+      stream_.async_read_some(buffer_.prepare(room), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
         if (ec) return self->on_read(ec, 0);
         self->buffer_.commit(n);
         self->stream_.expires_after(self->state_->opts.header_timeout);
@@ -89,12 +97,45 @@ class http_session : public std::enable_shared_from_this<http_session> {
       if (!parser_->is_done()) refusal->keep_alive(false);
       return send(std::move(*refusal));
     }
+    const auto len = parser_->content_length();
+    stream_.expires_after(state_->opts.read_timeout);
+    if (len && *len > 0 && *len <= state_->opts.max_body_bytes && !parser_->chunked() &&
+        router::is_snapshot_route(parser_->get().target()))
+      return read_snapshot_body(static_cast<std::size_t>(*len));
     // Room for the body and the snapshot reader's padding after it, so that the body is
     // parsed where it was read (daemon/snapshot_reader.hpp); Beast's own reserve then keeps it.
-    if (auto len = parser_->content_length(); len && *len <= state_->opts.max_body_bytes)
+    if (len && *len <= state_->opts.max_body_bytes)
       parser_->get().body().reserve(static_cast<std::size_t>(*len) + snapshot_body_padding);
-    stream_.expires_after(state_->opts.read_timeout);
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+  }
+
+  // A snapshot's body (Content-Length, no chunks) stays in buffer_, where it is parsed in
+  // place: no copy into a string body (which Beast zero-fills first), no allocation per
+  // request, and reads as large as the buffer's free capacity. The buffer grows to the
+  // largest snapshot plus padding and keeps that size. The body is consumed from buffer_ when
+  // the next request is read. Errors as Beast reports them: EOF before the end of the body is
+  // a partial message (400), a timeout closes.
+  void read_snapshot_body(std::size_t len) {
+    if (buffer_.size() >= len) return on_snapshot_body(len);
+    const std::size_t need = len - buffer_.size() + snapshot_body_padding;
+    const std::size_t room = std::max(need, buffer_.capacity() - buffer_.size());
+    stream_.async_read_some(buffer_.prepare(room),
+                            [self = shared_from_this(), len](beast::error_code ec, std::size_t n) {
+                              if (ec == net::error::eof) return self->on_read(http::error::partial_message, 0);
+                              if (ec) return self->on_read(ec, 0);
+                              self->buffer_.commit(n);
+                              self->read_snapshot_body(len);
+                            });
+  }
+
+  void on_snapshot_body(std::size_t len) {
+    // snapshot_body_padding allocated bytes after the body (pipelined bytes may already be
+    // there); prepare() may move the data, so the view is taken after it.
+    if (const std::size_t after = buffer_.size() - len; after < snapshot_body_padding)
+      buffer_.prepare(snapshot_body_padding - after);
+    const std::string_view body(static_cast<const char*>(buffer_.data().data()), len);
+    body_in_buffer_ = len;
+    dispatch_request(parser_->release(), body);
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -131,18 +172,28 @@ class http_session : public std::enable_shared_from_this<http_session> {
       ws->run(std::move(req));
       return;
     }
+    dispatch_request(std::move(req), std::nullopt);
+  }
+
+  // Hands a request to the router; `snapshot_body` is the body when read_snapshot_body kept it
+  // in buffer_ (the request's own body is then empty).
+  void dispatch_request(http_request&& req, std::optional<std::string_view> snapshot_body) {
     const bool ka = req.keep_alive() && !state_->stopping.load();
     auto self = shared_from_this();
     stream_.expires_never();  // a long-poll may legitimately take a while
     state_->in_flight.fetch_add(1);
-    state_->rt.handle(std::move(req), stream_.get_executor(), [self, ka](http_response res) {
+    auto respond = [self, ka](http_response res) {
       // The router may answer from another thread (a timer, a publisher): hop to our strand.
       net::dispatch(self->stream_.get_executor(), [self, ka, res = std::move(res)]() mutable {
         self->state_->in_flight.fetch_sub(1);
         if (!ka) res.keep_alive(false);
         self->send(std::move(res));
       });
-    });
+    };
+    if (snapshot_body)
+      state_->rt.handle_snapshot(req, *snapshot_body, snapshot_body_padding, std::move(respond));
+    else
+      state_->rt.handle(std::move(req), stream_.get_executor(), std::move(respond));
   }
 
   void send(http_response res) {
@@ -168,7 +219,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http_server::shared_state> state_;
   bool upgraded_ = false;
-  bool served_ = false;  // a request was answered: the next one may idle on read_timeout
+  bool served_ = false;             // a request was answered: the next one may idle on read_timeout
+  std::size_t body_in_buffer_ = 0;  // a snapshot body at the front of buffer_, consumed by do_read
 };
 
 void do_accept(const std::shared_ptr<tcp::acceptor>& acceptor, net::io_context& io,

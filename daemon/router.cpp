@@ -260,6 +260,49 @@ std::optional<http_response> router::check_ws_upgrade(const http_request& req, s
   return std::nullopt;
 }
 
+bool router::is_snapshot_route(std::string_view target) {
+  return split_target(target).path == "/letta/v1/snapshot/game";
+}
+
+std::optional<http_response> router::check_request(const http_request& req, std::string_view path, const void* route) {
+  if (auto refusal = check_route(req, path, route)) return refusal;
+  const auto* r = static_cast<const route_info*>(route);
+  if (r->method == http::verb::post && !is_json_content_type(req[http::field::content_type])) {
+    bad_requests_.inc();
+    return json_response(415, error_body("unsupported_media_type", "Content-Type: expected application/json"),
+                         req.version(), req.keep_alive());
+  }
+  return std::nullopt;
+}
+
+void router::snapshot_route(const http_request& req, std::string_view body, std::size_t readable_after,
+                            const respond_fn& respond) {
+  const unsigned version = req.version();
+  const bool ka = req.keep_alive();
+  auto answer = [&](unsigned status, std::string b) {
+    if (status >= 400 && status < 500) bad_requests_.inc();
+    respond(json_response(status, std::move(b), version, ka));
+  };
+  auto p = parse_snapshot(body, req["X-Game-Id"], readable_after);
+  if (auto* e = std::get_if<codec_error>(&p)) return answer(e->status, error_body(*e));
+  if (auto bad = game_header_mismatch(req["X-Game-Id"], std::get<workers::snapshot>(p).game_id, "invalid_snapshot"))
+    return answer(400, std::move(*bad));
+  respond(to_response(submit_snapshot(std::move(std::get<workers::snapshot>(p))), version, ka));
+}
+
+void router::handle_snapshot(const http_request& req, std::string_view body, std::size_t readable_after,
+                             respond_fn respond) {
+  auto parts = split_target(req.target());
+  const route_info* r = find_route(parts.path);
+  if (auto refusal = check_request(req, parts.path, r)) return respond(std::move(*refusal));
+  if (r->id != route_id::snapshot) {
+    // The server calls this for the snapshot route only; anything else is not served here.
+    bad_requests_.inc();
+    return respond(json_response(404, error_body("not_found", "no route"), req.version(), req.keep_alive()));
+  }
+  snapshot_route(req, body, readable_after, respond);
+}
+
 void router::handle(http_request&& req, const net::any_io_executor& ex, respond_fn respond) {
   const unsigned version = req.version();
   const bool ka = req.keep_alive();
@@ -269,19 +312,12 @@ void router::handle(http_request&& req, const net::any_io_executor& ex, respond_
     if (status >= 400 && status < 500) bad_requests_.inc();
     respond(json_response(status, std::move(body), version, ka));
   };
-  if (auto refusal = check_route(req, parts.path, r)) return respond(std::move(*refusal));
-  if (r->method == http::verb::post && !is_json_content_type(req[http::field::content_type]))
-    return answer(415, error_body("unsupported_media_type", "Content-Type: expected application/json"));
+  if (auto refusal = check_request(req, parts.path, r)) return respond(std::move(*refusal));
 
   switch (r->id) {
-    case route_id::snapshot: {
+    case route_id::snapshot:
       // The server reserved padding after the body (http_server.cpp): parsed where it was read.
-      auto p = parse_snapshot(req.body(), req["X-Game-Id"], req.body().capacity() - req.body().size());
-      if (auto* e = std::get_if<codec_error>(&p)) return answer(e->status, error_body(*e));
-      if (auto bad = game_header_mismatch(req["X-Game-Id"], std::get<workers::snapshot>(p).game_id, "invalid_snapshot"))
-        return answer(400, std::move(*bad));
-      return respond(to_response(submit_snapshot(std::move(std::get<workers::snapshot>(p))), version, ka));
-    }
+      return snapshot_route(req, req.body(), req.body().capacity() - req.body().size(), respond);
     case route_id::chat_turn: {
       auto p = parse_chat_turn(req.body());
       if (auto* e = std::get_if<codec_error>(&p)) return answer(e->status, error_body(*e));

@@ -49,6 +49,13 @@ class router {
   // `ex` is the session's executor: timers of long-polls and /chat/v3 waits run on it.
   void handle(http_request&& req, const boost::asio::any_io_executor& ex, respond_fn respond);
 
+  // POST /letta/v1/snapshot/game whose body the server read into its own buffer rather than
+  // into req.body(): the same checks and answers as handle(). `body` need only stay valid
+  // until this returns; `readable_after` as for read_snapshot_fast.
+  void handle_snapshot(const http_request& req, std::string_view body, std::size_t readable_after, respond_fn respond);
+  // The path of a target is the snapshot route.
+  static bool is_snapshot_route(std::string_view target);
+
   // Checks a request from its headers alone, before its body is read: auth first (so that
   // 404/405 reveal nothing to a client without the token), then route and method. Returns
   // the answer when the request is refused.
@@ -94,6 +101,11 @@ class router {
   void handle_chat_v3(http_request&& req, const boost::asio::any_io_executor& ex, respond_fn respond);
   // Auth, then route (`route` is the route table entry, or null), then method.
   std::optional<http_response> check_route(const http_request& req, std::string_view path, const void* route);
+  // check_route, then a POST's Content-Type (415 unless JSON).
+  std::optional<http_response> check_request(const http_request& req, std::string_view path, const void* route);
+  // Parse, check the X-Game-Id header, submit: the snapshot route after check_request.
+  void snapshot_route(const http_request& req, std::string_view body, std::size_t readable_after,
+                      const respond_fn& respond);
   static submit_outcome too_many_games(const std::string& game);
   static submit_outcome outcome_of(const queues::submit_result& r, std::string accepted_body);
   static http_response to_response(submit_outcome out, unsigned version, bool keep_alive);
