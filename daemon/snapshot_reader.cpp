@@ -281,6 +281,8 @@ bool read_cluster(const dom::element& e, workers::game_cluster& out) {
   for (auto [k, v] : object_of(e)) {
     if (k == "members") {
       if (!seen.first(0)) return false;
+      // One allocation, exactly the members (the tape knows the count).
+      if (v.type() == element_type::ARRAY) out.members.reserve(std::min<std::size_t>(array_of(v).size(), 1u << 16));
       if (!name_list(v, [&](std::string_view m) { out.members.emplace_back(m); })) return false;
     } else if (k == "npcs") {
       if (!seen.first(1) || !integer(v, out.npcs)) return false;
@@ -304,6 +306,7 @@ bool read_root(const dom::element& root, std::string_view header_game_id, worker
       for ([[maybe_unused]] dom::element ev : array_of(v)) ++s.event_count;
     } else if (k == "clusters") {
       if (!seen.first(k_clusters) || v.type() != element_type::ARRAY) return false;
+      s.clusters.reserve(std::min<std::size_t>(array_of(v).size(), 1u << 16));
       for (dom::element c : array_of(v))
         if (!read_cluster(c, s.clusters.emplace_back())) return false;
     } else if (k == "humanContext") {
