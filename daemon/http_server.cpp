@@ -190,10 +190,19 @@ class http_session : public std::enable_shared_from_this<http_session> {
         self->send(std::move(res));
       });
     };
-    if (snapshot_body)
-      state_->rt.handle_snapshot(req, *snapshot_body, snapshot_body_padding, std::move(respond));
-    else
-      state_->rt.handle(std::move(req), stream_.get_executor(), std::move(respond));
+    if (!snapshot_body) return state_->rt.handle(std::move(req), stream_.get_executor(), std::move(respond));
+    // The usual answer, 202 to a keep-alive HTTP/1.1 request, comes back as its bytes.
+    accepted_bytes_.clear();
+    state_->rt.handle_snapshot(req, *snapshot_body, snapshot_body_padding, std::move(respond),
+                               ka && req.version() == 11 ? &accepted_bytes_ : nullptr);
+    if (accepted_bytes_.empty()) return;  // answered through respond
+    state_->in_flight.fetch_sub(1);
+    served_ = true;
+    state_->requests.inc();
+    stream_.expires_after(state_->opts.read_timeout);
+    net::async_write(stream_, net::buffer(accepted_bytes_), [self](beast::error_code ec, std::size_t) {
+      if (!ec) self->do_read();
+    });
   }
 
   void send(http_response res) {
@@ -221,6 +230,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool upgraded_ = false;
   bool served_ = false;             // a request was answered: the next one may idle on read_timeout
   std::size_t body_in_buffer_ = 0;  // a snapshot body at the front of buffer_, consumed by do_read
+  std::string accepted_bytes_;      // a pre-rendered 202 being written (capacity reused)
 };
 
 void do_accept(const std::shared_ptr<tcp::acceptor>& acceptor, net::io_context& io,

@@ -1,6 +1,7 @@
 // The route table and handle(); long-polls live in router_events.cpp, /chat/v3 in chat_v3.cpp.
 #include "daemon/router.hpp"
 
+#include <charconv>
 #include <random>
 
 #include "daemon/http_target.hpp"
@@ -47,6 +48,16 @@ http_response json_response(unsigned status, std::string body, unsigned version,
   res.body() = std::move(body);
   res.prepare_payload();
   return res;
+}
+
+void render_accepted(std::string_view body, std::string& out) {
+  constexpr std::string_view head =
+      "HTTP/1.1 202 Accepted\r\nServer: npc-orchestratord\r\nContent-Type: application/json\r\n"
+      "Content-Length: ";
+  char len[24];
+  const auto [end, ec] = std::to_chars(len, len + sizeof len, body.size());
+  out.clear();
+  out.append(head).append(len, end).append("\r\n\r\n").append(body);
 }
 
 router::router(router_services s)
@@ -276,7 +287,7 @@ std::optional<http_response> router::check_request(const http_request& req, std:
 }
 
 void router::snapshot_route(const http_request& req, std::string_view body, std::size_t readable_after,
-                            const respond_fn& respond) {
+                            const respond_fn& respond, std::string* accepted_bytes) {
   const unsigned version = req.version();
   const bool ka = req.keep_alive();
   auto answer = [&](unsigned status, std::string b) {
@@ -287,11 +298,13 @@ void router::snapshot_route(const http_request& req, std::string_view body, std:
   if (auto* e = std::get_if<codec_error>(&p)) return answer(e->status, error_body(*e));
   if (auto bad = game_header_mismatch(req["X-Game-Id"], std::get<workers::snapshot>(p).game_id, "invalid_snapshot"))
     return answer(400, std::move(*bad));
-  respond(to_response(submit_snapshot(std::move(std::get<workers::snapshot>(p))), version, ka));
+  auto out = submit_snapshot(std::move(std::get<workers::snapshot>(p)));
+  if (accepted_bytes && out.status == 202 && version == 11 && ka) return render_accepted(out.body, *accepted_bytes);
+  respond(to_response(std::move(out), version, ka));
 }
 
 void router::handle_snapshot(const http_request& req, std::string_view body, std::size_t readable_after,
-                             respond_fn respond) {
+                             respond_fn respond, std::string* accepted_bytes) {
   auto parts = split_target(req.target());
   const route_info* r = find_route(parts.path);
   if (auto refusal = check_request(req, parts.path, r)) return respond(std::move(*refusal));
@@ -300,7 +313,7 @@ void router::handle_snapshot(const http_request& req, std::string_view body, std
     bad_requests_.inc();
     return respond(json_response(404, error_body("not_found", "no route"), req.version(), req.keep_alive()));
   }
-  snapshot_route(req, body, readable_after, respond);
+  snapshot_route(req, body, readable_after, respond, accepted_bytes);
 }
 
 void router::handle(http_request&& req, const net::any_io_executor& ex, respond_fn respond) {

@@ -51,8 +51,11 @@ class router {
 
   // POST /letta/v1/snapshot/game whose body the server read into its own buffer rather than
   // into req.body(): the same checks and answers as handle(). `body` need only stay valid
-  // until this returns; `readable_after` as for read_snapshot_fast.
-  void handle_snapshot(const http_request& req, std::string_view body, std::size_t readable_after, respond_fn respond);
+  // until this returns; `readable_after` as for read_snapshot_fast. When `accepted_bytes` is
+  // given and the answer is a 202 to an HTTP/1.1 keep-alive request, the answer is rendered
+  // there instead (render_accepted) and `respond` is not called.
+  void handle_snapshot(const http_request& req, std::string_view body, std::size_t readable_after, respond_fn respond,
+                       std::string* accepted_bytes = nullptr);
   // The path of a target is the snapshot route.
   static bool is_snapshot_route(std::string_view target);
 
@@ -105,7 +108,7 @@ class router {
   std::optional<http_response> check_request(const http_request& req, std::string_view path, const void* route);
   // Parse, check the X-Game-Id header, submit: the snapshot route after check_request.
   void snapshot_route(const http_request& req, std::string_view body, std::size_t readable_after,
-                      const respond_fn& respond);
+                      const respond_fn& respond, std::string* accepted_bytes = nullptr);
   static submit_outcome too_many_games(const std::string& game);
   static submit_outcome outcome_of(const queues::submit_result& r, std::string accepted_body);
   static http_response to_response(submit_outcome out, unsigned version, bool keep_alive);
@@ -121,5 +124,8 @@ class router {
 
 // Helpers shared by the sessions.
 http_response json_response(unsigned status, std::string body, unsigned version, bool keep_alive);
+// Exactly the bytes Beast writes for json_response(202, body, 11, true), into `out` (its
+// capacity is reused): the snapshot route's usual answer without building a message.
+void render_accepted(std::string_view body, std::string& out);
 
 }  // namespace orch::daemon
