@@ -26,6 +26,8 @@ namespace {
 
 // Initial capacity of a connection's read buffer (it grows for larger bodies and stays).
 constexpr std::size_t read_buffer_bytes = 32 * 1024;
+// Largest read buffer a connection keeps between requests (see do_read).
+constexpr std::size_t kept_buffer_bytes = 256 * 1024;
 
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
@@ -61,6 +63,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
     if (body_in_buffer_ > 0) {
       buffer_.consume(body_in_buffer_);  // the previous snapshot's body (read_snapshot_body)
       body_in_buffer_ = 0;
+      // A buffer grown for an unusually large body is given back (10 000 connections each
+      // keeping its largest snapshot would add up); one sized for the usual ~50 KB stays.
+      if (buffer_.capacity() > kept_buffer_bytes) {
+        buffer_.shrink_to_fit();
+        buffer_.reserve(read_buffer_bytes);
+      }
     }
     const bool idle_wait = served_ && buffer_.size() == 0;
     stream_.expires_after(idle_wait ? state_->opts.read_timeout : state_->opts.header_timeout);
@@ -112,9 +120,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // A snapshot's body (Content-Length, no chunks) stays in buffer_, where it is parsed in
   // place: no copy into a string body (which Beast zero-fills first), no allocation per
   // request, and reads as large as the buffer's free capacity. The buffer grows to the
-  // largest snapshot plus padding and keeps that size. The body is consumed from buffer_ when
-  // the next request is read. Errors as Beast reports them: EOF before the end of the body is
-  // a partial message (400), a timeout closes.
+  // largest snapshot plus padding and keeps that size (up to kept_buffer_bytes). The body is
+  // consumed from buffer_ when the next request is read. Errors as Beast reports them: EOF
+  // before the end of the body is a partial message (400), a timeout closes.
   void read_snapshot_body(std::size_t len) {
     if (buffer_.size() >= len) return on_snapshot_body(len);
     const std::size_t need = len - buffer_.size() + snapshot_body_padding;
