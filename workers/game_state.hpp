@@ -76,6 +76,7 @@ struct apply_stats {
   std::size_t naive_writes = 0;  // 2 per registry NPC with an agent in this game
   std::size_t players_evicted = 0;
   std::size_t name_hint_hits = 0;        // humanContext entities found by position, not by hash
+  std::size_t quick_cache_hits = 0;      // cache_hits decided without building the member list
   std::array<std::size_t, 5> updates{};  // by policies::update_reason
   double clustering_seconds = 0;
 };
@@ -109,6 +110,7 @@ class game_state {
 
  private:
   static constexpr std::uint32_t no_slot = 0xffffffffU;
+  struct npc_cache;
   // One entity, updated in place from snapshot to snapshot: its strings keep their buffers,
   // so a steady game allocates nothing per entity here. A slot of table_, found by its name
   // through ids_ (or the positional hint); a slot whose entity left goes to free_ for reuse.
@@ -132,6 +134,10 @@ class game_state {
     // Its entry in view_ (the last published view), null until a view lists it: the view is
     // compared with the world through these, with no lookup by name.
     const entity_view* view_entry = nullptr;
+    // Its agent's group cache (an element of npcs_, never erased), null until decide_syncs
+    // first looks it up and again whenever the slot gets another name or agent.
+    npc_cache* cache = nullptr;
+    std::uint64_t members_touched = 0;  // the apply whose cluster changes named it (joined, left)
   };
   struct player_entry {
     std::string name;
@@ -144,6 +150,10 @@ class game_state {
     // changed in place) when they change.
     std::shared_ptr<const std::vector<std::string>> updates = std::make_shared<const std::vector<std::string>>();
     std::uint64_t updates_hash = group_updates_hash({});  // kept with `updates`
+    // The apply and the slot of its last decision: `st` holds that slot's members, location
+    // and action as of that apply (every decision leaves them so, a cache hit included).
+    std::uint64_t decided_gen = 0;
+    std::uint32_t decided_slot = no_slot;
   };
 
   void track_entities(const snapshot& s, policies::time_point now, apply_stats& stats);
@@ -155,6 +165,12 @@ class game_state {
   std::shared_ptr<const world_view> make_view(const policies::id_assignment& ids);
   bool view_changed(const policies::id_assignment& ids) const;
   void decide_syncs(const snapshot& s, policies::time_point now, apply_result& r);
+  // Marks every entity whose cluster members this apply's changes alter (members_touched).
+  void mark_touched(const policies::id_assignment& ids);
+  // Whether decide_group_update must return `none` for slot `id` without being asked: its
+  // cache was decided by this slot in the previous apply, its members are untouched, its
+  // location and action are the cached ones and no time-based rewrite is due.
+  bool unchanged_since_decision(std::uint32_t id, policies::time_point now) const;
   // Brings `v` (empty, or an older view no reader holds) up to the world as it is now.
   void fill_view(world_view& v, const policies::id_assignment& ids);
 
