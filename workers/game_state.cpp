@@ -259,7 +259,7 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
   }
 }
 
-std::vector<std::vector<std::string>> game_state::cluster_entities(const snapshot& s, apply_stats& stats) {
+std::vector<std::vector<std::uint32_t>> game_state::cluster_entities(const snapshot& s, apply_stats& stats) {
   // Rank entities by name so the result never depends on input order (sorted again only when
   // an entity came or left: the names of the slots in use are unchanged otherwise).
   if (order_dirty_) {
@@ -312,7 +312,7 @@ std::vector<std::vector<std::string>> game_state::cluster_entities(const snapsho
   for (std::uint32_t i = 0; i < n; ++i) ++group_size_[find(i)];
   constexpr std::uint32_t none = 0xffffffffU;
   group_slot_.assign(n, none);
-  std::vector<std::vector<std::string>> out;
+  std::vector<std::vector<std::uint32_t>> out;
   for (std::uint32_t i = 0; i < n; ++i) {
     const auto r = find(i);
     if (group_size_[r] < 2) continue;
@@ -320,8 +320,17 @@ std::vector<std::vector<std::string>> game_state::cluster_entities(const snapsho
       group_slot_[r] = static_cast<std::uint32_t>(out.size());
       out.emplace_back().reserve(group_size_[r]);
     }
-    out[group_slot_[r]].push_back(table_[order_[i]].name);
+    out[group_slot_[r]].push_back(order_[i]);
   }
+  for (auto& g : out) std::sort(g.begin(), g.end());  // by slot, as assign_cluster_ids compares them
+  return out;
+}
+
+std::vector<std::string> game_state::names_of(const std::vector<std::uint32_t>& slots) const {
+  std::vector<std::string> out;
+  out.reserve(slots.size());
+  for (auto id : slots) out.push_back(table_[id].name);
+  std::sort(out.begin(), out.end());
   return out;
 }
 
@@ -329,7 +338,7 @@ std::vector<std::vector<std::string>> game_state::cluster_entities(const snapsho
 // place, so a snapshot that changes nothing readers see publishes the same view again. The
 // clusters are unchanged exactly when the id assignment reports no change (the view always
 // shows the previous assignment); each entity is compared with its own entry of the view.
-bool game_state::view_changed(const policies::id_assignment& ids) const {
+bool game_state::view_changed(const slot_assignment& ids) const {
   if (!view_ || !ids.changes.empty() || view_->entities.size() != live_) return true;
   for (const tracked& t : table_) {
     if (!t.live) continue;
@@ -345,11 +354,15 @@ bool game_state::view_changed(const policies::id_assignment& ids) const {
   return false;
 }
 
-void game_state::fill_view(world_view& v, const policies::id_assignment& ids) {
+void game_state::fill_view(world_view& v, const slot_assignment& ids) {
   v.game_id = game_id_;
   v.snapshots_applied = applied_;
   v.entities.reserve(live_);
-  for (tracked& t : table_) {
+  cluster_of_.assign(table_.size(), no_slot);
+  for (std::size_t k = 0; k < ids.clusters.size(); ++k)
+    for (auto id : ids.clusters[k].members) cluster_of_[id] = static_cast<std::uint32_t>(k);
+  for (std::uint32_t id = 0; id < table_.size(); ++id) {
+    tracked& t = table_[id];
     if (!t.live) continue;
     auto [it, fresh] = v.entities.try_emplace(t.name);
     entity_view& e = it->second;
@@ -360,7 +373,10 @@ void game_state::fill_view(world_view& v, const policies::id_assignment& ids) {
     e.position = t.position;
     e.location.assign(t.location);
     e.action.assign(policies::to_string(t.action));
-    e.cluster_id.clear();
+    if (cluster_of_[id] == no_slot)
+      e.cluster_id.clear();
+    else
+      e.cluster_id.assign(ids.clusters[cluster_of_[id]].id);
     t.view_entry = &e;
   }
   // Every entity is in `v` now; more entries than entities means some left the world.
@@ -369,17 +385,21 @@ void game_state::fill_view(world_view& v, const policies::id_assignment& ids) {
   if (!v.clusters.empty())
     std::erase_if(v.clusters, [&](const auto& kv) {
       return std::none_of(ids.clusters.begin(), ids.clusters.end(),
-                          [&](const policies::id_cluster& c) { return c.id == kv.first; });
+                          [&](const slot_cluster& c) { return c.id == kv.first; });
     });
   for (const auto& c : ids.clusters) {
-    for (const auto& m : c.members) v.entities[m].cluster_id.assign(c.id);
     auto& cv = v.clusters[c.id];
     cv.id.assign(c.id);
-    cv.members.assign(c.members.begin(), c.members.end());
+    // By name: the ranks of cluster_entities order the names of the slots in use.
+    by_name_.assign(c.members.begin(), c.members.end());
+    std::sort(by_name_.begin(), by_name_.end(),
+              [this](std::uint32_t a, std::uint32_t b) { return table_[a].index < table_[b].index; });
+    cv.members.resize(by_name_.size());
+    for (std::size_t i = 0; i < by_name_.size(); ++i) cv.members[i].assign(table_[by_name_[i]].name);
   }
 }
 
-std::shared_ptr<const world_view> game_state::make_view(const policies::id_assignment& ids) {
+std::shared_ptr<const world_view> game_state::make_view(const slot_assignment& ids) {
   if (!view_changed(ids)) return view_;
   auto v = std::make_shared<world_view>();
   fill_view(*v, ids);
@@ -387,14 +407,13 @@ std::shared_ptr<const world_view> game_state::make_view(const policies::id_assig
   return v;
 }
 
-void game_state::mark_touched(const policies::id_assignment& ids) {
+void game_state::mark_touched(const slot_assignment& ids) {
   // A member of a changed cluster (after) or one who left it: its members differ from the last
   // apply's. Whoever no change names kept its cluster with the same members, or stayed in none.
+  // (A slot that left is marked too: harmless, it is decided anew when reused.)
   for (const auto& ch : ids.changes) {
-    for (const auto& m : ch.members)
-      if (tracked* t = find_entity(m)) t->members_touched = gen_;
-    for (const auto& m : ch.left)
-      if (tracked* t = find_entity(m)) t->members_touched = gen_;
+    for (auto id : ch.members) table_[id].members_touched = gen_;
+    for (auto id : ch.left) table_[id].members_touched = gen_;
   }
 }
 
@@ -508,14 +527,14 @@ apply_result game_state::apply(const snapshot& s, policies::time_point now) {
   if (s.seq) last_seq_ = s.seq;
   ++applied_;
   track_entities(s, now, r.stats);
-  auto groups = cluster_entities(s, r.stats);
-  auto ids = policies::assign_cluster_ids(clusters_, std::move(groups), next_cluster_id_);
+  auto ids = policies::assign_cluster_ids<std::uint32_t>(clusters_, cluster_entities(s, r.stats), next_cluster_id_);
   mark_touched(ids);
   r.diff.view = make_view(ids);
   for (auto& ch : ids.changes) {
     r.stats.joins += ch.joined.size();
     r.stats.leaves += ch.left.size();
-    r.diff.changes.push_back({ch.id, std::move(ch.members), std::move(ch.joined), std::move(ch.left)});
+    // Names where names are needed (a slot that left keeps its name until reused).
+    r.diff.changes.push_back({std::move(ch.id), names_of(ch.members), names_of(ch.joined), names_of(ch.left)});
     r.events.push_back(make_cluster_update(r.diff.changes.back(), *r.diff.view));
   }
   clusters_ = std::move(ids.clusters);

@@ -110,6 +110,11 @@ class game_state {
 
  private:
   static constexpr std::uint32_t no_slot = 0xffffffffU;
+  // Clusters by slot id (members sorted by slot): a slot in the last apply's clusters still
+  // names the same entity during this apply (a slot is freed at the end of the apply that
+  // misses its entity and reused at the earliest by the next one).
+  using slot_cluster = policies::basic_id_cluster<std::uint32_t>;
+  using slot_assignment = policies::basic_id_assignment<std::uint32_t>;
   struct npc_cache;
   // One entity, updated in place from snapshot to snapshot: its strings keep their buffers,
   // so a steady game allocates nothing per entity here. A slot of table_, found by its name
@@ -161,18 +166,21 @@ class game_state {
   tracked* find_entity(const std::string& name);
   // A fresh slot for `name` (reused from free_ when there is one), registered in ids_ by caller.
   std::uint32_t allocate(const std::string& name);
-  std::vector<std::vector<std::string>> cluster_entities(const snapshot& s, apply_stats& stats);
-  std::shared_ptr<const world_view> make_view(const policies::id_assignment& ids);
-  bool view_changed(const policies::id_assignment& ids) const;
+  // The clusters by slot, ordered by their first member's name.
+  std::vector<std::vector<std::uint32_t>> cluster_entities(const snapshot& s, apply_stats& stats);
+  // The names of `slots`, sorted.
+  std::vector<std::string> names_of(const std::vector<std::uint32_t>& slots) const;
+  std::shared_ptr<const world_view> make_view(const slot_assignment& ids);
+  bool view_changed(const slot_assignment& ids) const;
   void decide_syncs(const snapshot& s, policies::time_point now, apply_result& r);
   // Marks every entity whose cluster members this apply's changes alter (members_touched).
-  void mark_touched(const policies::id_assignment& ids);
+  void mark_touched(const slot_assignment& ids);
   // Whether decide_group_update must return `none` for slot `id` without being asked: its
   // cache was decided by this slot in the previous apply, its members are untouched, its
   // location and action are the cached ones and no time-based rewrite is due.
   bool unchanged_since_decision(std::uint32_t id, policies::time_point now) const;
   // Brings `v` (empty, or an older view no reader holds) up to the world as it is now.
-  void fill_view(world_view& v, const policies::id_assignment& ids);
+  void fill_view(world_view& v, const slot_assignment& ids);
 
   std::string game_id_;
   world_options opts_;
@@ -191,7 +199,7 @@ class game_state {
   // each slot's successor in that list (after an entity is missing or added, the rest still hit).
   std::vector<std::uint32_t> last_order_;
   std::vector<std::uint32_t> next_order_;  // last_order_ being built
-  std::vector<policies::id_cluster> clusters_;
+  std::vector<slot_cluster> clusters_;
   std::unordered_map<std::string, player_entry> players_;  // by player id (or name)
   std::unordered_map<std::string, npc_cache> npcs_;        // by agent id
   policies::clusterer clusterer_;
@@ -205,6 +213,8 @@ class game_state {
   common::union_find groups_;
   std::vector<std::uint32_t> group_size_;
   std::vector<std::uint32_t> group_slot_;
+  std::vector<std::uint32_t> cluster_of_;   // scratch of fill_view: per slot, its cluster's index
+  std::vector<std::uint32_t> by_name_;      // scratch of fill_view: a cluster's slots by name
   std::shared_ptr<const world_view> view_;  // the last published view (reused when unchanged)
   std::vector<std::string> members_;        // scratch of decide_syncs
   group_block block_scratch_;               // scratch of decide_syncs (content hash: members only)
