@@ -358,9 +358,7 @@ void game_state::fill_view(world_view& v, const slot_assignment& ids) {
   v.game_id = game_id_;
   v.snapshots_applied = applied_;
   v.entities.reserve(live_);
-  cluster_of_.assign(table_.size(), no_slot);
-  for (std::size_t k = 0; k < ids.clusters.size(); ++k)
-    for (auto id : ids.clusters[k].members) cluster_of_[id] = static_cast<std::uint32_t>(k);
+  index_clusters(ids.clusters);
   for (std::uint32_t id = 0; id < table_.size(); ++id) {
     tracked& t = table_[id];
     if (!t.live) continue;
@@ -387,15 +385,32 @@ void game_state::fill_view(world_view& v, const slot_assignment& ids) {
       return std::none_of(ids.clusters.begin(), ids.clusters.end(),
                           [&](const slot_cluster& c) { return c.id == kv.first; });
     });
-  for (const auto& c : ids.clusters) {
+  for (std::uint32_t k = 0; k < ids.clusters.size(); ++k) {
+    const auto& c = ids.clusters[k];
     auto& cv = v.clusters[c.id];
     cv.id.assign(c.id);
+    const auto by_name = members_by_name(k);
+    cv.members.resize(by_name.size());
+    for (std::size_t i = 0; i < by_name.size(); ++i) cv.members[i].assign(table_[by_name[i]].name);
+  }
+}
+
+void game_state::index_clusters(const std::vector<slot_cluster>& cl) {
+  if (indexed_gen_ == gen_) return;
+  indexed_gen_ = gen_;
+  cluster_of_.assign(table_.size(), no_slot);
+  by_name_.clear();
+  by_name_start_.assign(1, 0);
+  for (std::uint32_t k = 0; k < cl.size(); ++k) {
+    const auto first = by_name_.end() - by_name_.begin();
+    for (auto id : cl[k].members) {
+      cluster_of_[id] = k;
+      by_name_.push_back(id);
+    }
     // By name: the ranks of cluster_entities order the names of the slots in use.
-    by_name_.assign(c.members.begin(), c.members.end());
-    std::sort(by_name_.begin(), by_name_.end(),
+    std::sort(by_name_.begin() + first, by_name_.end(),
               [this](std::uint32_t a, std::uint32_t b) { return table_[a].index < table_[b].index; });
-    cv.members.resize(by_name_.size());
-    for (std::size_t i = 0; i < by_name_.size(); ++i) cv.members[i].assign(table_[by_name_[i]].name);
+    by_name_start_.push_back(static_cast<std::uint32_t>(by_name_.size()));
   }
 }
 
@@ -428,21 +443,21 @@ bool game_state::unchanged_since_decision(std::uint32_t id, policies::time_point
 }
 
 void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply_result& r) {
-  const auto& view = *r.diff.view;
   const std::vector<std::string> none;
   std::vector<std::string>& members = members_;
   shared_members_.clear();
-  // The cluster's member list every request of this apply in `cl` shares (built on the first).
-  auto shared_members = [this](const cluster_view& cl) {
+  // The member list every request of this apply in cluster k shares (built on the first).
+  auto shared_members = [this](std::uint32_t k) {
     for (const auto& [c, list] : shared_members_)
-      if (c == &cl) return list;
+      if (c == k) return list;
     auto list = std::make_shared<std::vector<sync_member>>();
-    list->reserve(cl.members.size());
-    for (const auto& m : cl.members) {
-      const tracked& e = table_[ids_.at(m)];
-      list->push_back({m, e.appearance, e.last_seen_s});
+    const auto by_name = members_by_name(k);
+    list->reserve(by_name.size());
+    for (auto id : by_name) {
+      const tracked& e = table_[id];
+      list->push_back({e.name, e.appearance, e.last_seen_s});
     }
-    shared_members_.emplace_back(&cl, list);
+    shared_members_.emplace_back(k, list);
     return std::shared_ptr<const std::vector<sync_member>>(std::move(list));
   };
   for (std::uint32_t id = 0; id < table_.size(); ++id) {
@@ -457,12 +472,12 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
       t.cache->decided_gen = gen_;
       continue;
     }
-    const auto& ev = t.view_entry ? *t.view_entry : view.entities.at(name);
-    const auto* cl = ev.cluster_id.empty() ? nullptr : &view.clusters.at(ev.cluster_id);
+    index_clusters(clusters_);
+    const std::uint32_t k = cluster_of_[id];
+    const auto in_cluster = k == no_slot ? std::span<const std::uint32_t>() : members_by_name(k);
     members.clear();
-    if (cl)
-      for (const auto& m : cl->members)
-        if (m != name) members.push_back(m);
+    for (auto m : in_cluster)
+      if (m != id) members.push_back(table_[m].name);
     const auto action = policies::to_string(t.action);
     if (!t.cache) t.cache = &npcs_[t.agent_id];
     auto& c = *t.cache;
@@ -486,9 +501,12 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
     // block must be written (the hash leaves the timestamps out, so they come later).
     auto& block = block_scratch_;
     block.members.resize(members.size());
-    for (std::size_t i = 0; i < members.size(); ++i) {
-      block.members[i].name.assign(members[i]);
-      block.members[i].appearance.assign(table_[ids_.at(members[i])].appearance);
+    std::size_t i = 0;
+    for (auto m : in_cluster) {
+      if (m == id) continue;
+      block.members[i].name.assign(table_[m].name);
+      block.members[i].appearance.assign(table_[m].appearance);
+      ++i;
     }
     auto status = policies::status_text(t.health, t.location, t.action);
     const auto mh = group_block_hash(block.members, c.updates_hash);
@@ -503,7 +521,7 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
     req->game_id = game_id_;
     req->npc_name = name;
     req->agent_id = t.agent_id;
-    if (cl) req->cluster = shared_members(*cl);
+    if (k != no_slot) req->cluster = shared_members(k);
     req->updates = c.updates;
     req->last_updated_s = s.timestamp;
     req->status = std::move(status);

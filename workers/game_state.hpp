@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -181,6 +182,12 @@ class game_state {
   bool unchanged_since_decision(std::uint32_t id, policies::time_point now) const;
   // Brings `v` (empty, or an older view no reader holds) up to the world as it is now.
   void fill_view(world_view& v, const slot_assignment& ids);
+  // Indexes this apply's clusters `cl` (once per apply): cluster_of_ and by_name_.
+  void index_clusters(const std::vector<slot_cluster>& cl);
+  // Cluster k's slots, by name.
+  std::span<const std::uint32_t> members_by_name(std::uint32_t k) const {
+    return {by_name_.data() + by_name_start_[k], by_name_.data() + by_name_start_[k + 1]};
+  }
 
   std::string game_id_;
   world_options opts_;
@@ -213,14 +220,16 @@ class game_state {
   common::union_find groups_;
   std::vector<std::uint32_t> group_size_;
   std::vector<std::uint32_t> group_slot_;
-  std::vector<std::uint32_t> cluster_of_;   // scratch of fill_view: per slot, its cluster's index
-  std::vector<std::uint32_t> by_name_;      // scratch of fill_view: a cluster's slots by name
-  std::shared_ptr<const world_view> view_;  // the last published view (reused when unchanged)
-  std::vector<std::string> members_;        // scratch of decide_syncs
-  group_block block_scratch_;               // scratch of decide_syncs (content hash: members only)
+  std::uint64_t indexed_gen_ = 0;             // the apply whose clusters are indexed below
+  std::vector<std::uint32_t> cluster_of_;     // per slot: its cluster's index (no_slot: none)
+  std::vector<std::uint32_t> by_name_;        // every cluster's slots by name, one after another
+  std::vector<std::uint32_t> by_name_start_;  // per cluster + 1: where its slots start
+  std::shared_ptr<const world_view> view_;    // the last published view (reused when unchanged)
+  std::vector<std::string> members_;          // scratch of decide_syncs
+  group_block block_scratch_;                 // scratch of decide_syncs (content hash: members only)
   // Scratch of decide_syncs: the shared member list of each cluster a request of this apply
-  // names (built once per cluster, on its first request).
-  std::vector<std::pair<const cluster_view*, std::shared_ptr<const std::vector<sync_member>>>> shared_members_;
+  // names (built once per cluster, on its first request), by cluster index.
+  std::vector<std::pair<std::uint32_t, std::shared_ptr<const std::vector<sync_member>>>> shared_members_;
 };
 
 // The cluster_update event of a change (DESIGN 3.3): every member, each one's position from
