@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iterator>
+#include <mutex>
 #include <numeric>
 
 namespace orch::workers {
@@ -56,11 +57,35 @@ std::vector<std::string> member_names_of(const sync_request& r) {
   return out;
 }
 
+// A published view comes back here when its last holder drops it (any thread; the mutex orders
+// that holder's reads before the next fill). At most `keep` are kept, the rest are deleted.
+class game_state::view_pool {
+ public:
+  static constexpr std::size_t keep = 2;
+  void put(world_view* v) {
+    std::unique_ptr<world_view> owned(v);  // deleted after the unlock when not kept
+    std::lock_guard lk(mu_);
+    if (spare_.size() < keep) spare_.push_back(std::move(owned));
+  }
+  std::unique_ptr<world_view> take() {
+    std::lock_guard lk(mu_);
+    if (spare_.empty()) return nullptr;
+    auto v = std::move(spare_.back());
+    spare_.pop_back();
+    return v;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<world_view>> spare_;
+};
+
 game_state::game_state(std::string game_id, const world_options& opts, std::shared_ptr<const world_registry> reg)
     : game_id_(std::move(game_id)),
       opts_(opts),
       group_opts_{opts.stale_after, opts.force_refresh},
-      reg_(reg ? std::move(reg) : std::make_shared<world_registry>()) {}
+      reg_(reg ? std::move(reg) : std::make_shared<world_registry>()),
+      pool_(std::make_shared<view_pool>()) {}
 
 const policies::npc_group_state* game_state::group_state_of(const std::string& agent_id) const {
   auto it = npcs_.find(agent_id);
@@ -414,12 +439,16 @@ void game_state::index_clusters(const std::vector<slot_cluster>& cl) {
   }
 }
 
-std::shared_ptr<const world_view> game_state::make_view(const slot_assignment& ids) {
+std::shared_ptr<const world_view> game_state::make_view(const slot_assignment& ids, apply_stats& stats) {
   if (!view_changed(ids)) return view_;
-  auto v = std::make_shared<world_view>();
+  auto v = pool_->take();
+  if (v)
+    ++stats.views_recycled;
+  else
+    v = std::make_unique<world_view>();
   fill_view(*v, ids);
-  view_ = v;
-  return v;
+  view_ = std::shared_ptr<world_view>(v.release(), [pool = pool_](world_view* p) { pool->put(p); });
+  return view_;
 }
 
 void game_state::mark_touched(const slot_assignment& ids) {
@@ -547,7 +576,7 @@ apply_result game_state::apply(const snapshot& s, policies::time_point now) {
   track_entities(s, now, r.stats);
   auto ids = policies::assign_cluster_ids<std::uint32_t>(clusters_, cluster_entities(s, r.stats), next_cluster_id_);
   mark_touched(ids);
-  r.diff.view = make_view(ids);
+  r.diff.view = make_view(ids, r.stats);
   for (auto& ch : ids.changes) {
     r.stats.joins += ch.joined.size();
     r.stats.leaves += ch.left.size();

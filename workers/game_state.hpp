@@ -78,6 +78,7 @@ struct apply_stats {
   std::size_t players_evicted = 0;
   std::size_t name_hint_hits = 0;        // humanContext entities found by position, not by hash
   std::size_t quick_cache_hits = 0;      // cache_hits decided without building the member list
+  std::size_t views_recycled = 0;        // new views filled in place of one no reader held any more
   std::array<std::size_t, 5> updates{};  // by policies::update_reason
   double clustering_seconds = 0;
 };
@@ -171,7 +172,7 @@ class game_state {
   std::vector<std::vector<std::uint32_t>> cluster_entities(const snapshot& s, apply_stats& stats);
   // The names of `slots`, sorted.
   std::vector<std::string> names_of(const std::vector<std::uint32_t>& slots) const;
-  std::shared_ptr<const world_view> make_view(const slot_assignment& ids);
+  std::shared_ptr<const world_view> make_view(const slot_assignment& ids, apply_stats& stats);
   bool view_changed(const slot_assignment& ids) const;
   void decide_syncs(const snapshot& s, policies::time_point now, apply_result& r);
   // Marks every entity whose cluster members this apply's changes alter (members_touched).
@@ -225,8 +226,13 @@ class game_state {
   std::vector<std::uint32_t> by_name_;        // every cluster's slots by name, one after another
   std::vector<std::uint32_t> by_name_start_;  // per cluster + 1: where its slots start
   std::shared_ptr<const world_view> view_;    // the last published view (reused when unchanged)
-  std::vector<std::string> members_;          // scratch of decide_syncs
-  group_block block_scratch_;                 // scratch of decide_syncs (content hash: members only)
+  // Views the last reader let go of, kept for the next make_view to fill in place (defined in
+  // game_state.cpp): each published view's deleter hands it back, from whatever thread drops
+  // the last reference, so the pool lives as long as the game_state or any of its views.
+  class view_pool;
+  std::shared_ptr<view_pool> pool_;
+  std::vector<std::string> members_;  // scratch of decide_syncs
+  group_block block_scratch_;         // scratch of decide_syncs (content hash: members only)
   // Scratch of decide_syncs: the shared member list of each cluster a request of this apply
   // names (built once per cluster, on its first request), by cluster index.
   std::vector<std::pair<std::uint32_t, std::shared_ptr<const std::vector<sync_member>>>> shared_members_;
