@@ -118,6 +118,7 @@ std::uint32_t game_state::allocate(const std::string& name) {
   t.live = true;
   t.view_entry = nullptr;  // no view lists it yet
   t.cache = nullptr;       // another entity's slot before: its decisions are not this one's
+  t.npc_known = false;     // nor its registry entry
   t.successor = no_slot;
   ++live_;
   order_dirty_ = true;
@@ -128,8 +129,18 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
   const std::uint64_t gen = ++gen_;
   auto classify = [&](tracked& t, const std::string& name, const std::optional<std::string>& id,
                       const std::optional<std::string>& kind) {
-    const npc_info* npc = reg_->find_npc(name);
-    if (!npc && id) npc = reg_->find_npc(*id);
+    // The registry by name, else by id: looked up again only when the id differs from last time.
+    if (!t.npc_known || t.npc_by_id != id.has_value() || (id && t.npc_id != *id)) {
+      t.npc = reg_->find_npc(name);
+      if (!t.npc && id) t.npc = reg_->find_npc(*id);
+      t.npc_known = true;
+      t.npc_by_id = id.has_value();
+      if (id)
+        t.npc_id.assign(*id);
+      else
+        t.npc_id.clear();
+    }
+    const npc_info* npc = t.npc;
     if (id)
       t.id.assign(*id);
     else if (npc)

@@ -145,6 +145,12 @@ class game_state {
     // first looks it up and again whenever the slot gets another name or agent.
     npc_cache* cache = nullptr;
     std::uint64_t members_touched = 0;  // the apply whose cluster changes named it (joined, left)
+    // Its registry entry as last looked up (the registry never changes): valid while the
+    // snapshot gives the same id (or none again) for this name.
+    bool npc_known = false;
+    bool npc_by_id = false;  // looked up with an id, `npc_id`
+    std::string npc_id;
+    const npc_info* npc = nullptr;
   };
   struct player_entry {
     std::string name;
