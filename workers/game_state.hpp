@@ -7,8 +7,10 @@
 //
 // Ownership: the snapshot worker owns one game_state per game. Thread-safety: none; the
 // dispatcher runs one snapshot per game at a time (key = game id) and the worker serializes
-// mark_sync_failed through its own lock. How it fails: it does not throw on data; a stale
-// snapshot (seq not newer than the last applied) comes back with `stale` set and no effect.
+// mark_sync_failed through its own lock. The views it publishes come back to it (to be filled
+// again) through their deleter, from whatever thread drops the last reference: that hand-back
+// is locked. How it fails: it does not throw on data; a stale snapshot (seq not newer than the
+// last applied) comes back with `stale` set and no effect.
 #include <array>
 #include <cstdint>
 #include <memory>
