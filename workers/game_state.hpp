@@ -235,8 +235,9 @@ class game_state {
   std::vector<std::uint32_t> by_name_start_;  // per cluster + 1: where its slots start
   std::shared_ptr<const world_view> view_;    // the last published view (reused when unchanged)
   // Views the last reader let go of, kept for the next make_view to fill in place (defined in
-  // game_state.cpp): each published view's deleter hands it back, from whatever thread drops
-  // the last reference, so the pool lives as long as the game_state or any of its views.
+  // game_state_view.cpp): each published view's deleter hands it back, from whatever thread drops
+  // the last reference, so the pool lives as long as the game_state or any of its views (made
+  // with the first view).
   class view_pool;
   std::shared_ptr<view_pool> pool_;
   std::vector<std::string> members_;  // scratch of decide_syncs
