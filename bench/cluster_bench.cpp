@@ -114,7 +114,7 @@ void game_state_walk(benchmark::State& state, bool shuffled, std::size_t games =
   for (std::size_t i = 0; i < games; ++i) gs.push_back(std::make_unique<workers::game_state>("g", opts, reg));
   policies::time_point now{};
   std::uint64_t seq = 0;
-  std::size_t syncs = 0;
+  std::size_t syncs = 0, hits = 0, quick = 0, changes = 0;
   for (auto _ : state) {
     auto& s = snaps[(seq / games) % snaps.size()];
     auto& g = *gs[seq % games];
@@ -123,9 +123,18 @@ void game_state_walk(benchmark::State& state, bool shuffled, std::size_t games =
     now += 100ms;
     auto r = g.apply(s, now);
     syncs += r.syncs.size();
+    hits += r.stats.cache_hits;
+    quick += r.stats.quick_cache_hits;
+    changes += r.diff.changes.size();
     benchmark::DoNotOptimize(r);
   }
-  state.counters["syncs_per_apply"] = static_cast<double>(syncs) / static_cast<double>(state.iterations());
+  const auto per_apply = [&](std::size_t n) {
+    return static_cast<double>(n) / static_cast<double>(state.iterations());
+  };
+  state.counters["syncs_per_apply"] = per_apply(syncs);
+  state.counters["hits_per_apply"] = per_apply(hits);
+  state.counters["quick_hits_per_apply"] = per_apply(quick);
+  state.counters["changes_per_apply"] = per_apply(changes);
 }
 void bm_game_state_walk(benchmark::State& state) { game_state_walk(state, false); }
 BENCHMARK(bm_game_state_walk)->Unit(benchmark::kMicrosecond)->Repetitions(5)->ReportAggregatesOnly(true);

@@ -4,6 +4,7 @@
 #include <iterator>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 
 namespace orch::policies {
 
@@ -15,8 +16,9 @@ bool id_less(const std::string& a, const std::string& b) {
   return a < b;
 }
 
-std::vector<std::string> minus(const std::vector<std::string>& a, const std::vector<std::string>& b) {
-  std::vector<std::string> out;
+template <class Member>
+std::vector<Member> minus(const std::vector<Member>& a, const std::vector<Member>& b) {
+  std::vector<Member> out;
   std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
   return out;
 }
@@ -32,19 +34,22 @@ std::string join_names(const std::vector<std::string>& names) {
   return out;
 }
 
-id_assignment assign_cluster_ids(const std::vector<id_cluster>& previous, std::vector<std::vector<std::string>> next,
-                                 std::uint64_t& next_id) {
+template <class Member>
+basic_id_assignment<Member> assign_cluster_ids(const std::vector<basic_id_cluster<Member>>& previous,
+                                               std::vector<std::vector<Member>> next, std::uint64_t& next_id) {
+  // Names are looked up as views (no copies), interned ids as themselves.
+  using key = std::conditional_t<std::is_same_v<Member, std::string>, std::string_view, Member>;
   // member -> previous cluster, sorted by member (a flat table: no node per member).
-  std::vector<std::pair<std::string_view, std::size_t>> prev_of;
+  std::vector<std::pair<key, std::size_t>> prev_of;
   std::size_t previous_members = 0;
   for (const auto& p : previous) previous_members += p.members.size();
   prev_of.reserve(previous_members);
   for (std::size_t j = 0; j < previous.size(); ++j)
     for (const auto& m : previous[j].members) prev_of.emplace_back(m, j);
   std::sort(prev_of.begin(), prev_of.end());
-  auto previous_of = [&](std::string_view m) -> std::size_t {
-    auto it = std::lower_bound(prev_of.begin(), prev_of.end(), m,
-                               [](const auto& e, std::string_view v) { return e.first < v; });
+  auto previous_of = [&](key m) -> std::size_t {
+    auto it =
+        std::lower_bound(prev_of.begin(), prev_of.end(), m, [](const auto& e, const key& v) { return e.first < v; });
     // A name listed twice in one previous cluster set maps to its first (smallest) cluster,
     // as the map's emplace did.
     return it != prev_of.end() && it->first == m ? it->second : previous.size();
@@ -83,10 +88,10 @@ id_assignment assign_cluster_ids(const std::vector<id_cluster>& previous, std::v
     prev_used[j] = true;
   }
 
-  id_assignment out;
+  basic_id_assignment<Member> out;
   out.clusters.reserve(next.size());
   for (std::size_t k = 0; k < next.size(); ++k) {
-    id_cluster cl;
+    basic_id_cluster<Member> cl;
     cl.members = std::move(next[k]);
     if (inherit[k] != none) {
       const auto& p = previous[inherit[k]];
@@ -105,5 +110,10 @@ id_assignment assign_cluster_ids(const std::vector<id_cluster>& previous, std::v
     if (!prev_used[j]) out.changes.push_back({previous[j].id, {}, {}, previous[j].members});
   return out;
 }
+
+template basic_id_assignment<std::string> assign_cluster_ids(const std::vector<basic_id_cluster<std::string>>&,
+                                                             std::vector<std::vector<std::string>>, std::uint64_t&);
+template basic_id_assignment<std::uint32_t> assign_cluster_ids(const std::vector<basic_id_cluster<std::uint32_t>>&,
+                                                               std::vector<std::vector<std::uint32_t>>, std::uint64_t&);
 
 }  // namespace orch::policies

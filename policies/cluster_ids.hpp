@@ -10,31 +10,49 @@
 // Pure: no I/O, no clock, no shared state; the caller owns the counter.
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace orch::policies {
 
-struct id_cluster {
+// Members are display names (std::string) or, for a caller that interns its names, ids of
+// its own (std::uint32_t: one per entity, stable between two consecutive calls). The rules
+// are the same; "sorted" means by the member type's own order.
+template <class Member>
+struct basic_id_cluster {
   std::string id;
-  std::vector<std::string> members;  // sorted
+  std::vector<Member> members;  // sorted
 };
 
-struct id_change {
+template <class Member>
+struct basic_id_change {
   std::string id;
-  std::vector<std::string> members;  // after (sorted; empty = dissolved)
-  std::vector<std::string> joined;   // sorted
-  std::vector<std::string> left;     // sorted
+  std::vector<Member> members;  // after (sorted; empty = dissolved)
+  std::vector<Member> joined;   // sorted
+  std::vector<Member> left;     // sorted
 };
 
-struct id_assignment {
-  std::vector<id_cluster> clusters;  // every current cluster with its id, in the input order
-  std::vector<id_change> changes;    // clusters whose membership changed, then dissolved ones
+template <class Member>
+struct basic_id_assignment {
+  std::vector<basic_id_cluster<Member>> clusters;  // every current cluster with its id, in the input order
+  std::vector<basic_id_change<Member>> changes;    // clusters whose membership changed, then dissolved ones
 };
+
+using id_cluster = basic_id_cluster<std::string>;
+using id_change = basic_id_change<std::string>;
+using id_assignment = basic_id_assignment<std::string>;
 
 // `previous`: the clusters after the last snapshot. `next`: the new clusters (members sorted,
 // as cluster_by_name gives them). `next_id`: the game's id counter, advanced for fresh ids.
-id_assignment assign_cluster_ids(const std::vector<id_cluster>& previous, std::vector<std::vector<std::string>> next,
-                                 std::uint64_t& next_id);
+// Defined for Member = std::string and std::uint32_t.
+template <class Member>
+basic_id_assignment<Member> assign_cluster_ids(const std::vector<basic_id_cluster<Member>>& previous,
+                                               std::vector<std::vector<Member>> next, std::uint64_t& next_id);
+// By name (the overload that braced lists of names pick).
+inline id_assignment assign_cluster_ids(const std::vector<id_cluster>& previous,
+                                        std::vector<std::vector<std::string>> next, std::uint64_t& next_id) {
+  return assign_cluster_ids<std::string>(previous, std::move(next), next_id);
+}
 
 // `next_id` starts at 1 for a new game.
 // "A, B" — used in summaries and update lines.

@@ -92,6 +92,8 @@ std::uint32_t game_state::allocate(const std::string& name) {
   t.name.assign(name);
   t.live = true;
   t.view_entry = nullptr;  // no view lists it yet
+  t.cache = nullptr;       // another entity's slot before: its decisions are not this one's
+  t.npc_known = false;     // nor its registry entry
   t.successor = no_slot;
   ++live_;
   order_dirty_ = true;
@@ -102,8 +104,18 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
   const std::uint64_t gen = ++gen_;
   auto classify = [&](tracked& t, const std::string& name, const std::optional<std::string>& id,
                       const std::optional<std::string>& kind) {
-    const npc_info* npc = reg_->find_npc(name);
-    if (!npc && id) npc = reg_->find_npc(*id);
+    // The registry by name, else by id: looked up again only when the id differs from last time.
+    if (!t.npc_known || t.npc_by_id != id.has_value() || (id && t.npc_id != *id)) {
+      t.npc = reg_->find_npc(name);
+      if (!t.npc && id) t.npc = reg_->find_npc(*id);
+      t.npc_known = true;
+      t.npc_by_id = id.has_value();
+      if (id)
+        t.npc_id.assign(*id);
+      else
+        t.npc_id.clear();
+    }
+    const npc_info* npc = t.npc;
     if (id)
       t.id.assign(*id);
     else if (npc)
@@ -113,10 +125,11 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
     std::optional<std::string_view> k;
     if (kind) k = *kind;
     t.is_npc = policies::classify(npc != nullptr, k) == policies::entity_kind::npc;
-    if (npc)
-      t.agent_id.assign(npc->agent_id);
-    else
-      t.agent_id.clear();
+    const std::string_view agent = npc ? std::string_view(npc->agent_id) : std::string_view();
+    if (t.agent_id != agent) {
+      t.agent_id.assign(agent);
+      t.cache = nullptr;  // another agent: another group cache
+    }
     return npc;
   };
   // The slot of `name` for this apply: found or made, with what it was before this apply
@@ -239,6 +252,7 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
     ids_.erase(t.name);
     t.live = false;
     t.view_entry = nullptr;
+    t.cache = nullptr;
     free_.push_back(id);
     --live_;
     order_dirty_ = true;
@@ -256,7 +270,7 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
   }
 }
 
-std::vector<std::vector<std::string>> game_state::cluster_entities(const snapshot& s, apply_stats& stats) {
+std::vector<std::vector<std::uint32_t>> game_state::cluster_entities(const snapshot& s, apply_stats& stats) {
   // Rank entities by name so the result never depends on input order (sorted again only when
   // an entity came or left: the names of the slots in use are unchanged otherwise).
   if (order_dirty_) {
@@ -309,7 +323,7 @@ std::vector<std::vector<std::string>> game_state::cluster_entities(const snapsho
   for (std::uint32_t i = 0; i < n; ++i) ++group_size_[find(i)];
   constexpr std::uint32_t none = 0xffffffffU;
   group_slot_.assign(n, none);
-  std::vector<std::vector<std::string>> out;
+  std::vector<std::vector<std::uint32_t>> out;
   for (std::uint32_t i = 0; i < n; ++i) {
     const auto r = find(i);
     if (group_size_[r] < 2) continue;
@@ -317,103 +331,81 @@ std::vector<std::vector<std::string>> game_state::cluster_entities(const snapsho
       group_slot_[r] = static_cast<std::uint32_t>(out.size());
       out.emplace_back().reserve(group_size_[r]);
     }
-    out[group_slot_[r]].push_back(table_[order_[i]].name);
+    out[group_slot_[r]].push_back(order_[i]);
   }
+  for (auto& g : out) std::sort(g.begin(), g.end());  // by slot, as assign_cluster_ids compares them
   return out;
 }
 
-// Whether the view `make_view` would build differs from the last published one: compared in
-// place, so a snapshot that changes nothing readers see publishes the same view again. The
-// clusters are unchanged exactly when the id assignment reports no change (the view always
-// shows the previous assignment); each entity is compared with its own entry of the view.
-bool game_state::view_changed(const policies::id_assignment& ids) const {
-  if (!view_ || !ids.changes.empty() || view_->entities.size() != live_) return true;
-  for (const tracked& t : table_) {
-    if (!t.live) continue;
-    const entity_view* e = t.view_entry;
-    if (!e) return true;  // new since the view was built
-    if (e->id != t.id || e->is_npc != t.is_npc || e->agent_id != t.agent_id || e->location != t.location ||
-        e->action != policies::to_string(t.action) || e->position.has_value() != t.position.has_value())
-      return true;
-    if (t.position &&
-        (e->position->x != t.position->x || e->position->y != t.position->y || e->position->z != t.position->z))
-      return true;
-  }
-  return false;
+std::vector<std::string> game_state::names_of(const std::vector<std::uint32_t>& slots) const {
+  std::vector<std::string> out;
+  out.reserve(slots.size());
+  for (auto id : slots) out.push_back(table_[id].name);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
-void game_state::fill_view(world_view& v, const policies::id_assignment& ids) {
-  v.game_id = game_id_;
-  v.snapshots_applied = applied_;
-  v.entities.reserve(live_);
-  for (tracked& t : table_) {
-    if (!t.live) continue;
-    auto [it, fresh] = v.entities.try_emplace(t.name);
-    entity_view& e = it->second;
-    if (fresh) e.name = t.name;
-    e.id.assign(t.id);
-    e.is_npc = t.is_npc;
-    e.agent_id.assign(t.agent_id);
-    e.position = t.position;
-    e.location.assign(t.location);
-    e.action.assign(policies::to_string(t.action));
-    e.cluster_id.clear();
-    t.view_entry = &e;
-  }
-  // Every entity is in `v` now; more entries than entities means some left the world.
-  if (v.entities.size() != live_)
-    std::erase_if(v.entities, [&](const auto& kv) { return ids_.find(kv.first) == ids_.end(); });
-  if (!v.clusters.empty())
-    std::erase_if(v.clusters, [&](const auto& kv) {
-      return std::none_of(ids.clusters.begin(), ids.clusters.end(),
-                          [&](const policies::id_cluster& c) { return c.id == kv.first; });
-    });
-  for (const auto& c : ids.clusters) {
-    for (const auto& m : c.members) v.entities[m].cluster_id.assign(c.id);
-    auto& cv = v.clusters[c.id];
-    cv.id.assign(c.id);
-    cv.members.assign(c.members.begin(), c.members.end());
+void game_state::mark_touched(const slot_assignment& ids) {
+  // A member of a changed cluster (after) or one who left it: its members differ from the last
+  // apply's. Whoever no change names kept its cluster with the same members, or stayed in none.
+  // (A slot that left is marked too: harmless, it is decided anew when reused.)
+  for (const auto& ch : ids.changes) {
+    for (auto id : ch.members) table_[id].members_touched = gen_;
+    for (auto id : ch.left) table_[id].members_touched = gen_;
   }
 }
 
-std::shared_ptr<const world_view> game_state::make_view(const policies::id_assignment& ids) {
-  if (!view_changed(ids)) return view_;
-  auto v = std::make_shared<world_view>();
-  fill_view(*v, ids);
-  view_ = v;
-  return v;
+bool game_state::unchanged_since_decision(std::uint32_t id, policies::time_point now) const {
+  const tracked& t = table_[id];
+  const npc_cache* c = t.cache;
+  if (!c || c->decided_slot != id || c->decided_gen + 1 != gen_ || t.members_touched == gen_) return false;
+  // decide_group_update's rules in its order, each one answered `none`.
+  const auto& st = c->st;
+  return st.known && !st.sync_failed && now - st.last_forced < group_opts_.force_refresh && st.location == t.location &&
+         st.action == policies::to_string(t.action) && now - st.last_updated < group_opts_.stale_after;
 }
 
 void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply_result& r) {
-  const auto& view = *r.diff.view;
   const std::vector<std::string> none;
   std::vector<std::string>& members = members_;
   shared_members_.clear();
-  // The cluster's member list every request of this apply in `cl` shares (built on the first).
-  auto shared_members = [this](const cluster_view& cl) {
+  // The member list every request of this apply in cluster k shares (built on the first).
+  auto shared_members = [this](std::uint32_t k) {
     for (const auto& [c, list] : shared_members_)
-      if (c == &cl) return list;
+      if (c == k) return list;
     auto list = std::make_shared<std::vector<sync_member>>();
-    list->reserve(cl.members.size());
-    for (const auto& m : cl.members) {
-      const tracked& e = table_[ids_.at(m)];
-      list->push_back({m, e.appearance, e.last_seen_s});
+    const auto by_name = members_by_name(k);
+    list->reserve(by_name.size());
+    for (auto id : by_name) {
+      const tracked& e = table_[id];
+      list->push_back({e.name, e.appearance, e.last_seen_s});
     }
-    shared_members_.emplace_back(&cl, list);
+    shared_members_.emplace_back(k, list);
     return std::shared_ptr<const std::vector<sync_member>>(std::move(list));
   };
-  for (const tracked& t : table_) {
+  for (std::uint32_t id = 0; id < table_.size(); ++id) {
+    tracked& t = table_[id];
     if (!t.live || !t.is_npc || t.agent_id.empty()) continue;
     const std::string& name = t.name;
     r.stats.naive_writes += 2;
-    const auto& ev = t.view_entry ? *t.view_entry : view.entities.at(name);
-    const auto* cl = ev.cluster_id.empty() ? nullptr : &view.clusters.at(ev.cluster_id);
+    // The walking snapshot's common case: nothing decide_group_update reads has changed.
+    if (unchanged_since_decision(id, now)) {
+      ++r.stats.cache_hits;
+      ++r.stats.quick_cache_hits;
+      t.cache->decided_gen = gen_;
+      continue;
+    }
+    index_clusters(clusters_);
+    const std::uint32_t k = cluster_of_[id];
+    const auto in_cluster = k == no_slot ? std::span<const std::uint32_t>() : members_by_name(k);
     members.clear();
-    if (cl)
-      for (const auto& m : cl->members)
-        if (m != name) members.push_back(m);
+    for (auto m : in_cluster)
+      if (m != id) members.push_back(table_[m].name);
     const auto action = policies::to_string(t.action);
-    auto& c = npcs_[t.agent_id];
+    if (!t.cache) t.cache = &npcs_[t.agent_id];
+    auto& c = *t.cache;
+    c.decided_gen = gen_;
+    c.decided_slot = id;
     const auto reason = policies::decide_group_update(c.st, members, t.location, action, now, group_opts_);
     if (reason == policies::update_reason::none) {
       ++r.stats.cache_hits;
@@ -432,9 +424,12 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
     // block must be written (the hash leaves the timestamps out, so they come later).
     auto& block = block_scratch_;
     block.members.resize(members.size());
-    for (std::size_t i = 0; i < members.size(); ++i) {
-      block.members[i].name.assign(members[i]);
-      block.members[i].appearance.assign(table_[ids_.at(members[i])].appearance);
+    std::size_t i = 0;
+    for (auto m : in_cluster) {
+      if (m == id) continue;
+      block.members[i].name.assign(table_[m].name);
+      block.members[i].appearance.assign(table_[m].appearance);
+      ++i;
     }
     auto status = policies::status_text(t.health, t.location, t.action);
     const auto mh = group_block_hash(block.members, c.updates_hash);
@@ -449,7 +444,7 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
     req->game_id = game_id_;
     req->npc_name = name;
     req->agent_id = t.agent_id;
-    if (cl) req->cluster = shared_members(*cl);
+    if (k != no_slot) req->cluster = shared_members(k);
     req->updates = c.updates;
     req->last_updated_s = s.timestamp;
     req->status = std::move(status);
@@ -473,13 +468,14 @@ apply_result game_state::apply(const snapshot& s, policies::time_point now) {
   if (s.seq) last_seq_ = s.seq;
   ++applied_;
   track_entities(s, now, r.stats);
-  auto groups = cluster_entities(s, r.stats);
-  auto ids = policies::assign_cluster_ids(clusters_, std::move(groups), next_cluster_id_);
-  r.diff.view = make_view(ids);
+  auto ids = policies::assign_cluster_ids<std::uint32_t>(clusters_, cluster_entities(s, r.stats), next_cluster_id_);
+  mark_touched(ids);
+  r.diff.view = make_view(ids, r.stats);
   for (auto& ch : ids.changes) {
     r.stats.joins += ch.joined.size();
     r.stats.leaves += ch.left.size();
-    r.diff.changes.push_back({ch.id, std::move(ch.members), std::move(ch.joined), std::move(ch.left)});
+    // Names where names are needed (a slot that left keeps its name until reused).
+    r.diff.changes.push_back({std::move(ch.id), names_of(ch.members), names_of(ch.joined), names_of(ch.left)});
     r.events.push_back(make_cluster_update(r.diff.changes.back(), *r.diff.view));
   }
   clusters_ = std::move(ids.clusters);

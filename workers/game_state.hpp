@@ -7,12 +7,15 @@
 //
 // Ownership: the snapshot worker owns one game_state per game. Thread-safety: none; the
 // dispatcher runs one snapshot per game at a time (key = game id) and the worker serializes
-// mark_sync_failed through its own lock. How it fails: it does not throw on data; a stale
-// snapshot (seq not newer than the last applied) comes back with `stale` set and no effect.
+// mark_sync_failed through its own lock. The views it publishes come back to it (to be filled
+// again) through their deleter, from whatever thread drops the last reference: that hand-back
+// is locked. How it fails: it does not throw on data; a stale snapshot (seq not newer than the
+// last applied) comes back with `stale` set and no effect.
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -76,6 +79,8 @@ struct apply_stats {
   std::size_t naive_writes = 0;  // 2 per registry NPC with an agent in this game
   std::size_t players_evicted = 0;
   std::size_t name_hint_hits = 0;        // humanContext entities found by position, not by hash
+  std::size_t quick_cache_hits = 0;      // cache_hits decided without building the member list
+  std::size_t views_recycled = 0;        // new views filled in place of one no reader held any more
   std::array<std::size_t, 5> updates{};  // by policies::update_reason
   double clustering_seconds = 0;
 };
@@ -109,6 +114,12 @@ class game_state {
 
  private:
   static constexpr std::uint32_t no_slot = 0xffffffffU;
+  // Clusters by slot id (members sorted by slot): a slot in the last apply's clusters still
+  // names the same entity during this apply (a slot is freed at the end of the apply that
+  // misses its entity and reused at the earliest by the next one).
+  using slot_cluster = policies::basic_id_cluster<std::uint32_t>;
+  using slot_assignment = policies::basic_id_assignment<std::uint32_t>;
+  struct npc_cache;
   // One entity, updated in place from snapshot to snapshot: its strings keep their buffers,
   // so a steady game allocates nothing per entity here. A slot of table_, found by its name
   // through ids_ (or the positional hint); a slot whose entity left goes to free_ for reuse.
@@ -132,6 +143,16 @@ class game_state {
     // Its entry in view_ (the last published view), null until a view lists it: the view is
     // compared with the world through these, with no lookup by name.
     const entity_view* view_entry = nullptr;
+    // Its agent's group cache (an element of npcs_, never erased), null until decide_syncs
+    // first looks it up and again whenever the slot gets another name or agent.
+    npc_cache* cache = nullptr;
+    std::uint64_t members_touched = 0;  // the apply whose cluster changes named it (joined, left)
+    // Its registry entry as last looked up (the registry never changes): valid while the
+    // snapshot gives the same id (or none again) for this name.
+    bool npc_known = false;
+    bool npc_by_id = false;  // looked up with an id, `npc_id`
+    std::string npc_id;
+    const npc_info* npc = nullptr;
   };
   struct player_entry {
     std::string name;
@@ -144,6 +165,10 @@ class game_state {
     // changed in place) when they change.
     std::shared_ptr<const std::vector<std::string>> updates = std::make_shared<const std::vector<std::string>>();
     std::uint64_t updates_hash = group_updates_hash({});  // kept with `updates`
+    // The apply and the slot of its last decision: `st` holds that slot's members, location
+    // and action as of that apply (every decision leaves them so, a cache hit included).
+    std::uint64_t decided_gen = 0;
+    std::uint32_t decided_slot = no_slot;
   };
 
   void track_entities(const snapshot& s, policies::time_point now, apply_stats& stats);
@@ -151,12 +176,27 @@ class game_state {
   tracked* find_entity(const std::string& name);
   // A fresh slot for `name` (reused from free_ when there is one), registered in ids_ by caller.
   std::uint32_t allocate(const std::string& name);
-  std::vector<std::vector<std::string>> cluster_entities(const snapshot& s, apply_stats& stats);
-  std::shared_ptr<const world_view> make_view(const policies::id_assignment& ids);
-  bool view_changed(const policies::id_assignment& ids) const;
+  // The clusters by slot, ordered by their first member's name.
+  std::vector<std::vector<std::uint32_t>> cluster_entities(const snapshot& s, apply_stats& stats);
+  // The names of `slots`, sorted.
+  std::vector<std::string> names_of(const std::vector<std::uint32_t>& slots) const;
+  std::shared_ptr<const world_view> make_view(const slot_assignment& ids, apply_stats& stats);
+  bool view_changed(const slot_assignment& ids) const;
   void decide_syncs(const snapshot& s, policies::time_point now, apply_result& r);
+  // Marks every entity whose cluster members this apply's changes alter (members_touched).
+  void mark_touched(const slot_assignment& ids);
+  // Whether decide_group_update must return `none` for slot `id` without being asked: its
+  // cache was decided by this slot in the previous apply, its members are untouched, its
+  // location and action are the cached ones and no time-based rewrite is due.
+  bool unchanged_since_decision(std::uint32_t id, policies::time_point now) const;
   // Brings `v` (empty, or an older view no reader holds) up to the world as it is now.
-  void fill_view(world_view& v, const policies::id_assignment& ids);
+  void fill_view(world_view& v, const slot_assignment& ids);
+  // Indexes this apply's clusters `cl` (once per apply): cluster_of_ and by_name_.
+  void index_clusters(const std::vector<slot_cluster>& cl);
+  // Cluster k's slots, by name.
+  std::span<const std::uint32_t> members_by_name(std::uint32_t k) const {
+    return {by_name_.data() + by_name_start_[k], by_name_.data() + by_name_start_[k + 1]};
+  }
 
   std::string game_id_;
   world_options opts_;
@@ -175,7 +215,7 @@ class game_state {
   // each slot's successor in that list (after an entity is missing or added, the rest still hit).
   std::vector<std::uint32_t> last_order_;
   std::vector<std::uint32_t> next_order_;  // last_order_ being built
-  std::vector<policies::id_cluster> clusters_;
+  std::vector<slot_cluster> clusters_;
   std::unordered_map<std::string, player_entry> players_;  // by player id (or name)
   std::unordered_map<std::string, npc_cache> npcs_;        // by agent id
   policies::clusterer clusterer_;
@@ -189,12 +229,22 @@ class game_state {
   common::union_find groups_;
   std::vector<std::uint32_t> group_size_;
   std::vector<std::uint32_t> group_slot_;
-  std::shared_ptr<const world_view> view_;  // the last published view (reused when unchanged)
-  std::vector<std::string> members_;        // scratch of decide_syncs
-  group_block block_scratch_;               // scratch of decide_syncs (content hash: members only)
+  std::uint64_t indexed_gen_ = 0;             // the apply whose clusters are indexed below
+  std::vector<std::uint32_t> cluster_of_;     // per slot: its cluster's index (no_slot: none)
+  std::vector<std::uint32_t> by_name_;        // every cluster's slots by name, one after another
+  std::vector<std::uint32_t> by_name_start_;  // per cluster + 1: where its slots start
+  std::shared_ptr<const world_view> view_;    // the last published view (reused when unchanged)
+  // Views the last reader let go of, kept for the next make_view to fill in place (defined in
+  // game_state_view.cpp): each published view's deleter hands it back, from whatever thread drops
+  // the last reference, so the pool lives as long as the game_state or any of its views (made
+  // with the first view).
+  class view_pool;
+  std::shared_ptr<view_pool> pool_;
+  std::vector<std::string> members_;  // scratch of decide_syncs
+  group_block block_scratch_;         // scratch of decide_syncs (content hash: members only)
   // Scratch of decide_syncs: the shared member list of each cluster a request of this apply
-  // names (built once per cluster, on its first request).
-  std::vector<std::pair<const cluster_view*, std::shared_ptr<const std::vector<sync_member>>>> shared_members_;
+  // names (built once per cluster, on its first request), by cluster index.
+  std::vector<std::pair<std::uint32_t, std::shared_ptr<const std::vector<sync_member>>>> shared_members_;
 };
 
 // The cluster_update event of a change (DESIGN 3.3): every member, each one's position from

@@ -3,7 +3,9 @@
 // snapshot worker for readers on other threads (conversation worker, /chat/v3 game lookup).
 // Immutable once published: readers hold a shared_ptr<const world_view> and never lock. A
 // snapshot that changes nothing a reader sees (ids, kinds, positions kept, locations, actions,
-// clusters) publishes the previous view again instead of building a new one.
+// clusters) publishes the previous view again instead of building a new one. Once its last
+// holder lets go, a view's storage may be filled again as a later view (game_state's pool):
+// keep the shared_ptr, never a raw pointer, for as long as you read it.
 #include <cstdint>
 #include <memory>
 #include <string>

@@ -1,6 +1,10 @@
 // Tests policies/cluster_ids.cpp: stable ids, joined/left, dissolved clusters.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <numeric>
+#include <random>
+
 #include "policies/cluster_ids.hpp"
 
 using orch::policies::assign_cluster_ids;
@@ -72,4 +76,76 @@ TEST_CASE("cluster ids: a merge keeps the id with the largest overlap, ties by l
   CHECK(r.changes[1].id == "c10");
   CHECK(r.changes[1].members.empty());
   CHECK(r.changes[1].left == S{"A", "B"});
+}
+
+// The interned variant (members as uint32 ids, sorted by id) against the one by name, on
+// random sequences, with ids that do not follow the names' order: the same ids, the same
+// changes in the same order, the same members (as sets).
+TEST_CASE("cluster ids: members as interned ids give what members as names give") {
+  using orch::policies::basic_id_cluster;
+  std::mt19937 rng(5);
+  constexpr std::uint32_t n = 40;
+  std::vector<std::uint32_t> slot_of(n);  // name k -> its interned id
+  std::iota(slot_of.begin(), slot_of.end(), 100U);
+  std::shuffle(slot_of.begin(), slot_of.end(), rng);
+  std::vector<std::string> name_of(200);
+  for (std::uint32_t k = 0; k < n; ++k) name_of[slot_of[k]] = "n" + std::string(k < 10 ? "0" : "") + std::to_string(k);
+  auto names = [&](std::vector<std::uint32_t> slots) {
+    S out;
+    for (auto s : slots) out.push_back(name_of[s]);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  std::vector<id_cluster> prev_names;
+  std::vector<basic_id_cluster<std::uint32_t>> prev_slots;
+  std::uint64_t next_a = 1, next_b = 1;
+  std::size_t changes = 0, inherited = 0;
+  for (int round = 0; round < 300; ++round) {
+    // A random partition of a random subset into groups of 2+, groups ordered by first name.
+    std::vector<int> group(n);
+    for (auto& g : group) g = std::uniform_int_distribution<int>(-3, 7)(rng);  // < 0: alone
+    std::vector<S> by_name;
+    std::vector<std::vector<std::uint32_t>> by_slot;
+    for (int g = 0; g < 8; ++g) {
+      S members;
+      std::vector<std::uint32_t> slots;
+      for (std::uint32_t k = 0; k < n; ++k)
+        if (group[k] == g) members.push_back(name_of[slot_of[k]]), slots.push_back(slot_of[k]);
+      if (members.size() < 2) continue;
+      std::sort(members.begin(), members.end());
+      std::sort(slots.begin(), slots.end());
+      by_name.push_back(members);
+      by_slot.push_back(slots);
+    }
+    std::vector<std::size_t> order(by_name.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](auto a, auto b) { return by_name[a][0] < by_name[b][0]; });
+    std::vector<S> next_names;
+    std::vector<std::vector<std::uint32_t>> next_slots;
+    for (auto i : order) next_names.push_back(by_name[i]), next_slots.push_back(by_slot[i]);
+    auto a = assign_cluster_ids(prev_names, next_names, next_a);
+    auto b = orch::policies::assign_cluster_ids<std::uint32_t>(prev_slots, next_slots, next_b);
+    CHECK(next_a == next_b);
+    REQUIRE(a.clusters.size() == b.clusters.size());
+    for (std::size_t i = 0; i < a.clusters.size(); ++i) {
+      CHECK(a.clusters[i].id == b.clusters[i].id);
+      CHECK(a.clusters[i].members == names(b.clusters[i].members));
+      CHECK(std::is_sorted(b.clusters[i].members.begin(), b.clusters[i].members.end()));
+    }
+    REQUIRE(a.changes.size() == b.changes.size());
+    for (std::size_t i = 0; i < a.changes.size(); ++i) {
+      CHECK(a.changes[i].id == b.changes[i].id);
+      CHECK(a.changes[i].members == names(b.changes[i].members));
+      CHECK(a.changes[i].joined == names(b.changes[i].joined));
+      CHECK(a.changes[i].left == names(b.changes[i].left));
+    }
+    changes += a.changes.size();
+    for (const auto& c : a.clusters)  // kept a previous cluster's id
+      inherited += std::count_if(prev_names.begin(), prev_names.end(), [&](const auto& p) { return p.id == c.id; });
+    prev_names = std::move(a.clusters);
+    prev_slots = std::move(b.clusters);
+  }
+  CHECK(changes > 300);
+  CHECK(next_a > 50);
+  CHECK(inherited > 300);
 }

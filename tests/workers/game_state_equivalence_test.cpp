@@ -291,3 +291,111 @@ TEST_CASE("game state: a snapshot that changes nothing readers see publishes the
   CHECK(v3->entities.at("Zed").position->x == 41);
   CHECK(v2->entities.at("Zed").position->x == 40);  // a published view never changes
 }
+
+// decide_syncs answers `none` without building the member list when nothing decide_group_update
+// reads can have changed. Its edges, each step checked against the reference: a repeat and a
+// walk that changes nothing read (quick hits), a walk that changes the action, a location
+// change without a membership change, a failed sync, stale and forced rewrites while nothing
+// moves, a membership change, a stale seq in between, an NPC gone and back.
+TEST_CASE("game state: the quick cache hit of decide_syncs matches the reference at its edges") {
+  world_options opts;
+  manual_clock clock;
+  game_state g("g", opts, registry());
+  reference::game_state ref("g", opts, registry());
+  std::uint64_t seq = 0;
+  auto entity = [](const char* name, double x, double z, bool moving) {
+    snapshot_entity e;
+    e.name = name;
+    e.position = vec3{x, 3.0, z};
+    entity_health h;
+    h.current = 100.0;
+    h.max = 100.0;
+    h.is_moving = moving;
+    e.health = h;
+    return e;
+  };
+  // Pete and Kaiden together (a cluster), Oscar alone, the player Zed far away.
+  struct scene {
+    double pete_x = 12, pete_z = -40, zed_x = 60;
+    bool moving = false;
+    bool with_oscar = true;
+  };
+  auto snap = [&](const scene& sc) {
+    snapshot s;
+    s.game_id = "g";
+    s.seq = ++seq;
+    s.timestamp = 1737874900 + static_cast<std::int64_t>(seq);
+    s.entities.push_back(entity("Pete", sc.pete_x, sc.pete_z, sc.moving));
+    s.entities.push_back(entity("Kaiden", sc.pete_x + 2, sc.pete_z, sc.moving));
+    if (sc.with_oscar) s.entities.push_back(entity("Oscar", -20, 5, false));
+    s.entities.push_back(entity("Zed", sc.zed_x, 60, false));
+    return s;
+  };
+  auto step = [&](const snapshot& s, std::chrono::seconds advance) {
+    clock.advance(advance);
+    auto a = g.apply(s, clock.now());
+    check_same(a, ref.apply(s, clock.now()));
+    return a;
+  };
+  auto updates = [](const apply_result& r, orch::policies::update_reason why) {
+    return r.stats.updates[static_cast<std::size_t>(why)];
+  };
+  using orch::policies::update_reason;
+  scene sc;
+  auto r = step(snap(sc), 1s);
+  CHECK(updates(r, update_reason::changed) == 3);
+  CHECK(r.stats.quick_cache_hits == 0);
+  r = step(snap(sc), 1s);  // a repeat
+  CHECK(r.stats.cache_hits == 3);
+  CHECK(r.stats.quick_cache_hits == 3);
+  sc.moving = true;  // Pete and Kaiden walk: their action changes, nothing else
+  sc.pete_x += 1;
+  r = step(snap(sc), 1s);
+  CHECK(updates(r, update_reason::changed) == 2);
+  CHECK(r.stats.quick_cache_hits == 1);
+  sc.pete_x += 1;  // walking on, same action, location and members
+  r = step(snap(sc), 1s);
+  CHECK(r.syncs.empty());
+  CHECK(r.stats.quick_cache_hits == 3);
+  sc.pete_x = 10;  // to the plaza together: the location changes, the members do not
+  sc.pete_z = -10;
+  r = step(snap(sc), 1s);
+  CHECK(r.diff.changes.empty());
+  CHECK(updates(r, update_reason::changed) == 2);
+  CHECK(r.stats.quick_cache_hits == 1);
+  REQUIRE(g.mark_sync_failed("agent-oscar"));
+  ref.mark_sync_failed("agent-oscar");
+  r = step(snap(sc), 1s);
+  CHECK(updates(r, update_reason::retry) == 1);
+  CHECK(r.stats.quick_cache_hits == 2);
+  snapshot old = snap(sc);
+  old.seq = 1;  // stale: no effect, the next apply still answers quickly
+  CHECK(step(old, 1s).stale);
+  r = step(snap(sc), 1s);
+  CHECK(r.stats.quick_cache_hits == 3);
+  r = step(snap(sc), 31s);  // nothing moves, but the blocks are stale
+  CHECK(updates(r, update_reason::stale) == 3);
+  CHECK(r.stats.quick_cache_hits == 0);
+  r = step(snap(sc), 1s);
+  CHECK(r.stats.quick_cache_hits == 3);
+  for (int i = 0; i < 8; ++i) CHECK(updates(step(snap(sc), 29s), update_reason::forced) == 0);
+  r = step(snap(sc), 29s);  // force_refresh (300 s) since Pete's and Kaiden's first write
+  CHECK(updates(r, update_reason::forced) == 2);
+  CHECK(r.stats.quick_cache_hits <= 1);  // Oscar's retry was forced later
+  sc.zed_x = 12;                         // Zed joins Pete and Kaiden: their members change, Oscar's do not
+  sc.pete_x = 12;
+  sc.pete_z = -40;
+  snapshot joined = snap(sc);
+  joined.entities.back().position = vec3{13, 3, -41};
+  r = step(joined, 1s);
+  CHECK(r.diff.changes.size() == 1);
+  CHECK(updates(r, update_reason::changed) == 2);
+  CHECK(r.stats.quick_cache_hits == 1);
+  sc.with_oscar = false;  // Oscar leaves and comes back: his slot is decided anew
+  step(snap(sc), 1s);
+  sc.with_oscar = true;
+  r = step(snap(sc), 1s);
+  CHECK(r.stats.quick_cache_hits < 3);
+  r = step(snap(sc), 1s);
+  CHECK(r.stats.quick_cache_hits >= 1);
+}

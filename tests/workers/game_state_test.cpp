@@ -3,9 +3,13 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <thread>
 
 #include <rapidjson/document.h>
 
+#include "tests/eventually.hpp"
 #include "workers/game_state.hpp"
 
 using namespace orch::workers;
@@ -47,6 +51,9 @@ const cluster_change* change_of(const apply_result& r, const std::string& id) {
     if (c.cluster_id == id) return &c;
   return nullptr;
 }
+
+// Where walker i stands at step k (pairs 2 studs apart, 50 studs between pairs, 0.5 a step).
+double walker_x(int i, double k) { return (i / 2) * 50 + (i % 2) * 2 + k * 0.5; }
 
 const sync_request* sync_of(const apply_result& r, const std::string& npc) {
   for (const auto& s : r.syncs)
@@ -319,4 +326,91 @@ TEST_CASE("game state: sync requests of one cluster share its member list - a la
   CHECK(pete2->updates != pete1->updates);
   CHECK(*pete1->updates == S{"Kaiden joined the group"});
   CHECK(member_names_of(*pete1) == S{"Kaiden"});
+}
+
+// A new view is filled in place of an older one no reader holds any more: a view someone
+// holds never changes, whichever apply comes later.
+TEST_CASE("game state: views are recycled only once no reader holds them") {
+  manual_clock clock;
+  game_state g("g1", world_options{}, registry());
+  auto walk = [](std::uint64_t k) {
+    std::vector<snapshot_entity> es;
+    for (int i = 0; i < 8; ++i) es.push_back(at("E" + std::to_string(i), walker_x(i, static_cast<double>(k)), 0));
+    if (k % 4 == 0) es.push_back(at("Pete", 2, 0));  // comes and goes: entries and clusters change
+    return scene(k, es);
+  };
+  std::vector<std::pair<std::shared_ptr<const world_view>, world_view>> held;  // view, its copy
+  std::size_t recycled = 0;
+  for (std::uint64_t k = 1; k <= 40; ++k) {
+    clock.advance(1s);
+    auto r = g.apply(walk(k), clock.now());
+    recycled += r.stats.views_recycled;
+    REQUIRE(r.diff.view);
+    CHECK(r.diff.view->entities.at("E3").position->x == walker_x(3, static_cast<double>(k)));
+    CHECK(r.diff.view->entities.count("Pete") == (k % 4 == 0 ? 1U : 0U));
+    if (k % 3 == 0) held.emplace_back(r.diff.view, *r.diff.view);
+  }
+  CHECK(recycled > 10);
+  for (const auto& [v, copy] : held) {
+    CHECK(v->snapshots_applied == copy.snapshots_applied);
+    REQUIRE(v->entities.size() == copy.entities.size());
+    for (const auto& [name, e] : copy.entities) {
+      REQUIRE(v->entities.count(name) == 1);
+      const auto& now = v->entities.at(name);
+      CHECK(now.position->x == e.position->x);
+      CHECK(now.cluster_id == e.cluster_id);
+    }
+    REQUIRE(v->clusters.size() == copy.clusters.size());
+    for (const auto& [id, c] : copy.clusters) CHECK(v->clusters.at(id).members == c.members);
+  }
+}
+
+// Readers on another thread take the published view, read it whole and drop it while
+// applies go on (the snapshot worker's pattern): every view they see is the world of exactly
+// one snapshot, never one being refilled (run under TSan by the CI).
+TEST_CASE("game state: a view read on another thread is never refilled under the reader") {
+  manual_clock clock;
+  game_state g("g1", world_options{}, registry());
+  std::mutex mu;
+  std::shared_ptr<const world_view> published;
+  std::atomic<bool> done{false};
+  std::atomic<std::size_t> reads{0}, torn{0};
+  auto reader = [&] {
+    while (!done.load()) {
+      std::shared_ptr<const world_view> v;
+      {
+        std::lock_guard lk(mu);
+        v = published;
+      }
+      if (!v) continue;
+      const double k = static_cast<double>(v->snapshots_applied);
+      for (int i = 0; i < 8; ++i) {
+        const auto& e = v->entities.at("E" + std::to_string(i));
+        if (!e.position || e.position->x != walker_x(i, k)) ++torn;
+      }
+      ++reads;
+    }
+  };
+  std::thread t1(reader), t2(reader);
+  std::size_t recycled = 0;
+  for (std::uint64_t k = 1; k <= 300; ++k) {
+    std::vector<snapshot_entity> es;
+    for (int i = 0; i < 8; ++i) es.push_back(at("E" + std::to_string(i), walker_x(i, static_cast<double>(k)), 0));
+    clock.advance(1s);
+    auto r = g.apply(scene(k, es), clock.now());
+    recycled += r.stats.views_recycled;
+    {
+      std::lock_guard lk(mu);
+      published = r.diff.view;
+    }
+    if (k % 30 == 0) {  // the readers keep up now and then (they may start late on a busy machine)
+      const auto before = reads.load();
+      REQUIRE(orch::testing::eventually([&] { return reads.load() > before + 2; }));
+    }
+  }
+  done = true;
+  t1.join();
+  t2.join();
+  CHECK(torn.load() == 0);
+  CHECK(recycled > 0);
 }
