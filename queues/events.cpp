@@ -7,15 +7,14 @@ namespace orch::queues {
 
 namespace {
 
-// RapidJSON's Writer over a std::string we append to (no intermediate StringBuffer copy).
-struct string_sink {
-  using Ch = char;
-  std::string& s;
-  void Put(char c) { s.push_back(c); }
-  void Flush() {}
-};
+// RapidJSON's Writer over its own StringBuffer, reused per thread: it reserves room once per
+// token and writes characters without a capacity check each (a std::string sink paid an
+// out-of-line push_back per character), and the event's text is then copied out at its exact
+// size.
+using writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-using writer = rapidjson::Writer<string_sink>;
+// A buffer grown past this by an unusually large event is given back after it.
+constexpr std::size_t kept_render_bytes = 64 * 1024;
 
 void str(writer& w, const std::string& s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
 
@@ -101,8 +100,9 @@ struct type_name {
 const char* event_type(const event_body& b) { return std::visit(type_name{}, b); }
 
 void render_event(std::uint64_t seq, const event_body& b, std::string& out) {
-  string_sink sink{out};
-  writer w(sink);
+  thread_local rapidjson::StringBuffer buf;
+  buf.Clear();
+  writer w(buf);
   w.StartObject();
   w.Key("seq");
   w.Uint64(seq);
@@ -110,6 +110,8 @@ void render_event(std::uint64_t seq, const event_body& b, std::string& out) {
   w.String(event_type(b));
   std::visit(render_fields{w}, b);
   w.EndObject();
+  out.append(buf.GetString(), buf.GetSize());
+  if (buf.GetSize() > kept_render_bytes) buf.ShrinkToFit();
 }
 
 }  // namespace orch::queues
