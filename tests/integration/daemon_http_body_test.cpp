@@ -156,3 +156,39 @@ TEST_CASE("a snapshot body kept in the read buffer is answered exactly as a chun
   CHECK(mismatch.body.find("disagrees with the X-Game-Id header 'other'") != std::string::npos);
   CHECK(d.stop() == 0);
 }
+
+TEST_CASE(
+    "a snapshot body that fills the read buffer to its end, with a short request after it: parsed after the padding "
+    "moved it") {
+  // The server makes room for the parser's padding after a body kept in its read buffer; when
+  // the body and a short pipelined request fill the buffer to its last byte, that room is made
+  // by moving the unread bytes to the front (Beast's flat_buffer), so the body must be read
+  // where it is after that move. A served connection reads into all of its 32 KiB buffer at
+  // once: one write of exactly 32 KiB (a snapshot padded with trailing whitespace, then a
+  // /healthz) fills it when the kernel hands it over in one piece, which loopback does.
+  daemon_under_test d;
+  REQUIRE(d.port() > 0);
+  raw_conn c(d.port());
+  const std::string health = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  REQUIRE(c.send(health));
+  REQUIRE(c.answer().status == 200);
+  constexpr std::size_t buffer_bytes = 32 * 1024;
+  const std::string json = snapshot("move", 40);
+  const std::size_t header_bytes = post(std::string(json.size(), ' ')).size() - json.size();
+  const std::size_t body_bytes = buffer_bytes - health.size() - header_bytes;
+  REQUIRE(json.size() <= body_bytes);
+  REQUIRE(std::to_string(body_bytes).size() == std::to_string(json.size()).size());  // same header size
+  const std::string body = json + std::string(body_bytes - json.size(), ' ');
+  const std::string bytes = post(body) + health;
+  REQUIRE(bytes.size() == buffer_bytes);
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(c.send(bytes));
+    auto a = c.answer();
+    CHECK(a.status == 202);
+    CHECK(a.body == R"({"status":"success","gameId":"move","queue":"urgent"})");
+    auto h = c.answer();
+    CHECK(h.status == 200);
+  }
+  CHECK(d.metric("npcorch_queue_accepted_total{queue=\"urgent\"}") == 5);
+  CHECK(d.stop() == 0);
+}
