@@ -202,7 +202,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     // The usual answer, 202 to a keep-alive HTTP/1.1 request, comes back as its bytes.
     accepted_bytes_.clear();
     state_->rt.handle_snapshot(req, *snapshot_body, snapshot_body_padding, std::move(respond),
-                               ka && req.version() == 11 ? &accepted_bytes_ : nullptr);
+                               ka ? &accepted_bytes_ : nullptr);
     if (accepted_bytes_.empty()) return;  // answered through respond
     state_->in_flight.fetch_sub(1);
     served_ = true;

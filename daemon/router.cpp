@@ -272,7 +272,8 @@ std::optional<http_response> router::check_ws_upgrade(const http_request& req, s
 }
 
 bool router::is_snapshot_route(std::string_view target) {
-  return split_target(target).path == "/letta/v1/snapshot/game";
+  const route_info* r = find_route(split_target(target).path);
+  return r && r->id == route_id::snapshot;
 }
 
 std::optional<http_response> router::check_request(const http_request& req, std::string_view path, const void* route) {
