@@ -124,16 +124,35 @@ void memory_sync_worker::sync(std::shared_ptr<const sync_request> req, std::func
   sync_members(std::move(o));
 }
 
-void memory_sync_worker::sync_members(std::shared_ptr<op> o) {
-  if (o->steps && o->before.members_steps == o->steps) {
+void memory_sync_worker::read_block(std::shared_ptr<op> o, const kept_block& before, const char* label,
+                                    on_block_fn next) {
+  if (o->steps && before.steps == o->steps) {
     reads_skipped_.inc();
     letta_result known;
     known.ok = true;
-    std::string current = o->before.members_value;
-    return on_members(std::move(o), known, std::move(current));
+    std::string current = before.value;
+    return (this->*next)(std::move(o), known, std::move(current));
   }
-  letta_.get_game_block(o->req->agent_id, o->req->game_id, members_label,
-                        [this, o](letta_result r, std::string current) { on_members(o, r, std::move(current)); });
+  letta_.get_game_block(o->req->agent_id, o->req->game_id, label, [this, o, next](letta_result r, std::string current) {
+    (this->*next)(o, r, std::move(current));
+  });
+}
+
+void memory_sync_worker::keep(const std::string& lane, kept_block written::*which, std::string value,
+                              std::optional<std::uint64_t> steps, const merge_outcome* wrote) {
+  std::lock_guard lk(mu_);
+  kept_block& k = written_[lane].*which;
+  if (wrote) {
+    k.text_hash = wrote->text_hash;
+    k.owned_hash = wrote->owned_hash;
+  }
+  k.value = std::move(value);  // moved, not copied: no buffer sized by a longer old text
+  k.steps = steps;
+}
+
+void memory_sync_worker::sync_members(std::shared_ptr<op> o) {
+  const kept_block& before = o->before.members;
+  read_block(std::move(o), before, members_label, &memory_sync_worker::on_members);
 }
 
 void memory_sync_worker::on_members(std::shared_ptr<op> o, letta_result r, std::string current) {
@@ -142,30 +161,18 @@ void memory_sync_worker::on_members(std::shared_ptr<op> o, letta_result r, std::
   const group_block block = members_block_of(req);  // the slim request's block, formatted here
   if (!req.force && !current.empty() && content_hash_of(current) == group_block_hash(block)) {
     skipped_.inc();
-    {
-      std::lock_guard lk(mu_);  // what the block holds is known now
-      auto& wr = written_[o->lane];
-      wr.members_value = std::move(current);  // moved, not copied: no buffer sized by a longer old text
-      wr.members_steps = o->steps;
-    }
+    keep(o->lane, &written::members, std::move(current), o->steps, nullptr);  // what the block holds is known now
     observe_lag(*o);
     return sync_status(o);
   }
-  auto merged = merge_group_members(block, current, o->before.members_text, o->before.members_owned);
+  auto merged = merge_group_members(block, current, o->before.members.text_hash, o->before.members.owned_hash);
   if (merged.npc_edited) merges_.inc();
   if (merged.conflict) conflicts_.inc();
   letta_.update_game_block(req.agent_id, req.game_id, members_label, merged.text,
                            [this, o, merged](letta_result w) mutable {
                              if (!w.ok) return finish(o, false);
                              writes_.inc();
-                             {
-                               std::lock_guard lk(mu_);
-                               auto& wr = written_[o->lane];
-                               wr.members_text = merged.text_hash;
-                               wr.members_owned = merged.owned_hash;
-                               wr.members_value = std::move(merged.text);
-                               wr.members_steps = o->steps;
-                             }
+                             keep(o->lane, &written::members, std::move(merged.text), o->steps, &merged);
                              observe_lag(*o);
                              sync_status(o);
                            });
@@ -176,15 +183,8 @@ void memory_sync_worker::sync_status(std::shared_ptr<op> o) {
   // the NPC of its newcomers.
   block_synced ev{o->req->game_id, o->req->npc_name, member_names_of(*o->req)};
   for (const auto& fn : listeners_) fn(ev);
-  if (o->steps && o->before.status_steps == o->steps) {
-    reads_skipped_.inc();
-    letta_result known;
-    known.ok = true;
-    std::string current = o->before.status_value;
-    return on_status(std::move(o), known, std::move(current));
-  }
-  letta_.get_game_block(o->req->agent_id, o->req->game_id, status_label,
-                        [this, o](letta_result r, std::string current) { on_status(o, r, std::move(current)); });
+  const kept_block& before = o->before.status;
+  read_block(std::move(o), before, status_label, &memory_sync_worker::on_status);
 }
 
 void memory_sync_worker::on_status(std::shared_ptr<op> o, letta_result r, std::string current) {
@@ -192,28 +192,17 @@ void memory_sync_worker::on_status(std::shared_ptr<op> o, letta_result r, std::s
   const auto& req = *o->req;
   if (!req.force && first_line(current) == req.status) {
     skipped_.inc();
-    {
-      std::lock_guard lk(mu_);
-      auto& wr = written_[o->lane];
-      wr.status_value = std::move(current);
-      wr.status_steps = o->steps;
-    }
+    keep(o->lane, &written::status, std::move(current), o->steps, nullptr);
     return finish(o, true);
   }
-  auto merged = merge_status(req.status, current, o->before.status_text);
+  auto merged = merge_status(req.status, current, o->before.status.text_hash);
   if (merged.npc_edited) merges_.inc();
   if (merged.conflict) conflicts_.inc();
   letta_.update_game_block(req.agent_id, req.game_id, status_label, merged.text,
                            [this, o, merged](letta_result w) mutable {
                              if (!w.ok) return finish(o, false);
                              writes_.inc();
-                             {
-                               std::lock_guard lk(mu_);
-                               auto& wr = written_[o->lane];
-                               wr.status_text = merged.text_hash;
-                               wr.status_value = std::move(merged.text);
-                               wr.status_steps = o->steps;
-                             }
+                             keep(o->lane, &written::status, std::move(merged.text), o->steps, &merged);
                              finish(o, true);
                            });
 }

@@ -58,18 +58,27 @@ class memory_sync_worker {
 
  private:
   struct op;
-  struct written {
-    std::uint64_t members_text = 0;
-    std::uint64_t members_owned = 0;
-    std::uint64_t status_text = 0;
-    // Cheap syncs: the texts last written and the agent's message-step count when the sync
-    // that wrote them started. While the count has not moved, the blocks still hold these
-    // texts and are not read again.
-    std::string members_value;
-    std::string status_value;
-    std::optional<std::uint64_t> members_steps;
-    std::optional<std::uint64_t> status_steps;
+  // What the daemon knows of one block of a lane.
+  struct kept_block {
+    std::uint64_t text_hash = 0;   // of the text it last wrote (to tell NPC edits from it)
+    std::uint64_t owned_hash = 0;  // of that text's daemon-owned part (group_members only)
+    // Cheap syncs: the text the block holds (last written or read) and the agent's
+    // message-step count when the sync that learnt it started. While the count has not
+    // moved, the block still holds this text and is not read again.
+    std::string value;
+    std::optional<std::uint64_t> steps;
   };
+  struct written {
+    kept_block members;
+    kept_block status;
+  };
+  using on_block_fn = void (memory_sync_worker::*)(std::shared_ptr<op>, letta_result, std::string);
+  // Reads block `label` (or takes `before`'s text when no step ran since) and goes on with `next`.
+  void read_block(std::shared_ptr<op> o, const kept_block& before, const char* label, on_block_fn next);
+  // Records what block `which` of `lane` holds now: `value` as of `steps`, and when the daemon
+  // wrote it, `wrote`'s hashes.
+  void keep(const std::string& lane, kept_block written::*which, std::string value, std::optional<std::uint64_t> steps,
+            const merge_outcome* wrote);
   void sync_members(std::shared_ptr<op> o);
   void on_members(std::shared_ptr<op> o, letta_result r, std::string current);
   void sync_status(std::shared_ptr<op> o);
