@@ -359,10 +359,9 @@ bool game_state::unchanged_since_decision(std::uint32_t id, policies::time_point
   const tracked& t = table_[id];
   const npc_cache* c = t.cache;
   if (!c || c->decided_slot != id || c->decided_gen + 1 != gen_ || t.members_touched == gen_) return false;
-  // decide_group_update's rules in its order, each one answered `none`.
-  const auto& st = c->st;
-  return st.known && !st.sync_failed && now - st.last_forced < group_opts_.force_refresh && st.location == t.location &&
-         st.action == policies::to_string(t.action) && now - st.last_updated < group_opts_.stale_after;
+  // Its members are those the cache holds from that decision: the policy is asked with them.
+  return policies::decide_group_update(c->st, c->st.members, t.location, policies::to_string(t.action), now,
+                                       group_opts_) == policies::update_reason::none;
 }
 
 void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply_result& r) {

@@ -185,9 +185,9 @@ class game_state {
   void decide_syncs(const snapshot& s, policies::time_point now, apply_result& r);
   // Marks every entity whose cluster members this apply's changes alter (members_touched).
   void mark_touched(const slot_assignment& ids);
-  // Whether decide_group_update must return `none` for slot `id` without being asked: its
-  // cache was decided by this slot in the previous apply, its members are untouched, its
-  // location and action are the cached ones and no time-based rewrite is due.
+  // Whether decide_group_update returns `none` for slot `id`, asked without building its member
+  // list: its cache was decided by this slot in the previous apply and no cluster change of
+  // this apply touched its members, so they are the ones the cache holds.
   bool unchanged_since_decision(std::uint32_t id, policies::time_point now) const;
   // Brings `v` (empty, or an older view no reader holds) up to the world as it is now.
   void fill_view(world_view& v, const slot_assignment& ids);
