@@ -74,11 +74,6 @@ bool game_state::mark_sync_failed(const std::string& agent_id) {
   return true;
 }
 
-game_state::tracked* game_state::find_entity(const std::string& name) {
-  auto it = ids_.find(name);
-  return it == ids_.end() ? nullptr : &table_[it->second];
-}
-
 std::uint32_t game_state::allocate(const std::string& name) {
   std::uint32_t id;
   if (free_.empty()) {
@@ -94,10 +89,19 @@ std::uint32_t game_state::allocate(const std::string& name) {
   t.view_entry = nullptr;  // no view lists it yet
   t.cache = nullptr;       // another entity's slot before: its decisions are not this one's
   t.npc_known = false;     // nor its registry entry
+  t.player = nullptr;      // nor its player entry
   t.successor = no_slot;
   ++live_;
   order_dirty_ = true;
   return id;
+}
+
+game_state::player_entry& game_state::player_of(tracked& t, const std::string& key) {
+  if (!t.player || t.player_evictions != players_evictions_ || t.player->first != key) {
+    t.player = &*players_.try_emplace(key).first;
+    t.player_evictions = players_evictions_;
+  }
+  return t.player->second;
 }
 
 void game_state::track_entities(const snapshot& s, policies::time_point now, apply_stats& stats) {
@@ -210,7 +214,7 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
       t.location.clear();
     t.last_seen_s = e.last_seen ? static_cast<std::int64_t>(*e.last_seen) : s.timestamp;
     if (!t.is_npc) {
-      auto& p = players_[t.id.empty() ? e.name : t.id];
+      auto& p = player_of(t, t.id.empty() ? e.name : t.id);
       p.name.assign(e.name);
       p.last_seen = now;
       if (e.appearance) p.appearance.assign(*e.appearance);
@@ -224,10 +228,16 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
     }
   }
   // Names the game's own clusters list but humanContext lacks: present, without a position.
+  cluster_slots_.clear();
   for (const auto& gc : s.clusters)
     for (const auto& name : gc.members) {
-      if (const tracked* seen = find_entity(name); seen && seen->gen == gen) continue;
-      tracked& t = table_[lookup(name)];
+      if (auto it = ids_.find(name); it != ids_.end() && table_[it->second].gen == gen) {
+        cluster_slots_.push_back(it->second);
+        continue;
+      }
+      const std::uint32_t slot = lookup(name);
+      cluster_slots_.push_back(slot);
+      tracked& t = table_[slot];
       const npc_info* npc = classify(t, name, std::nullopt, std::nullopt);
       t.position.reset();
       t.health.reset();
@@ -239,7 +249,7 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
         t.appearance.clear();
       t.last_seen_s = s.timestamp;
       if (!t.is_npc) {
-        auto& p = players_[name];
+        auto& p = player_of(t, name);
         p.name.assign(name);
         p.last_seen = now;
         t.appearance.assign(p.appearance);
@@ -263,6 +273,7 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
   for (auto it = players_.begin(); it != players_.end();) {
     if (now - it->second.last_seen > opts_.player_cache_ttl) {
       it = players_.erase(it);
+      ++players_evictions_;  // the slots' cached entries are looked up again
       ++stats.players_evicted;
     } else {
       ++it;
@@ -303,21 +314,15 @@ std::vector<std::vector<std::uint32_t>> game_state::cluster_entities(const snaps
     auto c = cluster_scratch_.cluster(k);
     for (std::size_t j = 1; j < c.size(); ++j) unite(pt_entity_[c[0]], pt_entity_[c[j]]);
   }
-  // Entities without a position keep the game's cluster: they join every member of it.
+  // Entities without a position keep the game's cluster: they join every member of it (every
+  // member has a slot, found by track_entities: cluster_slots_ in the same order).
+  std::size_t next_member = 0;
   for (const auto& gc : s.clusters) {
-    std::uint32_t first = n;
-    bool has_unpositioned = false;
-    for (const auto& m : gc.members)
-      if (const tracked* t = find_entity(m); t && !t->position) has_unpositioned = true;
-    if (!has_unpositioned) continue;
-    for (const auto& m : gc.members) {
-      const tracked* t = find_entity(m);
-      if (!t) continue;
-      if (first == n)
-        first = t->index;
-      else
-        unite(first, t->index);
-    }
+    const std::span<const std::uint32_t> slots(cluster_slots_.data() + next_member, gc.members.size());
+    next_member += gc.members.size();
+    if (std::all_of(slots.begin(), slots.end(), [&](std::uint32_t id) { return table_[id].position.has_value(); }))
+      continue;
+    for (std::size_t j = 1; j < slots.size(); ++j) unite(table_[slots[0]].index, table_[slots[j]].index);
   }
   group_size_.assign(n, 0);
   for (std::uint32_t i = 0; i < n; ++i) ++group_size_[find(i)];

@@ -120,6 +120,7 @@ class game_state {
   using slot_cluster = policies::basic_id_cluster<std::uint32_t>;
   using slot_assignment = policies::basic_id_assignment<std::uint32_t>;
   struct npc_cache;
+  struct player_entry;
   // One entity, updated in place from snapshot to snapshot: its strings keep their buffers,
   // so a steady game allocates nothing per entity here. A slot of table_, found by its name
   // through ids_ (or the positional hint); a slot whose entity left goes to free_ for reuse.
@@ -153,6 +154,11 @@ class game_state {
     bool npc_by_id = false;  // looked up with an id, `npc_id`
     std::string npc_id;
     const npc_info* npc = nullptr;
+    // Its player cache entry (an element of players_) as last looked up, for a player: valid
+    // while no entry was evicted since (`player_evictions` equals players_evictions_) and the
+    // entry's key is still the one this entity is cached under.
+    std::pair<const std::string, player_entry>* player = nullptr;
+    std::uint64_t player_evictions = 0;
   };
   struct player_entry {
     std::string name;
@@ -172,10 +178,11 @@ class game_state {
   };
 
   void track_entities(const snapshot& s, policies::time_point now, apply_stats& stats);
-  // The slot of `name` when it is present (before this apply's leavers are dropped: also those).
-  tracked* find_entity(const std::string& name);
   // A fresh slot for `name` (reused from free_ when there is one), registered in ids_ by caller.
   std::uint32_t allocate(const std::string& name);
+  // The player cache entry under `key` (made when missing), through `t`'s cached entry when
+  // that is still the one.
+  player_entry& player_of(tracked& t, const std::string& key);
   // The clusters by slot, ordered by their first member's name.
   std::vector<std::vector<std::uint32_t>> cluster_entities(const snapshot& s, apply_stats& stats);
   // The names of `slots`, sorted.
@@ -189,8 +196,10 @@ class game_state {
   // list: its cache was decided by this slot in the previous apply and no cluster change of
   // this apply touched its members, so they are the ones the cache holds.
   bool unchanged_since_decision(std::uint32_t id, policies::time_point now) const;
+  // A view as this game_state makes it: with the filler's own index of its entries by slot.
+  struct filled_view;
   // Brings `v` (empty, or an older view no reader holds) up to the world as it is now.
-  void fill_view(world_view& v, const slot_assignment& ids);
+  void fill_view(filled_view& v, const slot_assignment& ids);
   // Indexes this apply's clusters `cl` (once per apply): cluster_of_ and by_name_.
   void index_clusters(const std::vector<slot_cluster>& cl);
   // Cluster k's slots, by name.
@@ -215,8 +224,12 @@ class game_state {
   // each slot's successor in that list (after an entity is missing or added, the rest still hit).
   std::vector<std::uint32_t> last_order_;
   std::vector<std::uint32_t> next_order_;  // last_order_ being built
+  // The slots of the game's own clusters' members, in the snapshot's order (looked up once per
+  // apply by track_entities, read by cluster_entities).
+  std::vector<std::uint32_t> cluster_slots_;
   std::vector<slot_cluster> clusters_;
   std::unordered_map<std::string, player_entry> players_;  // by player id (or name)
+  std::uint64_t players_evictions_ = 0;                    // entries players_ ever let go
   std::unordered_map<std::string, npc_cache> npcs_;        // by agent id
   policies::clusterer clusterer_;
   policies::cluster_set cluster_scratch_;

@@ -7,17 +7,24 @@
 
 namespace orch::workers {
 
+// What readers see (world_view) and, hidden from them, each slot's entry as this view's last fill
+// left it: a view filled again finds its entities without a lookup by name. An entry is kept for
+// the slot that filled it; one whose entity left the world is erased with its pointers cleared.
+struct game_state::filled_view : world_view {
+  std::vector<entity_view*> by_slot;  // null: not filled for that slot (or cleared)
+};
+
 // A published view comes back here when its last holder drops it (any thread; the mutex orders
 // that holder's reads before the next fill). At most `keep` are kept, the rest are deleted.
 class game_state::view_pool {
  public:
   static constexpr std::size_t keep = 2;
-  void put(world_view* v) {
-    std::unique_ptr<world_view> owned(v);  // deleted after the unlock when not kept
+  void put(filled_view* v) {
+    std::unique_ptr<filled_view> owned(v);  // deleted after the unlock when not kept
     std::lock_guard lk(mu_);
     if (spare_.size() < keep) spare_.push_back(std::move(owned));
   }
-  std::unique_ptr<world_view> take() {
+  std::unique_ptr<filled_view> take() {
     std::lock_guard lk(mu_);
     if (spare_.empty()) return nullptr;
     auto v = std::move(spare_.back());
@@ -27,7 +34,7 @@ class game_state::view_pool {
 
  private:
   std::mutex mu_;
-  std::vector<std::unique_ptr<world_view>> spare_;
+  std::vector<std::unique_ptr<filled_view>> spare_;
 };
 
 // Whether the view `make_view` would build differs from the last published one: compared in
@@ -50,17 +57,24 @@ bool game_state::view_changed(const slot_assignment& ids) const {
   return false;
 }
 
-void game_state::fill_view(world_view& v, const slot_assignment& ids) {
+void game_state::fill_view(filled_view& v, const slot_assignment& ids) {
   v.game_id = game_id_;
   v.snapshots_applied = applied_;
   v.entities.reserve(live_);
+  v.by_slot.resize(table_.size(), nullptr);
   index_clusters(ids.clusters);
   for (std::uint32_t id = 0; id < table_.size(); ++id) {
     tracked& t = table_[id];
     if (!t.live) continue;
-    auto [it, fresh] = v.entities.try_emplace(t.name);
-    entity_view& e = it->second;
-    if (fresh) e.name = t.name;
+    // This slot's entry from the view's last fill, unless the slot has another entity since.
+    entity_view* entry = v.by_slot[id];
+    if (!entry || entry->name != t.name) {
+      auto [it, fresh] = v.entities.try_emplace(t.name);
+      if (fresh) it->second.name = t.name;
+      entry = &it->second;
+      v.by_slot[id] = entry;
+    }
+    entity_view& e = *entry;
     e.id.assign(t.id);
     e.is_npc = t.is_npc;
     e.agent_id.assign(t.agent_id);
@@ -74,8 +88,12 @@ void game_state::fill_view(world_view& v, const slot_assignment& ids) {
     t.view_entry = &e;
   }
   // Every entity is in `v` now; more entries than entities means some left the world.
-  if (v.entities.size() != live_)
+  if (v.entities.size() != live_) {
     std::erase_if(v.entities, [&](const auto& kv) { return ids_.find(kv.first) == ids_.end(); });
+    // Every slot in use points at its own entity's entry now; the others may point at erased ones.
+    for (std::uint32_t id = 0; id < table_.size(); ++id)
+      if (!table_[id].live) v.by_slot[id] = nullptr;
+  }
   if (!v.clusters.empty())
     std::erase_if(v.clusters, [&](const auto& kv) {
       return std::none_of(ids.clusters.begin(), ids.clusters.end(),
@@ -117,9 +135,9 @@ std::shared_ptr<const world_view> game_state::make_view(const slot_assignment& i
   if (v)
     ++stats.views_recycled;
   else
-    v = std::make_unique<world_view>();
+    v = std::make_unique<filled_view>();
   fill_view(*v, ids);
-  view_ = std::shared_ptr<world_view>(v.release(), [pool = pool_](world_view* p) { pool->put(p); });
+  view_ = std::shared_ptr<world_view>(v.release(), [pool = pool_](filled_view* p) { pool->put(p); });
   return view_;
 }
 

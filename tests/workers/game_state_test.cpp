@@ -297,6 +297,35 @@ TEST_CASE("game state: players unseen for the TTL leave the player cache") {
   CHECK(g.player_cache_size() == 0);
 }
 
+// Each entity keeps its player cache entry between applies; an entry the cache let go must not
+// be read through it. Mia is a player, then for longer than the TTL an NPC (her player entry is
+// evicted meanwhile), then a player again: a fresh entry, not the evicted one's appearance.
+TEST_CASE("game state: a player's cache entry, kept per entity, is looked up again once the cache evicted it") {
+  manual_clock clock;
+  world_options o;
+  o.player_cache_ttl = 60s;
+  game_state g("g1", o, registry());
+  auto mia = at("Mia", 0, 0);
+  mia.appearance = "red cap";
+  g.apply(scene(1, {mia, at("Pete", 3, 0)}), clock.now());
+  CHECK(g.player_cache_size() == 1);
+  auto mia_npc = at("Mia", 100, 0);
+  mia_npc.kind = "npc";
+  clock.advance(61s);
+  auto r = g.apply(scene(2, {mia_npc, at("Pete", 3, 0)}), clock.now());
+  CHECK(r.stats.players_evicted == 1);
+  CHECK(g.player_cache_size() == 0);
+  clock.advance(1s);
+  r = g.apply(scene(3, {at("Mia", 0, 0), at("Pete", 3, 0)}), clock.now());
+  CHECK(g.player_cache_size() == 1);
+  const auto* ps = sync_of(r, "Pete");
+  REQUIRE(ps != nullptr);
+  const auto block = members_block_of(*ps);
+  REQUIRE(block.members.size() == 1);
+  CHECK(block.members[0].name == "Mia");
+  CHECK(block.members[0].appearance.empty());  // not "red cap": that entry is gone
+}
+
 TEST_CASE("game state: sync requests of one cluster share its member list - a later apply leaves them as built") {
   manual_clock clock;
   game_state g("g1", world_options{}, registry());
