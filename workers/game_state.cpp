@@ -42,7 +42,7 @@ group_block members_block_of(const sync_request& r) {
     for (const auto& m : *r.cluster)
       if (m.name != r.npc_name) b.members.push_back({m.name, m.appearance, iso8601(m.last_seen_s)});
   }
-  if (r.updates) b.updates = *r.updates;
+  if (r.updates) b.updates = r.updates->to_vector();
   b.last_updated = iso8601(r.last_updated_s);
   return b;
 }
@@ -418,10 +418,9 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
     // Membership history: every change becomes an update line, whatever the reason.
     const auto& before = c.st.known ? c.st.members : none;
     if (before != members) {
-      auto updates = std::make_shared<std::vector<std::string>>(*c.updates);
-      push_updates(*updates, membership_update_lines(minus(members, before), minus(before, members)));
-      c.updates_hash = group_updates_hash(*updates);
-      c.updates = std::move(updates);
+      c.updates = std::make_shared<const update_lines>(
+          c.updates->pushed(membership_update_lines(minus(members, before), minus(before, members))));
+      c.updates_hash = c.updates->hash();
     }
 
     // The block's content hash first, in reused scratch: a sync request is built only when a

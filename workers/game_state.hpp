@@ -58,8 +58,8 @@ struct sync_request {
   // The members of the NPC's cluster by name (the NPC itself among them or not: the block
   // leaves it out); null when it is in no cluster. Never changed once shared.
   std::shared_ptr<const std::vector<sync_member>> cluster;
-  std::shared_ptr<const std::vector<std::string>> updates;  // newest first; null = none
-  std::int64_t last_updated_s = 0;                          // the snapshot's timestamp
+  std::shared_ptr<const update_lines> updates;  // newest first; null = none
+  std::int64_t last_updated_s = 0;              // the snapshot's timestamp
   std::string status;
   bool force = false;  // stale / forced / retry: rewrite even when unchanged
   policies::update_reason reason = policies::update_reason::changed;
@@ -169,8 +169,8 @@ class game_state {
     policies::npc_group_state st;
     // Newest first; shared with the sync requests that carry them, so replaced (never
     // changed in place) when they change.
-    std::shared_ptr<const std::vector<std::string>> updates = std::make_shared<const std::vector<std::string>>();
-    std::uint64_t updates_hash = group_updates_hash({});  // kept with `updates`
+    std::shared_ptr<const update_lines> updates = std::make_shared<const update_lines>();
+    std::uint64_t updates_hash = update_lines{}.hash();  // kept with `updates`
     // The apply and the slot of its last decision: `st` holds that slot's members, location
     // and action as of that apply (every decision leaves them so, a cache hit included).
     std::uint64_t decided_gen = 0;

@@ -1,5 +1,6 @@
 #include "workers/group_blocks.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 #include <rapidjson/document.h>
@@ -213,14 +214,45 @@ void push_updates(std::vector<std::string>& updates, const std::vector<std::stri
   if (updates.size() > group_block_max_updates) updates.resize(group_block_max_updates);
 }
 
+update_lines update_lines::pushed(const std::vector<std::string>& lines) const {
+  // Newest first: `lines` reversed, then the lines kept from before.
+  const std::size_t fresh = std::min(lines.size(), group_block_max_updates);
+  const std::size_t kept = std::min<std::size_t>(count_, group_block_max_updates - fresh);
+  update_lines out;
+  std::size_t bytes = kept == 0 ? 0 : ends_[kept - 1];
+  for (std::size_t i = 0; i < fresh; ++i) bytes += lines[lines.size() - 1 - i].size();
+  out.text_.reserve(bytes);
+  auto add = [&out](std::string_view line) {
+    out.text_.append(line);
+    out.ends_[out.count_++] = static_cast<std::uint32_t>(out.text_.size());
+  };
+  for (std::size_t i = 0; i < fresh; ++i) add(lines[lines.size() - 1 - i]);
+  for (std::size_t i = 0; i < kept; ++i) add((*this)[i]);
+  return out;
+}
+
+std::vector<std::string> update_lines::to_vector() const {
+  std::vector<std::string> out;
+  out.reserve(count_);
+  for (std::size_t i = 0; i < count_; ++i) out.emplace_back((*this)[i]);
+  return out;
+}
+
 // Word-at-a-time (common/hash64.hpp): compared in-process only, never persisted. Each
 // piece's length is mixed in; the counts keep members and updates apart.
-std::uint64_t group_updates_hash(const std::vector<std::string>& updates) {
+namespace {
+template <class Lines>
+std::uint64_t hash_updates(const Lines& updates) {
   std::uint64_t h = common::hash64("group_members.updates");
   h = common::hash64({}, h ^ updates.size());
-  for (const auto& u : updates) h = common::hash64(u, h);
+  for (std::size_t i = 0; i < updates.size(); ++i) h = common::hash64(updates[i], h);
   return h;
 }
+}  // namespace
+
+std::uint64_t update_lines::hash() const { return hash_updates(*this); }
+
+std::uint64_t group_updates_hash(const std::vector<std::string>& updates) { return hash_updates(updates); }
 
 std::uint64_t group_block_hash(const std::vector<block_member>& members, std::uint64_t updates_hash) {
   std::uint64_t h = common::hash64("group_members");

@@ -17,6 +17,7 @@
 // also a conflict (the daemon's fields win, the NPC's text is kept as above).
 //
 // Pure functions over values; safe from any thread. They do not throw on bad input.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -50,6 +51,31 @@ std::vector<std::string> membership_update_lines(const std::vector<std::string>&
 // Puts `lines` in front (newest first: the last line becomes the newest) and keeps the newest
 // group_block_max_updates.
 void push_updates(std::vector<std::string>& updates, const std::vector<std::string>& lines);
+
+// A block's update lines, newest first, at most group_block_max_updates, in one buffer: what a
+// game's group cache keeps per NPC and shares with its sync requests. It is replaced, never
+// changed, when lines come in (the requests holding the old one keep it), so that copy is made
+// once per membership change: one allocation for the text, not one per line.
+class update_lines {
+ public:
+  std::size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  std::string_view operator[](std::size_t i) const {
+    const std::uint32_t begin = i == 0 ? 0 : ends_[i - 1];
+    return std::string_view(text_).substr(begin, ends_[i] - begin);
+  }
+  // These lines with `lines` put in front as push_updates puts them (the last of `lines`
+  // becomes the newest), the oldest beyond group_block_max_updates dropped.
+  update_lines pushed(const std::vector<std::string>& lines) const;
+  std::vector<std::string> to_vector() const;
+  // group_updates_hash of to_vector(), without making it.
+  std::uint64_t hash() const;
+
+ private:
+  std::string text_;                                           // the lines, newest first, back to back
+  std::array<std::uint32_t, group_block_max_updates> ends_{};  // where line i ends in text_
+  std::uint32_t count_ = 0;
+};
 
 // Hash of the block's content, timestamps (last_seen, last_updated) aside. Compared in-process
 // only (never persisted). It is group_block_hash(b.members, group_updates_hash(b.updates)), so

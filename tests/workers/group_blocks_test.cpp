@@ -241,3 +241,27 @@ TEST_CASE("group blocks: long names - fewer members listed, every cut size under
   const auto small = render_group_members(two_members());
   CHECK(parse(small)["summary"] == "Current members: Diamond, Kaiden");
 }
+
+// The group cache keeps its NPCs' update lines as update_lines (one buffer); the blocks and their
+// hashes must be those push_updates and group_updates_hash give for the same pushes.
+TEST_CASE("group blocks: update_lines pushed as push_updates pushes, with the same hash") {
+  std::vector<std::string> reference;
+  update_lines lines;
+  CHECK(lines.hash() == group_updates_hash(reference));
+  std::uint32_t x = 7;
+  auto next = [&x] { return x = x * 1103515245U + 12345U; };
+  for (int step = 0; step < 200; ++step) {
+    INFO("step " << step);
+    // 0..3 lines a push, now and then more than a block keeps (12), of varied lengths (empty too).
+    std::vector<std::string> push;
+    const std::size_t n = step % 37 == 5 ? 12 : next() % 4;
+    for (std::size_t i = 0; i < n; ++i) push.push_back(std::string(next() % 40, static_cast<char>('a' + step % 26)));
+    push_updates(reference, push);
+    lines = lines.pushed(push);
+    REQUIRE(lines.size() == reference.size());
+    CHECK(lines.to_vector() == reference);
+    for (std::size_t i = 0; i < lines.size(); ++i) CHECK(lines[i] == reference[i]);
+    CHECK(lines.hash() == group_updates_hash(reference));
+  }
+  CHECK(reference.size() == group_block_max_updates);  // the cap was reached and held
+}
