@@ -36,11 +36,12 @@ std::string join_names(const std::vector<std::string>& names) {
 
 template <class Member>
 basic_id_assignment<Member> assign_cluster_ids(const std::vector<basic_id_cluster<Member>>& previous,
-                                               std::vector<std::vector<Member>> next, std::uint64_t& next_id) {
-  // Names are looked up as views (no copies), interned ids as themselves.
-  using key = std::conditional_t<std::is_same_v<Member, std::string>, std::string_view, Member>;
+                                               std::vector<std::vector<Member>> next, std::uint64_t& next_id,
+                                               basic_id_scratch<Member>& scratch) {
+  using key = typename basic_id_scratch<Member>::key;
   // member -> previous cluster, sorted by member (a flat table: no node per member).
-  std::vector<std::pair<key, std::size_t>> prev_of;
+  auto& prev_of = scratch.prev_of;
+  prev_of.clear();
   std::size_t previous_members = 0;
   for (const auto& p : previous) previous_members += p.members.size();
   prev_of.reserve(previous_members);
@@ -56,9 +57,11 @@ basic_id_assignment<Member> assign_cluster_ids(const std::vector<basic_id_cluste
   };
 
   // (overlap, previous index, next index) for every pair that shares a member.
-  std::vector<std::tuple<std::size_t, std::size_t, std::size_t>> pairs;
-  std::vector<std::size_t> counts(previous.size(), 0);
-  std::vector<std::size_t> touched;
+  auto& pairs = scratch.pairs;
+  pairs.clear();
+  auto& counts = scratch.counts;
+  counts.assign(previous.size(), 0);
+  auto& touched = scratch.touched;
   for (std::size_t k = 0; k < next.size(); ++k) {
     touched.clear();
     for (const auto& m : next[k]) {
@@ -80,8 +83,10 @@ basic_id_assignment<Member> assign_cluster_ids(const std::vector<basic_id_cluste
   });
 
   constexpr std::size_t none = static_cast<std::size_t>(-1);
-  std::vector<std::size_t> inherit(next.size(), none);
-  std::vector<bool> prev_used(previous.size(), false);
+  auto& inherit = scratch.inherit;
+  inherit.assign(next.size(), none);
+  auto& prev_used = scratch.prev_used;
+  prev_used.assign(previous.size(), false);
   for (auto [c, j, k] : pairs) {
     if (inherit[k] != none || prev_used[j]) continue;
     inherit[k] = j;
@@ -112,8 +117,10 @@ basic_id_assignment<Member> assign_cluster_ids(const std::vector<basic_id_cluste
 }
 
 template basic_id_assignment<std::string> assign_cluster_ids(const std::vector<basic_id_cluster<std::string>>&,
-                                                             std::vector<std::vector<std::string>>, std::uint64_t&);
+                                                             std::vector<std::vector<std::string>>, std::uint64_t&,
+                                                             basic_id_scratch<std::string>&);
 template basic_id_assignment<std::uint32_t> assign_cluster_ids(const std::vector<basic_id_cluster<std::uint32_t>>&,
-                                                               std::vector<std::vector<std::uint32_t>>, std::uint64_t&);
+                                                               std::vector<std::vector<std::uint32_t>>, std::uint64_t&,
+                                                               basic_id_scratch<std::uint32_t>&);
 
 }  // namespace orch::policies

@@ -10,6 +10,9 @@
 // Pure: no I/O, no clock, no shared state; the caller owns the counter.
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -45,9 +48,30 @@ using id_assignment = basic_id_assignment<std::string>;
 // `previous`: the clusters after the last snapshot. `next`: the new clusters (members sorted,
 // as cluster_by_name gives them). `next_id`: the game's id counter, advanced for fresh ids.
 // Defined for Member = std::string and std::uint32_t.
+// The working tables of one call, for a caller that calls often to keep (their capacity is
+// reused: no allocation once warm). Holds nothing between calls that changes a result.
+template <class Member>
+struct basic_id_scratch {
+  // Names are looked up as views (no copies), interned ids as themselves.
+  using key = std::conditional_t<std::is_same_v<Member, std::string>, std::string_view, Member>;
+  std::vector<std::pair<key, std::size_t>> prev_of;                      // member -> previous cluster, sorted
+  std::vector<std::tuple<std::size_t, std::size_t, std::size_t>> pairs;  // (overlap, previous, next)
+  std::vector<std::size_t> counts;
+  std::vector<std::size_t> touched;
+  std::vector<std::size_t> inherit;
+  std::vector<bool> prev_used;
+};
+
 template <class Member>
 basic_id_assignment<Member> assign_cluster_ids(const std::vector<basic_id_cluster<Member>>& previous,
-                                               std::vector<std::vector<Member>> next, std::uint64_t& next_id);
+                                               std::vector<std::vector<Member>> next, std::uint64_t& next_id,
+                                               basic_id_scratch<Member>& scratch);
+template <class Member>
+basic_id_assignment<Member> assign_cluster_ids(const std::vector<basic_id_cluster<Member>>& previous,
+                                               std::vector<std::vector<Member>> next, std::uint64_t& next_id) {
+  basic_id_scratch<Member> scratch;
+  return assign_cluster_ids<Member>(previous, std::move(next), next_id, scratch);
+}
 // By name (the overload that braced lists of names pick).
 inline id_assignment assign_cluster_ids(const std::vector<id_cluster>& previous,
                                         std::vector<std::vector<std::string>> next, std::uint64_t& next_id) {

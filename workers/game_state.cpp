@@ -471,7 +471,8 @@ apply_result game_state::apply(const snapshot& s, policies::time_point now) {
   if (s.seq) last_seq_ = s.seq;
   ++applied_;
   track_entities(s, now, r.stats);
-  auto ids = policies::assign_cluster_ids<std::uint32_t>(clusters_, cluster_entities(s, r.stats), next_cluster_id_);
+  auto ids = policies::assign_cluster_ids<std::uint32_t>(clusters_, cluster_entities(s, r.stats), next_cluster_id_,
+                                                         id_scratch_);
   mark_touched(ids);
   r.diff.view = make_view(ids, r.stats);
   for (auto& ch : ids.changes) {

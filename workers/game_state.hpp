@@ -232,6 +232,7 @@ class game_state {
   std::uint64_t players_evictions_ = 0;                    // entries players_ ever let go
   std::unordered_map<std::string, npc_cache> npcs_;        // by agent id
   policies::clusterer clusterer_;
+  policies::basic_id_scratch<std::uint32_t> id_scratch_;
   policies::cluster_set cluster_scratch_;
   // Scratch reused by every apply (no per-snapshot allocation once warm).
   std::uint64_t gen_ = 0;

@@ -81,7 +81,9 @@ TEST_CASE("cluster ids: a merge keeps the id with the largest overlap, ties by l
 // The interned variant (members as uint32 ids, sorted by id) against the one by name, on
 // random sequences, with ids that do not follow the names' order: the same ids, the same
 // changes in the same order, the same members (as sets).
-TEST_CASE("cluster ids: members as interned ids give what members as names give") {
+// The interned side also reuses one scratch for all 300 rounds (as game_state does), the named
+// side a fresh one per call: what a scratch held before must not change a result.
+TEST_CASE("cluster ids: members as interned ids, with a reused scratch, give what members as names give") {
   using orch::policies::basic_id_cluster;
   std::mt19937 rng(5);
   constexpr std::uint32_t n = 40;
@@ -100,6 +102,7 @@ TEST_CASE("cluster ids: members as interned ids give what members as names give"
   std::vector<basic_id_cluster<std::uint32_t>> prev_slots;
   std::uint64_t next_a = 1, next_b = 1;
   std::size_t changes = 0, inherited = 0;
+  orch::policies::basic_id_scratch<std::uint32_t> scratch;
   for (int round = 0; round < 300; ++round) {
     // A random partition of a random subset into groups of 2+, groups ordered by first name.
     std::vector<int> group(n);
@@ -124,7 +127,7 @@ TEST_CASE("cluster ids: members as interned ids give what members as names give"
     std::vector<std::vector<std::uint32_t>> next_slots;
     for (auto i : order) next_names.push_back(by_name[i]), next_slots.push_back(by_slot[i]);
     auto a = assign_cluster_ids(prev_names, next_names, next_a);
-    auto b = orch::policies::assign_cluster_ids<std::uint32_t>(prev_slots, next_slots, next_b);
+    auto b = orch::policies::assign_cluster_ids<std::uint32_t>(prev_slots, next_slots, next_b, scratch);
     CHECK(next_a == next_b);
     REQUIRE(a.clusters.size() == b.clusters.size());
     for (std::size_t i = 0; i < a.clusters.size(); ++i) {
