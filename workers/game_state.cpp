@@ -228,9 +228,20 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
     }
   }
   // Names the game's own clusters list but humanContext lacks: present, without a position.
+  // A steady game lists them in the same order each time: the last snapshot's slot at the same
+  // position is tried before a lookup by name, as for the humanContext entities.
+  last_cluster_slots_.swap(cluster_slots_);
   cluster_slots_.clear();
   for (const auto& gc : s.clusters)
     for (const auto& name : gc.members) {
+      const std::size_t k = cluster_slots_.size();
+      if (k < last_cluster_slots_.size()) {
+        const std::uint32_t hint = last_cluster_slots_[k];
+        if (hint < table_.size() && table_[hint].live && table_[hint].gen == gen && table_[hint].name == name) {
+          cluster_slots_.push_back(hint);
+          continue;
+        }
+      }
       if (auto it = ids_.find(name); it != ids_.end() && table_[it->second].gen == gen) {
         cluster_slots_.push_back(it->second);
         continue;

@@ -227,6 +227,7 @@ class game_state {
   // The slots of the game's own clusters' members, in the snapshot's order (looked up once per
   // apply by track_entities, read by cluster_entities).
   std::vector<std::uint32_t> cluster_slots_;
+  std::vector<std::uint32_t> last_cluster_slots_;  // the last apply's (the positional hint)
   std::vector<slot_cluster> clusters_;
   std::unordered_map<std::string, player_entry> players_;  // by player id (or name)
   std::uint64_t players_evictions_ = 0;                    // entries players_ ever let go
