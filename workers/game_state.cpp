@@ -353,9 +353,18 @@ std::vector<std::vector<std::uint32_t>> game_state::cluster_entities(const snaps
   return out;
 }
 
-std::vector<std::string> game_state::names_of(const std::vector<std::uint32_t>& slots) const {
+std::vector<std::string> game_state::names_of(const std::vector<std::uint32_t>& slots) {
   std::vector<std::string> out;
   out.reserve(slots.size());
+  // Slots in use are ranked by name (cluster_entities): sorted as numbers, then named. A slot
+  // whose entity left (in `left`) has no rank any more: then the names are sorted.
+  if (std::all_of(slots.begin(), slots.end(), [this](std::uint32_t id) { return table_[id].live; })) {
+    rank_scratch_.assign(slots.begin(), slots.end());
+    std::sort(rank_scratch_.begin(), rank_scratch_.end(),
+              [this](std::uint32_t a, std::uint32_t b) { return table_[a].index < table_[b].index; });
+    for (auto id : rank_scratch_) out.push_back(table_[id].name);
+    return out;
+  }
   for (auto id : slots) out.push_back(table_[id].name);
   std::sort(out.begin(), out.end());
   return out;

@@ -186,7 +186,7 @@ class game_state {
   // The clusters by slot, ordered by their first member's name.
   std::vector<std::vector<std::uint32_t>> cluster_entities(const snapshot& s, apply_stats& stats);
   // The names of `slots`, sorted.
-  std::vector<std::string> names_of(const std::vector<std::uint32_t>& slots) const;
+  std::vector<std::string> names_of(const std::vector<std::uint32_t>& slots);
   std::shared_ptr<const world_view> make_view(const slot_assignment& ids, apply_stats& stats);
   bool view_changed(const slot_assignment& ids) const;
   void decide_syncs(const snapshot& s, policies::time_point now, apply_result& r);
@@ -228,6 +228,7 @@ class game_state {
   // apply by track_entities, read by cluster_entities).
   std::vector<std::uint32_t> cluster_slots_;
   std::vector<std::uint32_t> last_cluster_slots_;  // the last apply's (the positional hint)
+  std::vector<std::uint32_t> rank_scratch_;        // names_of
   std::vector<slot_cluster> clusters_;
   std::unordered_map<std::string, player_entry> players_;  // by player id (or name)
   std::uint64_t players_evictions_ = 0;                    // entries players_ ever let go
