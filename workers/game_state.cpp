@@ -9,6 +9,12 @@ namespace orch::workers {
 
 namespace {
 
+// The same position, or both none (what clustering reads of an entity).
+bool same_place(const std::optional<vec3>& a, const std::optional<vec3>& b) {
+  if (a.has_value() != b.has_value()) return false;
+  return !a || (a->x == b->x && a->y == b->y && a->z == b->z);
+}
+
 using policies::entity_action;
 
 std::vector<std::string> minus(const std::vector<std::string>& a, const std::vector<std::string>& b) {
@@ -106,6 +112,7 @@ game_state::player_entry& game_state::player_of(tracked& t, const std::string& k
 
 void game_state::track_entities(const snapshot& s, policies::time_point now, apply_stats& stats) {
   const std::uint64_t gen = ++gen_;
+  layout_changed_ = false;
   auto classify = [&](tracked& t, const std::string& name, const std::optional<std::string>& id,
                       const std::optional<std::string>& kind) {
     // The registry by name, else by id: looked up again only when the id differs from last time.
@@ -203,6 +210,7 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
       h.velocity = e.health->velocity;
       t.health = e.health->current;
     }
+    if (!t.existed || !same_place(t.position, t.prev_position)) layout_changed_ = true;
     t.action = policies::action_from_health(h, moved);
     const location_info* loc =
         t.position ? reg_->nearest_location({t.position->x, t.position->y, t.position->z}) : nullptr;
@@ -232,6 +240,9 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
   // position is tried before a lookup by name, as for the humanContext entities.
   last_cluster_slots_.swap(cluster_slots_);
   cluster_slots_.clear();
+  last_cluster_sizes_.swap(cluster_sizes_);
+  cluster_sizes_.clear();
+  for (const auto& gc : s.clusters) cluster_sizes_.push_back(static_cast<std::uint32_t>(gc.members.size()));
   for (const auto& gc : s.clusters)
     for (const auto& name : gc.members) {
       const std::size_t k = cluster_slots_.size();
@@ -249,6 +260,7 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
       const std::uint32_t slot = lookup(name);
       cluster_slots_.push_back(slot);
       tracked& t = table_[slot];
+      if (!t.existed || t.prev_position) layout_changed_ = true;  // placed by the game's cluster now
       const npc_info* npc = classify(t, name, std::nullopt, std::nullopt);
       t.position.reset();
       t.health.reset();
@@ -278,6 +290,10 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
     --live_;
     order_dirty_ = true;
   }
+  // Clustering reads the positions (checked above), who is present (order_dirty_: someone came
+  // or left) and the game's clusters (for entities without a position).
+  if (order_dirty_ || cluster_slots_ != last_cluster_slots_ || cluster_sizes_ != last_cluster_sizes_)
+    layout_changed_ = true;
   for (std::size_t k = 0; k < next_order_.size(); ++k)
     table_[next_order_[k]].successor = k + 1 < next_order_.size() ? next_order_[k + 1] : no_slot;
   last_order_.swap(next_order_);
@@ -491,8 +507,16 @@ apply_result game_state::apply(const snapshot& s, policies::time_point now) {
   if (s.seq) last_seq_ = s.seq;
   ++applied_;
   track_entities(s, now, r.stats);
-  auto ids = policies::assign_cluster_ids<std::uint32_t>(clusters_, cluster_entities(s, r.stats), next_cluster_id_,
-                                                         id_scratch_);
+  // Nobody moved, came or left, and the game's clusters are the same: clustering would find the
+  // clusters it found last time, which keep their ids with no change.
+  slot_assignment ids;
+  if (layout_changed_) {
+    ids = policies::assign_cluster_ids<std::uint32_t>(clusters_, cluster_entities(s, r.stats), next_cluster_id_,
+                                                      id_scratch_);
+    r.stats.clustered = true;
+  } else {
+    ids.clusters.swap(clusters_);
+  }
   mark_touched(ids);
   r.diff.view = make_view(ids, r.stats);
   for (auto& ch : ids.changes) {

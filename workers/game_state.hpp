@@ -82,6 +82,7 @@ struct apply_stats {
   std::size_t quick_cache_hits = 0;      // cache_hits decided without building the member list
   std::size_t views_recycled = 0;        // new views filled in place of one no reader held any more
   std::array<std::size_t, 5> updates{};  // by policies::update_reason
+  bool clustered = false;                // false: nothing clustering reads changed, the last clusters were kept
   double clustering_seconds = 0;
 };
 
@@ -229,6 +230,9 @@ class game_state {
   std::vector<std::uint32_t> cluster_slots_;
   std::vector<std::uint32_t> last_cluster_slots_;  // the last apply's (the positional hint)
   std::vector<std::uint32_t> rank_scratch_;        // names_of
+  std::vector<std::uint32_t> cluster_sizes_;       // the game's clusters' sizes (with cluster_slots_)
+  std::vector<std::uint32_t> last_cluster_sizes_;
+  bool layout_changed_ = true;  // this apply changed what clustering reads (track_entities)
   std::vector<slot_cluster> clusters_;
   std::unordered_map<std::string, player_entry> players_;  // by player id (or name)
   std::uint64_t players_evictions_ = 0;                    // entries players_ ever let go

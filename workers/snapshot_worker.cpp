@@ -113,7 +113,7 @@ apply_result snapshot_worker::process(const snapshot& s) {
   applied_.inc();
   clusters_.add(static_cast<double>(r.clusters) - static_cast<double>(g.clusters));
   g.clusters = r.clusters;
-  clustering_seconds_.observe(r.stats.clustering_seconds);
+  if (r.stats.clustered) clustering_seconds_.observe(r.stats.clustering_seconds);
   joins_.inc(r.stats.joins);
   leaves_.inc(r.stats.leaves);
   cache_hits_.inc(r.stats.cache_hits);

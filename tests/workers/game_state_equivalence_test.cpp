@@ -220,6 +220,56 @@ TEST_CASE("game state: the in-place game_state matches the reference on random s
   CHECK(syncs > 100);
 }
 
+// Clustering is skipped when nothing it reads changed (nobody moved past the threshold, came or
+// left, and the game's clusters are the same): the kept clusters must be the ones clustering
+// would find. Each random snapshot is sent again (a newer seq), then again with only its game
+// clusters changed, then with one entity stepping under and over the movement threshold.
+TEST_CASE("game state: clustering skipped for an unchanged layout matches the reference") {
+  world_options opts;
+  opts.player_cache_ttl = 20s;
+  std::size_t skipped = 0, clustered = 0;
+  for (std::uint32_t seed = 1; seed <= 20; ++seed) {
+    manual_clock clock;
+    game_state now_state("g", opts, registry());
+    reference::game_state ref("g", opts, registry());
+    scene_maker scenes(seed * 31, churn{true, 6, 0, 30});
+    std::uint64_t seq = 1000;
+    int step = 0;
+    for (int round = 0; round < 40; ++round) {
+      INFO("seed " << seed << " round " << round);
+      snapshot s = scenes.next();
+      s.seq = ++seq;
+      auto count = [&](const apply_result& a) { ++(a.stats.clustered ? clustered : skipped); };
+      count(apply_both(now_state, ref, s, clock, step++));
+      s.seq = ++seq;  // the same snapshot again
+      count(apply_both(now_state, ref, s, clock, step++));
+      s.seq = ++seq;  // only the game's clusters differ: a member dropped, or one more cluster
+      if (!s.clusters.empty() && !s.clusters.back().members.empty())
+        s.clusters.back().members.pop_back();
+      else
+        s.clusters.push_back(game_cluster{{"Zed", "Ghost"}, 0, 0});
+      count(apply_both(now_state, ref, s, clock, step++));
+      s.seq = ++seq;  // a step under the threshold (ignored), then one over it
+      for (auto& e : s.entities)
+        if (e.position) {
+          e.position->x += opts.movement_threshold_studs / 4;
+          break;
+        }
+      count(apply_both(now_state, ref, s, clock, step++));
+      s.seq = ++seq;
+      for (auto& e : s.entities)
+        if (e.position) {
+          e.position->x += opts.movement_threshold_studs * 3;
+          break;
+        }
+      count(apply_both(now_state, ref, s, clock, step++));
+    }
+  }
+  // Both paths ran, many times.
+  CHECK(skipped > 500);
+  CHECK(clustered > 1000);
+}
+
 // The interned table against the reference where interning changes things: entities leaving
 // and coming back (slots reused through the free list), renames, a steady humanContext order
 // (the positional hint hits) broken now and then (shuffles, absences: it misses), names listed
