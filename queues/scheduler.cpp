@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 namespace orch::queues {
 
@@ -98,8 +99,16 @@ push_result scheduler::push(message m, admission a) {
         ++oq.stats.coalesced;
         r.status = push_status::coalesced;
         r.queue = old.queue;
-        message replaced = old;  // keeps the old payload for the caller
-        old.payload = std::move(m.payload);
+        // The old message goes back to the caller with its payload; its key is the new one's.
+        message replaced;
+        replaced.kind = old.kind;
+        replaced.key = std::move(m.key);
+        replaced.coalesce = old.coalesce;
+        replaced.payload = std::exchange(old.payload, std::move(m.payload));
+        replaced.accept_seq = old.accept_seq;
+        replaced.arrival = old.arrival;
+        replaced.deadline = old.deadline;
+        replaced.queue = old.queue;
         r.dropped = std::move(replaced);
         return r;
       }
