@@ -1,6 +1,7 @@
 // daemon/snapshot_reader: the simdjson fast path gives exactly the reference decoder's answer
 // (same snapshot, or the same error with the same field path and offset) on random bodies,
-// good ones and broken ones — also when it refills a snapshot that held another body.
+// good ones and broken ones — also when it refills a snapshot that held another body (the
+// snapshot pool's case), and through snapshot_pool::parse.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "daemon/json_codec.hpp"
+#include "daemon/snapshot_pool.hpp"
 #include "daemon/snapshot_reader.hpp"
 
 using namespace orch::daemon;
@@ -389,4 +391,30 @@ TEST_CASE("snapshot_reader: a dirty snapshot refilled from random bodies is exac
     if (read_snapshot_fast(body, header, probe)) ++fast;
   }
   CHECK(fast > 100);  // the refill was checked on many good bodies
+}
+
+TEST_CASE("snapshot_reader: snapshot_pool::parse answers parse_snapshot's snapshot or error exactly") {
+  snapshot_pool pool(1);  // one snapshot, refilled by every body (good, bad, or the reference's)
+  std::size_t good = 0;
+  for (std::uint32_t seed = 1; seed <= 2000; ++seed) {
+    body_maker m(seed, seed % 2 ? 1 : 8);
+    const std::string body = seed % 50 == 0 ? full_body(3, 2) : m.make();
+    const std::string header = seed % 3 == 0 ? "hdr" : "";
+    INFO("body: " << body);
+    const auto want = parse_snapshot_reference(body, header);
+    const auto got = pool.parse(body, header);
+    REQUIRE(got.index() == want.index());
+    if (const auto* e = std::get_if<codec_error>(&want)) {
+      const auto& g = std::get<codec_error>(got);
+      CHECK(g.status == e->status);
+      CHECK(g.code == e->code);
+      CHECK(g.detail == e->detail);
+      CHECK(g.offset == e->offset);
+    } else {
+      ++good;
+      check_same_snapshot(*std::get<std::shared_ptr<snapshot>>(got), std::get<snapshot>(want));
+    }
+  }
+  CHECK(good > 60);
+  CHECK(pool.stats().reused > 1900);  // one object went round
 }
