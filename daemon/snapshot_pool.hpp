@@ -39,10 +39,12 @@ class snapshot_pool {
   explicit snapshot_pool(std::size_t keep = default_keep);
 
   // A snapshot to fill: a kept one (its content is an earlier snapshot's, or half of one) or a
-  // new one. Dropping the last reference brings it back here.
+  // new one. Dropping the last reference brings it back here (its size is then measured there:
+  // parse() measures it right after the fill instead, which is cheaper).
   std::shared_ptr<workers::snapshot> take();
 
-  // parse_snapshot's answer, the good body parsed in place into a snapshot of this pool. Errors
+  // parse_snapshot's answer, the good body parsed in place into a snapshot of this pool, which
+  // must not be changed afterwards (its size for the pool is measured here). Errors
   // (and the rare good body the fast path leaves to the reference decoder) are exactly
   // parse_snapshot_reference's.
   parsed<std::shared_ptr<workers::snapshot>> parse(std::string_view body, std::string_view header_game_id,
@@ -60,7 +62,9 @@ class snapshot_pool {
   static std::size_t heap_bytes(const workers::snapshot& s);
 
  private:
+  static constexpr std::size_t unknown_bytes = static_cast<std::size_t>(-1);
   class shelf;
+  struct returner;
   std::shared_ptr<shelf> shelf_;
 };
 

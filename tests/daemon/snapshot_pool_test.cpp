@@ -23,7 +23,8 @@ double walker_x(int i, std::uint64_t k) { return static_cast<double>(k) * 10.0 +
 std::string walker_id(int i, std::uint64_t k) { return "walker-id-long-enough-" + std::to_string(k * 100 + i); }
 
 std::string walk_body(std::uint64_t k) {
-  std::string o = R"({"gameId":"g1","timestamp":)" + std::to_string(k) + R"(,"events":[],"clusters":[],"humanContext":{)";
+  std::string o =
+      R"({"gameId":"g1","timestamp":)" + std::to_string(k) + R"(,"events":[],"clusters":[],"humanContext":{)";
   for (int i = 0; i < 8; ++i) {
     o += i ? "," : "";
     o += "\"E" + std::to_string(i) + "\":{\"kind\":\"npc\",\"id\":\"" + walker_id(i, k) +
@@ -73,6 +74,21 @@ TEST_CASE("snapshot_pool: a snapshot holding more than max_kept_bytes is deleted
   CHECK(snapshot_pool::heap_bytes(*small) < snapshot_pool::max_kept_bytes);
   CHECK(snapshot_pool::heap_bytes(*small) > 100 * sizeof(orch::workers::snapshot_entity) + 500);
   small.reset();
+  CHECK(pool.stats().kept == 1);
+  // Parsed by the pool (which measures the snapshot right after the fill): the same rule.
+  std::string big = R"({"timestamp":1,"events":[],"clusters":[],"humanContext":{)";
+  for (int i = 0; i < 300; ++i)
+    big += (i ? ",\"E" : "\"E") + std::to_string(i) + "\":{\"appearance\":\"" + std::string(1000, 'a') + "\"}";
+  big += "}}";
+  auto p = pool.parse(big, "");
+  REQUIRE(std::holds_alternative<std::shared_ptr<snapshot>>(p));
+  CHECK(pool.stats().reused == 1);  // it refilled the kept one
+  p = codec_error{};
+  CHECK(pool.stats().kept == 0);
+  CHECK(pool.stats().deleted == 2);
+  p = pool.parse(walk_body(1), "");
+  REQUIRE(std::holds_alternative<std::shared_ptr<snapshot>>(p));
+  p = codec_error{};
   CHECK(pool.stats().kept == 1);
 }
 
