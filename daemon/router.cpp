@@ -157,16 +157,16 @@ std::optional<std::string> router::game_header_mismatch(std::string_view header,
                               std::string(header.substr(0, 64)) + "'");
 }
 
-router::submit_outcome router::submit_snapshot(workers::snapshot s) {
-  if (has_control_char(s.game_id))
+router::submit_outcome router::submit_snapshot(std::shared_ptr<workers::snapshot> s) {
+  if (has_control_char(s->game_id))
     return {400, error_body("invalid_snapshot", "gameId: control characters are not allowed"), {}};
-  if (!s_.events.admit(s.game_id)) return too_many_games(s.game_id);
+  if (!s_.events.admit(s->game_id)) return too_many_games(s->game_id);
   queues::message m;
   m.kind = queues::message_kind::snapshot;
-  m.key = "game:" + s.game_id;  // keys of each kind in their own namespace
+  m.key = "game:" + s->game_id;  // keys of each kind in their own namespace
   m.coalesce = true;
-  std::string game = s.game_id;
-  m.payload = std::make_shared<workers::snapshot>(std::move(s));
+  std::string game = s->game_id;
+  m.payload = std::move(s);
   auto r = s_.dispatcher.submit(std::move(m));
   return outcome_of(
       r, "{\"status\":\"success\",\"gameId\":" + json_quote(game) + ",\"queue\":" + json_quote(r.queue_name) + "}");
@@ -202,8 +202,10 @@ std::optional<std::string> router::on_ws_frame(std::string_view text, std::strin
     return "{\"type\":\"error\"," + bad->substr(1);
   }
   submit_outcome out;
+  // A frame's snapshot is a new object, not a pooled one: frames go through the reference
+  // decoder (parse_ws_frame), which builds its own snapshot; WebSocket snapshots are the rare path.
   if (auto* s = std::get_if<workers::snapshot>(&frame))
-    out = submit_snapshot(std::move(*s));
+    out = submit_snapshot(std::make_shared<workers::snapshot>(std::move(*s)));
   else
     out = submit_turn(std::make_shared<workers::chat_turn>(std::move(std::get<workers::chat_turn>(frame))));
   if (out.status >= 400) return "{\"type\":\"error\"," + out.body.substr(1);
@@ -295,11 +297,13 @@ void router::snapshot_route(const http_request& req, std::string_view body, std:
     if (status >= 400 && status < 500) bad_requests_.inc();
     respond(json_response(status, std::move(b), version, ka));
   };
-  auto p = parse_snapshot(body, req["X-Game-Id"], readable_after);
+  // Parsed into a pooled snapshot, which becomes the message payload as it is.
+  auto p = snapshots_.parse(body, req["X-Game-Id"], readable_after);
   if (auto* e = std::get_if<codec_error>(&p)) return answer(e->status, error_body(*e));
-  if (auto bad = game_header_mismatch(req["X-Game-Id"], std::get<workers::snapshot>(p).game_id, "invalid_snapshot"))
+  auto& snap = std::get<std::shared_ptr<workers::snapshot>>(p);
+  if (auto bad = game_header_mismatch(req["X-Game-Id"], snap->game_id, "invalid_snapshot"))
     return answer(400, std::move(*bad));
-  auto out = submit_snapshot(std::move(std::get<workers::snapshot>(p)));
+  auto out = submit_snapshot(std::move(snap));
   if (accepted_bytes && out.status == 202 && version == 11 && ka) return render_accepted(out.body, *accepted_bytes);
   respond(to_response(std::move(out), version, ka));
 }

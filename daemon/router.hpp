@@ -20,6 +20,7 @@
 #include "daemon/config.hpp"
 #include "daemon/json_codec.hpp"
 #include "daemon/readiness.hpp"
+#include "daemon/snapshot_pool.hpp"
 #include "queues/dispatcher.hpp"
 #include "queues/event_hub.hpp"
 #include "workers/world_view.hpp"
@@ -85,7 +86,9 @@ class router {
     std::string body;
     std::optional<unsigned> retry_after;
   };
-  submit_outcome submit_snapshot(workers::snapshot s);
+  // `s` becomes the message payload as it is (a pooled snapshot goes back to its pool when the
+  // worker drops it).
+  submit_outcome submit_snapshot(std::shared_ptr<workers::snapshot> s);
   // The 400 body when an X-Game-Id header names another game than the body; nullopt if not.
   static std::optional<std::string> game_header_mismatch(std::string_view header, const std::string& body_game,
                                                          const char* code);
@@ -116,6 +119,9 @@ class router {
   std::string turn_key(const workers::chat_turn& t) const;
 
   router_services s_;
+  // The snapshot route's parsed snapshots, refilled in place (one pool for all io threads: a
+  // snapshot comes back from a worker thread, so per-io-thread pools would still need a lock).
+  snapshot_pool snapshots_;
   std::string boot_nonce_;
   std::atomic<std::uint64_t> turn_counter_{0};
   metrics::counter& bad_requests_;

@@ -3,10 +3,12 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -99,6 +101,15 @@ struct number {
   return out.size() <= max;
 }
 
+// Sets an optional string, reusing the string's buffer when it already holds one (a snapshot
+// from the pool is refilled in place).
+[[gnu::always_inline]] inline void set(std::optional<std::string>& o, std::string_view s) {
+  if (o)
+    o->assign(s);
+  else
+    o.emplace(s);
+}
+
 // The container an element of that type holds (copied out of simdjson's result, which is a
 // temporary: a range-for over the temporary's value would dangle).
 dom::object object_of(const dom::element& e) { return dom::object(e.get_object().value_unsafe()); }
@@ -107,6 +118,27 @@ dom::array array_of(const dom::element& e) { return dom::array(e.get_array().val
 bool is_container(const dom::element& e) {
   const auto t = e.type();
   return t == element_type::ARRAY || t == element_type::OBJECT;
+}
+
+// Overwrites `out` with the strings of a JSON array, in place: the first elements keep their
+// buffers, the vector ends with exactly the array's size.
+bool string_list(const dom::element& e, std::size_t max, std::vector<std::string>& out) {
+  if (e.type() != element_type::ARRAY) return false;
+  // Room for all at once (the tape knows the count; a recycled list may have it already).
+  const std::size_t count = std::min<std::size_t>(array_of(e).size(), 1u << 16);
+  if (out.capacity() < count) out.reserve(count);
+  std::size_t n = 0;
+  for (dom::element m : array_of(e)) {
+    std::string_view v;
+    if (!string_of(m, max, v)) return false;
+    if (n < out.size())
+      out[n].assign(v);
+    else
+      out.emplace_back(v);
+    ++n;
+  }
+  out.resize(n);
+  return true;
 }
 
 // Every element a string of at most 256 bytes; each is handed to `take`.
@@ -168,7 +200,7 @@ bool read_health(const dom::element& e, workers::entity_health& h) {
     } else if (k == "state") {
       std::string_view s;
       if (!seen.first(2) || !string_of(v, 256, s)) return false;
-      h.state.emplace(s);
+      set(h.state, s);
     } else if (k == "isMoving") {
       if (!seen.first(3) || v.type() != element_type::BOOL) return false;
       h.is_moving = v.get_bool().value_unsafe();
@@ -178,6 +210,12 @@ bool read_health(const dom::element& e, workers::entity_health& h) {
       h.velocity = d;
     }
   }
+  // Every field is overwritten: `h` may hold an earlier snapshot's health.
+  if (!seen.has(0)) h.current.reset();
+  if (!seen.has(1)) h.max.reset();
+  if (!seen.has(2)) h.state.reset();
+  if (!seen.has(3)) h.is_moving.reset();
+  if (!seen.has(4)) h.velocity.reset();
   return true;
 }
 
@@ -206,6 +244,7 @@ enum entity_key : unsigned {
   k_rel
 };
 
+// Overwrites every field of `out` but its name (it may hold an earlier snapshot's entity).
 bool read_entity(const dom::element& e, workers::snapshot_entity& out) {
   if (e.type() != element_type::OBJECT) return false;
   seen_keys seen;
@@ -217,11 +256,14 @@ bool read_entity(const dom::element& e, workers::snapshot_entity& out) {
           if (v.type() == element_type::STRING) {
             std::string_view s;
             if (!string_of(v, 256, s)) return false;
-            out.id.emplace(s);
+            set(out.id, s);
           } else {
             number n;
             if (!as_number(v, n) || n.k == number::kind::real) return false;
-            out.id = n.is_int64() ? std::to_string(n.int64()) : std::to_string(n.u);
+            char digits[24];
+            const auto r = n.is_int64() ? std::to_chars(digits, digits + sizeof digits, n.int64())
+                                        : std::to_chars(digits, digits + sizeof digits, n.u);
+            set(out.id, std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
           }
         }
         break;
@@ -229,13 +271,14 @@ bool read_entity(const dom::element& e, workers::snapshot_entity& out) {
         if (k == "kind") {
           std::string_view s;
           if (!seen.first(k_kind) || !string_of(v, 256, s) || (s != "npc" && s != "player")) return false;
-          out.kind.emplace(s);
+          set(out.kind, s);
         }
         break;
       case 6:
         if (k == "health") {
           if (!seen.first(k_health) || v.type() != element_type::OBJECT) return false;
-          if (!read_health(v, out.health.emplace())) return false;
+          if (!out.health) out.health.emplace();
+          if (!read_health(v, *out.health)) return false;
         }
         break;
       case 8:
@@ -246,7 +289,7 @@ bool read_entity(const dom::element& e, workers::snapshot_entity& out) {
         } else if (k == "location") {
           std::string_view s;
           if (!seen.first(k_location) || !string_of(v, 256, s)) return false;
-          out.location.emplace(s);
+          set(out.location, s);
         } else if (k == "lastSeen") {
           double d;
           if (!seen.first(k_last_seen) || !finite_number(v, d)) return false;
@@ -257,7 +300,7 @@ bool read_entity(const dom::element& e, workers::snapshot_entity& out) {
         if (k == "appearance") {
           std::string_view s;
           if (!seen.first(k_appearance) || !string_of(v, 1024, s)) return false;
-          out.appearance.emplace(s);
+          set(out.appearance, s);
         }
         break;
       case 13:
@@ -276,29 +319,39 @@ bool read_entity(const dom::element& e, workers::snapshot_entity& out) {
         break;
     }
   }
+  if (!seen.has(k_position)) out.position.reset();
+  if (!seen.has(k_health)) out.health.reset();
+  if (!seen.has(k_location)) out.location.reset();
+  if (!seen.has(k_kind)) out.kind.reset();
+  if (!seen.has(k_id)) out.id.reset();
+  if (!seen.has(k_appearance)) out.appearance.reset();
+  if (!seen.has(k_last_seen)) out.last_seen.reset();
   return true;
 }
 
+// Overwrites every field of `out` (it may hold an earlier snapshot's cluster).
 bool read_cluster(const dom::element& e, workers::game_cluster& out) {
   if (e.type() != element_type::OBJECT) return false;
   seen_keys seen;
   for (auto [k, v] : object_of(e)) {
     if (k == "members") {
       if (!seen.first(0)) return false;
-      // One allocation, exactly the members (the tape knows the count).
-      if (v.type() == element_type::ARRAY) out.members.reserve(std::min<std::size_t>(array_of(v).size(), 1u << 16));
-      if (!name_list(v, [&](std::string_view m) { out.members.emplace_back(m); })) return false;
+      if (!string_list(v, 256, out.members)) return false;
     } else if (k == "npcs") {
       if (!seen.first(1) || !integer(v, out.npcs)) return false;
     } else if (k == "players") {
       if (!seen.first(2) || !integer(v, out.players)) return false;
     }
   }
+  if (!seen.has(1)) out.npcs = 0;
+  if (!seen.has(2)) out.players = 0;
   return seen.has(0);
 }
 
 enum root_key : unsigned { k_timestamp, k_events, k_clusters, k_human, k_game_id, k_seq };
 
+// Overwrites every field of `s`, which may hold an earlier snapshot (from the pool): vectors are
+// resized to the new counts and their elements overwritten, so they keep their buffers.
 bool read_root(const dom::element& root, std::string_view header_game_id, workers::snapshot& s) {
   if (root.type() != element_type::OBJECT) return false;
   seen_keys seen;
@@ -307,24 +360,35 @@ bool read_root(const dom::element& root, std::string_view header_game_id, worker
       if (!seen.first(k_timestamp) || !integer(v, s.timestamp)) return false;
     } else if (k == "events") {
       if (!seen.first(k_events) || v.type() != element_type::ARRAY) return false;
+      s.event_count = 0;
       for ([[maybe_unused]] dom::element ev : array_of(v)) ++s.event_count;
     } else if (k == "clusters") {
       if (!seen.first(k_clusters) || v.type() != element_type::ARRAY) return false;
-      s.clusters.reserve(std::min<std::size_t>(array_of(v).size(), 1u << 16));
-      for (dom::element c : array_of(v))
-        if (!read_cluster(c, s.clusters.emplace_back())) return false;
+      const std::size_t count = std::min<std::size_t>(array_of(v).size(), 1u << 16);
+      if (s.clusters.capacity() < count) s.clusters.reserve(count);
+      std::size_t n = 0;
+      for (dom::element c : array_of(v)) {
+        if (!read_cluster(c, n < s.clusters.size() ? s.clusters[n] : s.clusters.emplace_back())) return false;
+        ++n;
+      }
+      s.clusters.resize(n);
     } else if (k == "humanContext") {
       if (!seen.first(k_human) || v.type() != element_type::OBJECT) return false;
       const dom::object entities = object_of(v);
-      // Exactly the entries there are (the tape knows the count): a snapshot waits in the
-      // urgent queue with this vector, so spare capacity is memory held per queued game.
-      s.entities.reserve(std::min<std::size_t>(entities.size(), 1u << 16));
+      // Room for exactly the entries there are (the tape knows the count): a snapshot waits in
+      // the urgent queue with this vector, so spare capacity is memory held per queued game. A
+      // recycled vector keeps the capacity it had (snapshot_pool bounds what it keeps).
+      const std::size_t count = std::min<std::size_t>(entities.size(), 1u << 16);
+      if (s.entities.capacity() < count) s.entities.reserve(count);
+      std::size_t n = 0;
       for (auto [name, ev] : entities) {
         if (name.empty() || name.size() > 256) return false;
-        auto& ent = s.entities.emplace_back();
+        auto& ent = n < s.entities.size() ? s.entities[n] : s.entities.emplace_back();
+        ++n;
         ent.name.assign(name);
         if (!read_entity(ev, ent)) return false;
       }
+      s.entities.resize(n);
     } else if (k == "gameId") {
       std::string_view g;
       if (!seen.first(k_game_id) || !string_of(v, 256, g) || g.empty()) return false;
@@ -337,9 +401,10 @@ bool read_root(const dom::element& root, std::string_view header_game_id, worker
     }
   }
   if (!(seen.has(k_timestamp) && seen.has(k_events) && seen.has(k_clusters) && seen.has(k_human))) return false;
-  if (!seen.has(k_game_id) && !header_game_id.empty()) {
+  if (!seen.has(k_seq)) s.seq.reset();
+  if (!seen.has(k_game_id)) {
     if (header_game_id.size() > 256) return false;
-    s.game_id.assign(header_game_id);
+    s.game_id.assign(header_game_id.empty() ? std::string_view("default") : header_game_id);
   }
   return true;
 }

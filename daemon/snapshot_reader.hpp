@@ -14,8 +14,12 @@
 // runs the reference decoder, which builds the error message with its field path, so errors
 // stay exactly as before and only the common good body takes this path.
 //
+// `out` may hold an earlier snapshot (snapshot_pool refills one in place): on success every
+// field is overwritten — vectors resized to the new counts, each element's strings assigned
+// (keeping their buffers) and every optional set or reset — so nothing of the earlier one stays.
+//
 // Thread-safety: a pure function of its input (per-thread scratch only). How it fails: it
-// returns false and leaves `out` in an unspecified state.
+// returns false and leaves `out` in an unspecified (but valid, reusable) state.
 #include <cstddef>
 #include <string_view>
 

@@ -1,6 +1,7 @@
 // daemon/snapshot_reader: the simdjson fast path gives exactly the reference decoder's answer
 // (same snapshot, or the same error with the same field path and offset) on random bodies,
-// good ones and broken ones.
+// good ones and broken ones — also when it refills a snapshot that held another body (the
+// snapshot pool's case), and through snapshot_pool::parse.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "daemon/json_codec.hpp"
+#include "daemon/snapshot_pool.hpp"
 #include "daemon/snapshot_reader.hpp"
 
 using namespace orch::daemon;
@@ -303,4 +305,116 @@ TEST_CASE("snapshot_reader: duplicate keys and deep nesting go to the reference 
   CHECK_FALSE(read_snapshot_fast(very_deep, "", s));
   CHECK_FALSE(read_snapshot_fast(very_deep + "\xc3\xa9", "", s));
   CHECK(std::get<codec_error>(parse_snapshot(very_deep, "")).code == "invalid_json");
+}
+
+namespace {
+
+// A body larger than the tests' bodies with every optional field set, and strings past the
+// small-string buffer: what a refill must overwrite or reset, field by field.
+std::string full_body(std::size_t entities, std::size_t clusters) {
+  std::string o = R"({"gameId":"dirty-game-with-a-long-name","seq":99,"timestamp":123456,"events":[1,2,3,4,5],)";
+  o += R"("clusters":[)";
+  for (std::size_t c = 0; c < clusters; ++c) {
+    o += c ? "," : "";
+    o += R"({"members":[)";
+    for (std::size_t m = 0; m < 12; ++m)
+      o += (m ? "," : "") + std::string("\"dirty-member-name-") + std::to_string(m) + "\"";
+    o += R"(],"npcs":7,"players":5})";
+  }
+  o += R"(],"humanContext":{)";
+  for (std::size_t e = 0; e < entities; ++e) {
+    o += e ? "," : "";
+    o += "\"dirty-entity-with-a-long-name-" + std::to_string(e) + "\":";
+    o += R"({"kind":"player","id":"dirty-id-longer-than-fifteen","appearance":"a dirty appearance, long enough",)"
+         R"("position":{"x":1.5,"y":2.5,"z":3.5},"location":"a dirty location, long enough",)"
+         R"("lastSeen":1737874917.5,"health":{"current":7,"max":9,"state":"a dirty health state",)"
+         R"("isMoving":true,"velocity":4.5}})";
+  }
+  o += "}}";
+  return o;
+}
+
+// A snapshot filled from full_body: every optional set, more entities and clusters than any
+// test body.
+snapshot dirty_snapshot() {
+  static const std::string body = full_body(40, 8);
+  snapshot s;
+  REQUIRE(read_snapshot_fast(body, "", s));
+  REQUIRE(s.seq.has_value());
+  REQUIRE(s.entities.size() == 40);
+  for (const auto& e : s.entities)
+    REQUIRE((e.position && e.health && e.location && e.kind && e.id && e.appearance && e.last_seen &&
+             e.health->current && e.health->max && e.health->state && e.health->is_moving && e.health->velocity));
+  return s;
+}
+
+// Refilling `dirty` (and `chain`, which carries whatever the previous bodies left in it, good or
+// half-filled) gives what the reference decoder gives, whenever the fast path takes the body;
+// it takes the same bodies as with a fresh snapshot.
+void check_refill(const std::string& body, const std::string& header, snapshot& chain) {
+  INFO("body: " << body);
+  snapshot fresh;
+  const bool took_fast = read_snapshot_fast(body, header, fresh);
+  snapshot dirty = dirty_snapshot();
+  REQUIRE(read_snapshot_fast(body, header, dirty) == took_fast);
+  REQUIRE(read_snapshot_fast(body, header, chain) == took_fast);
+  if (!took_fast) return;
+  const auto want = parse_snapshot_reference(body, header);
+  REQUIRE(std::holds_alternative<snapshot>(want));
+  check_same_snapshot(dirty, std::get<snapshot>(want));
+  check_same_snapshot(chain, std::get<snapshot>(want));
+}
+
+}  // namespace
+
+TEST_CASE("snapshot_reader: a dirty snapshot refilled from a fixture is exactly a fresh parse") {
+  snapshot chain = dirty_snapshot();
+  for (const char* f : {"/fixtures/original/sample_snapshot.json", "/fixtures/examples/snapshot_with_positions.json"}) {
+    const std::string body = slurp(std::string(ORCH_SHARED_DIR) + f);
+    REQUIRE(!body.empty());
+    snapshot probe;
+    REQUIRE(read_snapshot_fast(body, "", probe));  // the fixtures take the fast path
+    check_refill(body, "", chain);
+    check_refill(body, "hdr-game", chain);
+  }
+}
+
+TEST_CASE("snapshot_reader: a dirty snapshot refilled from random bodies is exactly a fresh parse") {
+  snapshot chain = dirty_snapshot();
+  std::size_t fast = 0;
+  for (std::uint32_t seed = 1; seed <= 4000; ++seed) {
+    body_maker m(seed, seed % 2 ? 1 : 8);
+    const std::string body = m.make();
+    const std::string header = seed % 3 == 0 ? "hdr" : "";
+    check_refill(body, header, chain);
+    snapshot probe;
+    if (read_snapshot_fast(body, header, probe)) ++fast;
+  }
+  CHECK(fast > 100);  // the refill was checked on many good bodies
+}
+
+TEST_CASE("snapshot_reader: snapshot_pool::parse answers parse_snapshot's snapshot or error exactly") {
+  snapshot_pool pool(1);  // one snapshot, refilled by every body (good, bad, or the reference's)
+  std::size_t good = 0;
+  for (std::uint32_t seed = 1; seed <= 2000; ++seed) {
+    body_maker m(seed, seed % 2 ? 1 : 8);
+    const std::string body = seed % 50 == 0 ? full_body(3, 2) : m.make();
+    const std::string header = seed % 3 == 0 ? "hdr" : "";
+    INFO("body: " << body);
+    const auto want = parse_snapshot_reference(body, header);
+    const auto got = pool.parse(body, header);
+    REQUIRE(got.index() == want.index());
+    if (const auto* e = std::get_if<codec_error>(&want)) {
+      const auto& g = std::get<codec_error>(got);
+      CHECK(g.status == e->status);
+      CHECK(g.code == e->code);
+      CHECK(g.detail == e->detail);
+      CHECK(g.offset == e->offset);
+    } else {
+      ++good;
+      check_same_snapshot(*std::get<std::shared_ptr<snapshot>>(got), std::get<snapshot>(want));
+    }
+  }
+  CHECK(good > 60);
+  CHECK(pool.stats().reused > 1900);  // one object went round
 }
