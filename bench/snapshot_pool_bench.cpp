@@ -25,8 +25,8 @@ using orch::workers::snapshot;
 namespace {
 
 std::string body(int g, int variant) {
-  static const char* registry[] = {"Pete", "Kaiden", "Goldie", "Oscar", "Noobster", "Marisol",
-                                   "Bramble", "Ivy", "Rex", "Luna", "Hank", "Tilly"};
+  static const char* registry[] = {"Pete",    "Kaiden", "Goldie", "Oscar", "Noobster", "Marisol",
+                                   "Bramble", "Ivy",    "Rex",    "Luna",  "Hank",     "Tilly"};
   std::string names[100];
   for (int i = 1; i <= 100; ++i)
     names[i - 1] = i <= 12 ? registry[i - 1] : (i <= 50 ? "Villager" : "Player") + std::to_string(i);
@@ -152,7 +152,7 @@ int main() {
   }
   std::printf("mean one thread: fresh %.2f us  pooled %.2f us\n", rf / rounds, rp / rounds);
   const auto c = pool.stats();
-  std::printf("mean two threads: fresh %.2f us  pooled %.2f us  (pool: %llu reused, %llu made, %llu deleted)\n", sf / rounds,
-              sp / rounds, static_cast<unsigned long long>(c.reused), static_cast<unsigned long long>(c.made),
-              static_cast<unsigned long long>(c.deleted));
+  std::printf("mean two threads: fresh %.2f us  pooled %.2f us  (pool: %llu reused, %llu made, %llu deleted)\n",
+              sf / rounds, sp / rounds, static_cast<unsigned long long>(c.reused),
+              static_cast<unsigned long long>(c.made), static_cast<unsigned long long>(c.deleted));
 }
