@@ -372,12 +372,15 @@ bool read_root(const dom::element& root, std::string_view header_game_id, worker
         ++n;
       }
       s.clusters.resize(n);
+      if (s.clusters.capacity() > 4 * n + 16) s.clusters.shrink_to_fit();  // see humanContext
     } else if (k == "humanContext") {
       if (!seen.first(k_human) || v.type() != element_type::OBJECT) return false;
       const dom::object entities = object_of(v);
       // Room for exactly the entries there are (the tape knows the count): a snapshot waits in
       // the urgent queue with this vector, so spare capacity is memory held per queued game. A
-      // recycled vector keeps the capacity it had (snapshot_pool bounds what it keeps).
+      // recycled vector keeps the capacity it had (snapshot_pool bounds what it keeps), unless
+      // that is far more than this body needs: a small game's snapshot does not keep a large
+      // game's room while it waits.
       const std::size_t count = std::min<std::size_t>(entities.size(), 1u << 16);
       if (s.entities.capacity() < count) s.entities.reserve(count);
       std::size_t n = 0;
@@ -389,6 +392,7 @@ bool read_root(const dom::element& root, std::string_view header_game_id, worker
         if (!read_entity(ev, ent)) return false;
       }
       s.entities.resize(n);
+      if (s.entities.capacity() > 4 * n + 16) s.entities.shrink_to_fit();
     } else if (k == "gameId") {
       std::string_view g;
       if (!seen.first(k_game_id) || !string_of(v, 256, g) || g.empty()) return false;

@@ -55,7 +55,10 @@ snapshot_worker::snapshot_worker(const world_options& opts, std::shared_ptr<cons
       unknown_npcs_(m.get_counter("npcorch_snapshot_unknown_npcs_total",
                                   "NPC entities of a snapshot the registry does not know (not mapped to the game)")),
       clustering_seconds_(
-          m.get_histogram("npcorch_clustering_seconds", "Time to cluster one snapshot", {}, clustering_buckets())) {}
+          m.get_histogram("npcorch_clustering_seconds",
+                          "Time to cluster one snapshot (observed when clustering runs: a snapshot in which "
+                          "nobody moved, came or left keeps the last clusters)",
+                          {}, clustering_buckets())) {}
 
 snapshot_worker::~snapshot_worker() = default;
 

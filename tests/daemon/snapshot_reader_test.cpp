@@ -418,3 +418,20 @@ TEST_CASE("snapshot_reader: snapshot_pool::parse answers parse_snapshot's snapsh
   CHECK(good > 60);
   CHECK(pool.stats().reused > 1900);  // one object went round
 }
+
+// A refilled snapshot keeps its vectors' room for the next body of about the same size, but not
+// a large game's room while a small game's snapshot waits in the queue.
+TEST_CASE("snapshot_reader: a refill keeps room for a similar body and gives back room far beyond it") {
+  snapshot s;
+  REQUIRE(read_snapshot_fast(full_body(400, 40), "", s));
+  REQUIRE(s.entities.size() == 400);
+  REQUIRE(read_snapshot_fast(full_body(380, 38), "", s));  // about the same: room kept
+  CHECK(s.entities.size() == 380);
+  CHECK(s.entities.capacity() >= 400);
+  CHECK(s.clusters.capacity() >= 40);
+  REQUIRE(read_snapshot_fast(full_body(5, 2), "", s));  // far smaller: room given back
+  CHECK(s.entities.size() == 5);
+  CHECK(s.entities.capacity() <= 4 * 5 + 16);
+  CHECK(s.clusters.size() == 2);
+  CHECK(s.clusters.capacity() <= 4 * 2 + 16);
+}
