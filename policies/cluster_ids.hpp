@@ -60,6 +60,9 @@ struct basic_id_scratch {
   std::vector<std::size_t> touched;
   std::vector<std::size_t> inherit;
   std::vector<bool> prev_used;
+  // Room for the next call's clusters: a caller may hand back an assignment's clusters it no
+  // longer needs (emptied by the next call before use).
+  std::vector<basic_id_cluster<Member>> clusters;
 };
 
 template <class Member>

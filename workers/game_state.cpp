@@ -526,6 +526,7 @@ apply_result game_state::apply(const snapshot& s, policies::time_point now) {
     r.diff.changes.push_back({std::move(ch.id), names_of(ch.members), names_of(ch.joined), names_of(ch.left)});
     r.events.push_back(make_cluster_update(r.diff.changes.back(), *r.diff.view));
   }
+  id_scratch_.clusters = std::move(clusters_);  // its room serves the next assignment
   clusters_ = std::move(ids.clusters);
   r.clusters = clusters_.size();
   decide_syncs(s, now, r);
