@@ -96,6 +96,8 @@ basic_id_assignment<Member> assign_cluster_ids(const std::vector<basic_id_cluste
   basic_id_assignment<Member> out;
   out.clusters.swap(scratch.clusters);
   out.clusters.clear();
+  out.changes.swap(scratch.changes);
+  out.changes.clear();
   out.clusters.reserve(next.size());
   for (std::size_t k = 0; k < next.size(); ++k) {
     basic_id_cluster<Member> cl;

@@ -60,9 +60,10 @@ struct basic_id_scratch {
   std::vector<std::size_t> touched;
   std::vector<std::size_t> inherit;
   std::vector<bool> prev_used;
-  // Room for the next call's clusters: a caller may hand back an assignment's clusters it no
+  // Room for the next call's clusters and changes: a caller may hand back an assignment's it no
   // longer needs (emptied by the next call before use).
   std::vector<basic_id_cluster<Member>> clusters;
+  std::vector<basic_id_change<Member>> changes;  // the same for the changes
 };
 
 template <class Member>

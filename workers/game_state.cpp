@@ -519,6 +519,8 @@ apply_result game_state::apply(const snapshot& s, policies::time_point now) {
   }
   mark_touched(ids);
   r.diff.view = make_view(ids, r.stats);
+  r.diff.changes.reserve(ids.changes.size());
+  r.events.reserve(ids.changes.size());
   for (auto& ch : ids.changes) {
     r.stats.joins += ch.joined.size();
     r.stats.leaves += ch.left.size();
@@ -526,7 +528,8 @@ apply_result game_state::apply(const snapshot& s, policies::time_point now) {
     r.diff.changes.push_back({std::move(ch.id), names_of(ch.members), names_of(ch.joined), names_of(ch.left)});
     r.events.push_back(make_cluster_update(r.diff.changes.back(), *r.diff.view));
   }
-  id_scratch_.clusters = std::move(clusters_);  // its room serves the next assignment
+  id_scratch_.clusters = std::move(clusters_);  // their room serves the next assignment
+  id_scratch_.changes = std::move(ids.changes);
   clusters_ = std::move(ids.clusters);
   r.clusters = clusters_.size();
   decide_syncs(s, now, r);

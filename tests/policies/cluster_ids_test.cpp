@@ -147,6 +147,7 @@ TEST_CASE("cluster ids: members as interned ids, with a reused scratch, give wha
       inherited += std::count_if(prev_names.begin(), prev_names.end(), [&](const auto& p) { return p.id == c.id; });
     prev_names = std::move(a.clusters);
     scratch.clusters = std::move(prev_slots);  // handed back, as game_state does
+    scratch.changes = std::move(b.changes);
     prev_slots = std::move(b.clusters);
   }
   CHECK(changes > 300);
