@@ -228,6 +228,13 @@ void check_same_snapshot(const snapshot& a, const snapshot& b) {
   }
 }
 
+void check_same_error(const codec_error& got, const codec_error& want) {
+  CHECK(got.status == want.status);
+  CHECK(got.code == want.code);
+  CHECK(got.detail == want.detail);
+  CHECK(got.offset == want.offset);
+}
+
 // parse_snapshot (fast path, then the reference on anything else) against the reference.
 // Returns whether the fast path itself accepted the body.
 bool check_same(const std::string& body, const std::string& header) {
@@ -236,11 +243,7 @@ bool check_same(const std::string& body, const std::string& header) {
   auto same = [&](const parsed<snapshot>& got) {
     REQUIRE(got.index() == want.index());
     if (const auto* e = std::get_if<codec_error>(&want)) {
-      const auto& g = std::get<codec_error>(got);
-      CHECK(g.status == e->status);
-      CHECK(g.code == e->code);
-      CHECK(g.detail == e->detail);
-      CHECK(g.offset == e->offset);
+      check_same_error(std::get<codec_error>(got), *e);
     } else {
       check_same_snapshot(std::get<snapshot>(got), std::get<snapshot>(want));
     }
@@ -405,11 +408,7 @@ TEST_CASE("snapshot_reader: snapshot_pool::parse answers parse_snapshot's snapsh
     const auto got = pool.parse(body, header);
     REQUIRE(got.index() == want.index());
     if (const auto* e = std::get_if<codec_error>(&want)) {
-      const auto& g = std::get<codec_error>(got);
-      CHECK(g.status == e->status);
-      CHECK(g.code == e->code);
-      CHECK(g.detail == e->detail);
-      CHECK(g.offset == e->offset);
+      check_same_error(std::get<codec_error>(got), *e);
     } else {
       ++good;
       check_same_snapshot(*std::get<std::shared_ptr<snapshot>>(got), std::get<snapshot>(want));
