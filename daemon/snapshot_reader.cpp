@@ -120,27 +120,6 @@ bool is_container(const dom::element& e) {
   return t == element_type::ARRAY || t == element_type::OBJECT;
 }
 
-// Overwrites `out` with the strings of a JSON array, in place: the first elements keep their
-// buffers, the vector ends with exactly the array's size.
-bool string_list(const dom::element& e, std::size_t max, std::vector<std::string>& out) {
-  if (e.type() != element_type::ARRAY) return false;
-  // Room for all at once (the tape knows the count; a recycled list may have it already).
-  const std::size_t count = std::min<std::size_t>(array_of(e).size(), 1u << 16);
-  if (out.capacity() < count) out.reserve(count);
-  std::size_t n = 0;
-  for (dom::element m : array_of(e)) {
-    std::string_view v;
-    if (!string_of(m, max, v)) return false;
-    if (n < out.size())
-      out[n].assign(v);
-    else
-      out.emplace_back(v);
-    ++n;
-  }
-  out.resize(n);
-  return true;
-}
-
 // Every element a string of at most 256 bytes; each is handed to `take`.
 template <class F>
 bool name_list(const dom::element& e, F&& take) {
@@ -151,6 +130,26 @@ bool name_list(const dom::element& e, F&& take) {
     take(v);
   }
   return true;
+}
+
+// Overwrites `out` with the names of a JSON array (name_list's), in place: the first elements
+// keep their buffers, the vector ends with exactly the array's size.
+bool name_list_into(const dom::element& e, std::vector<std::string>& out) {
+  // Room for all at once (the tape knows the count; a recycled list may have it already).
+  if (e.type() == element_type::ARRAY) {
+    const std::size_t count = std::min<std::size_t>(array_of(e).size(), 1u << 16);
+    if (out.capacity() < count) out.reserve(count);
+  }
+  std::size_t n = 0;
+  const bool ok = name_list(e, [&](std::string_view v) {
+    if (n < out.size())
+      out[n].assign(v);
+    else
+      out.emplace_back(v);
+    ++n;
+  });
+  if (ok) out.resize(n);
+  return ok;
 }
 
 // Seen-key bits per object: a key the schema reads that comes twice sends the body to the
@@ -336,7 +335,7 @@ bool read_cluster(const dom::element& e, workers::game_cluster& out) {
   for (auto [k, v] : object_of(e)) {
     if (k == "members") {
       if (!seen.first(0)) return false;
-      if (!string_list(v, 256, out.members)) return false;
+      if (!name_list_into(v, out.members)) return false;
     } else if (k == "npcs") {
       if (!seen.first(1) || !integer(v, out.npcs)) return false;
     } else if (k == "players") {

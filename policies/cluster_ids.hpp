@@ -45,9 +45,6 @@ using id_cluster = basic_id_cluster<std::string>;
 using id_change = basic_id_change<std::string>;
 using id_assignment = basic_id_assignment<std::string>;
 
-// `previous`: the clusters after the last snapshot. `next`: the new clusters (members sorted,
-// as cluster_by_name gives them). `next_id`: the game's id counter, advanced for fresh ids.
-// Defined for Member = std::string and std::uint32_t.
 // The working tables of one call, for a caller that calls often to keep (their capacity is
 // reused: no allocation once warm). Holds nothing between calls that changes a result.
 template <class Member>
@@ -66,6 +63,11 @@ struct basic_id_scratch {
   std::vector<basic_id_change<Member>> changes;  // the same for the changes
 };
 
+// `previous`: the clusters after the last snapshot. `next`: the new clusters (members sorted,
+// as cluster_by_name gives them). `next_id`: the game's id counter, advanced for fresh ids.
+// Defined for Member = std::string and std::uint32_t.
+// `scratch`: the working tables, kept by a caller that calls often (the overload below makes
+// its own).
 template <class Member>
 basic_id_assignment<Member> assign_cluster_ids(const std::vector<basic_id_cluster<Member>>& previous,
                                                std::vector<std::vector<Member>> next, std::uint64_t& next_id,

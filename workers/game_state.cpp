@@ -167,12 +167,16 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
     t.gen = gen;
     return it->second;
   };
+  // Whether slot `c` (a hint, maybe no_slot) is the slot in use of `name`.
+  auto holds = [&](std::uint32_t c, const std::string& name) {
+    return c < table_.size() && table_[c].live && table_[c].name == name;
+  };
   next_order_.clear();
   for (std::size_t k = 0; k < s.entities.size(); ++k) {
     const auto& e = s.entities[k];
     // The hints first (a slot in use with this name is this name's slot): the entity the last
     // snapshot listed at this position, else the one it listed after the previous entity.
-    auto named = [&](std::uint32_t c) { return c < table_.size() && table_[c].live && table_[c].name == e.name; };
+    auto named = [&](std::uint32_t c) { return holds(c, e.name); };
     std::uint32_t slot = no_slot;
     if (k < last_order_.size() && named(last_order_[k]))
       slot = last_order_[k];
@@ -248,7 +252,7 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
       const std::size_t k = cluster_slots_.size();
       if (k < last_cluster_slots_.size()) {
         const std::uint32_t hint = last_cluster_slots_[k];
-        if (hint < table_.size() && table_[hint].live && table_[hint].gen == gen && table_[hint].name == name) {
+        if (holds(hint, name) && table_[hint].gen == gen) {
           cluster_slots_.push_back(hint);
           continue;
         }
