@@ -418,6 +418,13 @@ submit_result dispatcher::submit(message m) {
   return r;
 }
 
+void dispatcher::count_coalesced(message_kind k) {
+  auto& c = *impl_->c;
+  auto& g = c.gates[c.routes[static_cast<std::size_t>(k)].load()];
+  g.accepted->inc();
+  g.coalesced->inc();
+}
+
 bool dispatcher::reload(const queues_config& next, std::string& error) {
   auto& c = *impl_->c;
   std::lock_guard lk(c.cfg_mu);

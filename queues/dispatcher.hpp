@@ -78,6 +78,11 @@ class dispatcher {
 
   // Routes m by its kind, stamps arrival/deadline/accept_seq, and queues it.
   submit_result submit(message m);
+  // A message of kind `k` that its sender merged into one of its own still queued (a memory sync
+  // that replaced the request of its key's waiting letter, workers/sync_mailbox.hpp) instead of
+  // submitting it: counted as accepted and coalesced by the queue `k` routes to, as submit and
+  // the queue's own coalescing would have counted it.
+  void count_coalesced(message_kind k);
 
   // Applies new budgets, capacities, worker counts and routes; queued messages stay queued
   // and keep their deadlines. Returns false with `error` set when the new config cannot be

@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 
 #include "workers/snapshot_worker.hpp"
+#include "workers/sync_mailbox.hpp"
 
 namespace orch::workers {
 
@@ -94,15 +95,17 @@ void memory_sync_worker::forget_game(const std::string& game_id) {
 }
 
 void memory_sync_worker::handle(queues::message m, queues::completion done) {
-  auto req = m.payload.as<const sync_request>();
+  auto letter = m.payload.as<sync_mailbox::letter>();
+  auto req = letter ? letter->take() : nullptr;
   auto token = std::make_shared<queues::completion>(std::move(done));
   sync(
       std::move(req), [token](bool) { token->done(); }, m.arrival);
 }
 
 void memory_sync_worker::on_dropped(queues::message m, queues::drop_reason r) {
+  auto letter = m.payload.as<sync_mailbox::letter>();
+  auto req = letter ? letter->take() : nullptr;
   if (r == queues::drop_reason::coalesced) return;
-  auto req = m.payload.as<const sync_request>();
   if (!req || req->agent_id.empty()) return;
   dropped_.inc();
   snapshots_.mark_sync_failed(req->agent_id);

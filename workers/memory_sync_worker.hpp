@@ -1,6 +1,7 @@
 #pragma once
 // The memory-sync worker (DESIGN 5.2): the handler of message_kind::memory_sync (payload
-// std::shared_ptr<const workers::sync_request>, key = agent id, coalescing). For each of the
+// std::shared_ptr<workers::sync_mailbox::letter>, key = agent id or Letta lane; the sync takes
+// the letter's newest request when it starts). For each of the
 // NPC's two blocks it GETs the block (only when the agent ran a step since the daemon last
 // wrote it, or nothing is known: otherwise the block still holds the daemon's text and the
 // read is skipped, counted in npcorch_letta_block_reads_skipped_total), merges what the NPC's agent wrote itself
@@ -47,7 +48,7 @@ class memory_sync_worker {
   void handle(queues::message m, queues::completion done);  // message_kind::memory_sync
   // Drop handler for message_kind::memory_sync: a sync shed or dropped at shutdown is marked
   // for a retry at the NPC's next snapshot; a coalesced one needs nothing (the newer sync
-  // carries both blocks whole).
+  // carries both blocks whole). Either way the letter is taken, so its key can send again.
   void on_dropped(queues::message m, queues::drop_reason r);
 
   // The same as handle() without the queue (tests, benches): `done` runs once when finished.

@@ -166,18 +166,23 @@ void snapshot_worker::handle(queues::message m, queues::completion done) {
   }
   auto r = process(*s);
   for (auto& req : r.syncs) {
+    auto key = sync_key_ ? sync_key_(req->agent_id, req->game_id) : req->agent_id;
+    auto letter = mailbox_.post(key, req);
+    if (!letter) {  // it replaced the request of the key's waiting letter
+      dispatcher_.count_coalesced(queues::message_kind::memory_sync);
+      continue;
+    }
     queues::message sync;
     sync.kind = queues::message_kind::memory_sync;
-    sync.key = sync_key_ ? sync_key_(req->agent_id, req->game_id) : req->agent_id;
-    sync.coalesce = true;
-    const std::string agent = req->agent_id;
-    sync.payload = std::const_pointer_cast<sync_request>(req);
-    const auto res = dispatcher_.submit(std::move(sync));
-    if (res.status != queues::submit_status::accepted) {
-      // Not queued: the NPC is written again at its next snapshot.
+    sync.key = std::move(key);
+    sync.coalesce = true;  // one letter per key waits at a time; kept for any other sender
+    sync.payload = letter;
+    if (dispatcher_.submit(std::move(sync)).status != queues::submit_status::accepted) {
+      // Not queued: the NPC is written again at its next snapshot (the key sends anew).
+      letter->take();
       syncs_rejected_.inc();
       std::lock_guard lk(mu_);
-      failed_.insert(agent);
+      failed_.insert(req->agent_id);
     }
   }
   done.done();

@@ -1,8 +1,9 @@
 #pragma once
 // The snapshot worker (DESIGN 5.1, 5.2): the handler of message_kind::snapshot. For each
 // applied snapshot it publishes one `cluster_update` event per changed cluster, then the new
-// immutable world_view, then calls the diff listeners, then submits a coalescing
-// `memory_sync` message (key = agent id) for each NPC whose blocks need writing.
+// immutable world_view, then calls the diff listeners, then posts the memory sync of each NPC
+// whose blocks need writing (key = agent id, or the Letta lane): a new `memory_sync` message
+// whose payload is a sync_mailbox::letter, or the newer request in the letter already waiting.
 //
 // Ownership: the app owns one snapshot_worker; it keeps one game_state per game. Thread-
 // safety: handle() may run for different games on different threads at once (the dispatcher
@@ -25,6 +26,7 @@
 #include "queues/event_hub.hpp"
 #include "workers/cluster_diff.hpp"
 #include "workers/game_state.hpp"
+#include "workers/sync_mailbox.hpp"
 #include "workers/world_options.hpp"
 #include "workers/world_registry.hpp"
 #include "workers/world_view.hpp"
@@ -65,6 +67,7 @@ class snapshot_worker final : public world_views {
   std::function<std::string(const std::string&, const std::string&)> sync_key_;
   queues::event_hub& events_;
   queues::dispatcher& dispatcher_;
+  sync_mailbox mailbox_;  // the syncs waiting in the background queue, one per sync key
   const policies::clock& clock_;
   std::vector<std::function<void(const cluster_diff&)>> listeners_;
 

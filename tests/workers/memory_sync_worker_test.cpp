@@ -14,6 +14,7 @@
 #include "queues/event_hub.hpp"
 #include "workers/memory_sync_worker.hpp"
 #include "workers/snapshot_worker.hpp"
+#include "workers/sync_mailbox.hpp"
 
 using namespace orch::workers;
 using namespace std::chrono_literals;
@@ -267,20 +268,61 @@ TEST_CASE("memory sync: a failed write is retried at the NPC's next snapshot") {
 
 TEST_CASE("memory sync: a shed sync is retried at the next snapshot - a coalesced one is not") {
   rig r;
+  sync_mailbox box;
   auto r1 = r.snaps.process(scene(1, {at("Pete", 0, 0), at("Diamond", 4, 0)}));
   REQUIRE(r1.syncs.size() == 1);
   orch::queues::message m;
   m.kind = orch::queues::message_kind::memory_sync;
-  m.payload = std::const_pointer_cast<sync_request>(r1.syncs[0]);
+  m.payload = box.post("agent-pete", r1.syncs[0]);
   r.syncs.on_dropped(m, orch::queues::drop_reason::coalesced);
+  CHECK(box.waiting() == 0);  // taken: the key sends anew
   r.clock.advance(3s);
   CHECK(r.snaps.process(scene(2, {at("Pete", 0, 0), at("Diamond", 4, 0)})).syncs.empty());
+  m.payload = box.post("agent-pete", r1.syncs[0]);
   r.syncs.on_dropped(m, orch::queues::drop_reason::shed);
+  CHECK(box.waiting() == 0);
   CHECK(r.value("npcorch_memory_sync_dropped_total") == 1);
   r.clock.advance(3s);
   auto r3 = r.snaps.process(scene(3, {at("Pete", 0, 0), at("Diamond", 4, 0)}));
   REQUIRE(r3.syncs.size() == 1);
   CHECK(r3.syncs[0]->reason == orch::policies::update_reason::retry);
+}
+
+TEST_CASE("sync mailbox: one letter waits per key - a newer request replaces its request until the sync takes it") {
+  sync_mailbox box;
+  auto req = [](std::string npc) {
+    auto r = std::make_shared<sync_request>();
+    r->npc_name = std::move(npc);
+    r->agent_id = "agent-" + r->npc_name;
+    return std::shared_ptr<const sync_request>(std::move(r));
+  };
+  auto first = req("Pete");
+  auto a = box.post("agent-pete", first);
+  REQUIRE(a);
+  auto b = box.post("agent-kaiden", req("Kaiden"));
+  REQUIRE(b);
+  CHECK(box.waiting() == 2);
+  auto newer = req("Pete");
+  CHECK(box.post("agent-pete", newer) == nullptr);  // replaced a's request: nothing to send
+  CHECK(first.use_count() == 1);                    // the older request is gone from the letter
+  CHECK(box.waiting() == 2);
+  CHECK(a->take() == newer);
+  CHECK(a->take() == nullptr);  // taken once
+  CHECK(box.waiting() == 1);
+  // Taken: the key's next request travels in a new letter, while the old one is being synced.
+  auto c = box.post("agent-pete", req("Pete"));
+  REQUIRE(c);
+  CHECK(c != a);
+  CHECK(box.waiting() == 2);
+  a.reset();  // the finished letter leaves no trace
+  CHECK(box.waiting() == 2);
+  // A letter dropped without being taken (a message destroyed unhandled) stops waiting too.
+  b.reset();
+  CHECK(box.waiting() == 1);
+  auto d = box.post("agent-kaiden", req("Kaiden"));
+  CHECK(d != nullptr);
+  c.reset();
+  CHECK(box.waiting() == 1);
 }
 
 TEST_CASE("snapshot worker: events before view and listeners - stale counted - game_of_npc") {
@@ -333,6 +375,47 @@ TEST_CASE("snapshot worker: handle() through the dispatcher queues coalescing me
   CHECK(r.value("npcorch_letta_block_writes_total") == 4);
   CHECK(synced == 2);
   CHECK(r.letta.blocks.size() == 4);
+}
+
+TEST_CASE("snapshot worker: a newer sync replaces the waiting one before the queue - counted as coalesced") {
+  rig r;
+  std::vector<block_synced> synced;
+  r.syncs.add_synced_listener([&](const block_synced& b) { synced.push_back(b); });
+  r.disp.set_handler(orch::queues::message_kind::memory_sync, [&](orch::queues::message m, orch::queues::completion c) {
+    r.syncs.handle(std::move(m), std::move(c));
+  });
+  r.disp.start();
+  // Three snapshots handled before any sync runs: each changes both NPCs' groups.
+  auto handle = [&](snapshot s) {
+    orch::queues::message m;
+    m.kind = orch::queues::message_kind::snapshot;
+    m.key = "g1";
+    m.payload = std::make_shared<snapshot>(std::move(s));
+    r.snaps.handle(std::move(m), orch::queues::completion{});
+    r.clock.advance(3s);
+  };
+  handle(scene(1, {at("Pete", 0, 0), at("Kaiden", 4, 0)}));
+  handle(scene(2, {at("Pete", 0, 0), at("Kaiden", 4, 0), at("Diamond", 6, 0)}));
+  handle(scene(3, {at("Pete", 0, 0), at("Diamond", 4, 0), at("Kaiden", 200, 0)}));
+  const orch::metrics::labels background{{"queue", "background"}};
+  CHECK(r.value("npcorch_group_updates_total", {{"reason", "changed"}}) == 6);
+  CHECK(r.value("npcorch_queue_accepted_total", background) == 6);   // every sync decided counts
+  CHECK(r.value("npcorch_queue_coalesced_total", background) == 4);  // two letters carried the newest
+  for (int i = 0; i < 200 && r.value("npcorch_letta_block_writes_total") < 4; ++i) r.io.run_one_for(50ms);
+  REQUIRE(synced.size() == 2);
+  CHECK(r.value("npcorch_letta_block_writes_total") == 4);
+  // The syncs that ran were the third snapshot's: Pete with Diamond, Kaiden alone.
+  std::map<std::string, S> members;
+  for (const auto& b : synced) members[b.npc_name] = b.members;
+  CHECK(members["Pete"] == S{"Diamond"});
+  CHECK(members["Kaiden"] == S{});
+  CHECK(r.value("npcorch_memory_sync_dropped_total") == 0);
+  // Nothing waits any more: the next change sends a new letter, which runs.
+  handle(scene(4, {at("Pete", 0, 0), at("Kaiden", 4, 0)}));
+  CHECK(r.value("npcorch_queue_coalesced_total", background) == 4);
+  for (int i = 0; i < 200 && r.value("npcorch_letta_block_writes_total") < 6; ++i) r.io.run_one_for(50ms);
+  CHECK(synced.size() == 4);
+  CHECK(r.value("npcorch_queue_accepted_total", background) == 8);
 }
 
 TEST_CASE("snapshot worker: only registry NPCs are mapped to a game - invented npc ids are counted, not kept") {
