@@ -141,34 +141,41 @@ struct event_hub::impl {
     return it == games.end() ? nullptr : it->second;
   }
 
-  // Appends one event to `game`'s log: `fill(ev)` writes its JSON once its seq is known.
-  // Subscribers get the one shared event, in seq order (publish_mu).
+  // Appends `n` events to `game`'s log, in order: `fill(i, ev)` writes the i-th one's JSON once
+  // its seq is known. One lookup of the game and one hold of its publish_mu for all of them, so
+  // no other publish to the game comes between them. Subscribers get each shared event, in seq
+  // order (publish_mu). Returns the last seq; 0 (and no log made) when n is 0.
   template <class Fill>
-  std::uint64_t publish(std::string_view game, Fill&& fill) {
+  std::uint64_t publish(std::string_view game, std::size_t n, Fill&& fill) {
+    if (n == 0) return 0;
     std::vector<std::string> evicted;
     auto g = get(game, true, evicted);
     notify(evicted);
     std::lock_guard pl(g->publish_mu);
-    auto ev = std::make_shared<event>();
-    std::vector<std::shared_ptr<subscriber_entry>> subs;
-    {
-      std::lock_guard sl(g->state_mu);
-      ev->seq = ++g->last_seq;
-      fill(*ev);
-      g->events.push_back(ev);
-      const auto before = g->bytes;
-      g->bytes += event_bytes(*ev);
-      trim_locked(*g);
-      replay_bytes_gauge.add(static_cast<double>(g->bytes) - static_cast<double>(before));
-      subs = g->subs;
+    std::uint64_t seq = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      auto ev = std::make_shared<event>();
+      std::vector<std::shared_ptr<subscriber_entry>> subs;
+      {
+        std::lock_guard sl(g->state_mu);
+        ev->seq = ++g->last_seq;
+        fill(i, *ev);
+        g->events.push_back(ev);
+        const auto before = g->bytes;
+        g->bytes += event_bytes(*ev);
+        trim_locked(*g);
+        replay_bytes_gauge.add(static_cast<double>(g->bytes) - static_cast<double>(before));
+        subs = g->subs;
+      }
+      published.inc();
+      const event_ptr shared = ev;
+      g->delivering.store(std::this_thread::get_id());
+      for (auto& sub : subs)
+        if (sub->alive.load()) sub->fn(shared);
+      g->delivering.store(std::thread::id{});
+      seq = shared->seq;
     }
-    published.inc();
-    const event_ptr shared = ev;
-    g->delivering.store(std::this_thread::get_id());
-    for (auto& s : subs)
-      if (s->alive.load()) s->fn(shared);
-    g->delivering.store(std::thread::id{});
-    return shared->seq;
+    return seq;
   }
 
   // What an event counts against replay_bytes: its JSON and the strings of its meta.
@@ -280,7 +287,7 @@ std::size_t event_hub::subscribers(std::string_view game) const {
 }
 
 std::uint64_t event_hub::publish(std::string_view game, std::string_view body) {
-  return impl_->publish(game, [&](event& ev) {
+  return impl_->publish(game, 1, [&](std::size_t, event& ev) {
     ev.json.reserve(body.size() + 32);
     ev.json.append("{\"seq\":").append(std::to_string(ev.seq));
     if (!body.empty()) ev.json.append(",").append(body);
@@ -288,25 +295,36 @@ std::uint64_t event_hub::publish(std::string_view game, std::string_view body) {
   });
 }
 
+namespace {
+
+// Renders `body` into the event (its seq set) and fills the meta readers match on.
+void fill_typed(const event_body& body, event& ev) {
+  render_event(ev.seq, body, ev.json);
+  ev.meta.type = event_type(body);
+  if (const auto* m = std::get_if<npc_message>(&body)) {
+    ev.meta.npc = m->npc;
+    ev.meta.in_reply_to = m->in_reply_to.value_or(std::string());
+    ev.meta.text = m->text;
+    ev.meta.conversation_id = m->conversation_id;
+    ev.meta.cluster_id = m->cluster_id;
+  } else if (const auto* t = std::get_if<npc_typing>(&body)) {
+    ev.meta.npc = t->npc;
+    ev.meta.in_reply_to = t->in_reply_to.value_or(std::string());
+    ev.meta.cluster_id = t->cluster_id;
+  } else if (const auto* d = std::get_if<turn_dropped>(&body)) {
+    ev.meta.turn_id = d->turn_id;
+    ev.meta.reason = d->reason;
+  }
+}
+
+}  // namespace
+
 std::uint64_t event_hub::publish(std::string_view game, const event_body& body) {
-  return impl_->publish(game, [&](event& ev) {
-    render_event(ev.seq, body, ev.json);
-    ev.meta.type = event_type(body);
-    if (const auto* m = std::get_if<npc_message>(&body)) {
-      ev.meta.npc = m->npc;
-      ev.meta.in_reply_to = m->in_reply_to.value_or(std::string());
-      ev.meta.text = m->text;
-      ev.meta.conversation_id = m->conversation_id;
-      ev.meta.cluster_id = m->cluster_id;
-    } else if (const auto* t = std::get_if<npc_typing>(&body)) {
-      ev.meta.npc = t->npc;
-      ev.meta.in_reply_to = t->in_reply_to.value_or(std::string());
-      ev.meta.cluster_id = t->cluster_id;
-    } else if (const auto* d = std::get_if<turn_dropped>(&body)) {
-      ev.meta.turn_id = d->turn_id;
-      ev.meta.reason = d->reason;
-    }
-  });
+  return impl_->publish(game, 1, [&](std::size_t, event& ev) { fill_typed(body, ev); });
+}
+
+std::uint64_t event_hub::publish_all(std::string_view game, std::span<const event_body> bodies) {
+  return impl_->publish(game, bodies.size(), [&](std::size_t i, event& ev) { fill_typed(bodies[i], ev); });
 }
 
 read_result event_hub::read(std::string_view game, std::uint64_t since, std::size_t max_events) const {

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -83,6 +84,10 @@ class event_hub {
   // Appends a typed event: rendered once (queues/events.hpp) into the shared event, with its
   // meta filled in. Returns its seq.
   std::uint64_t publish(std::string_view game, const event_body& body);
+  // Appends typed events in order, as publishing each in turn would, but with one lookup of the
+  // game for all of them and no other publish to the game between them (a snapshot's
+  // cluster_updates). Returns the last one's seq; 0 when `bodies` is empty (no log is made).
+  std::uint64_t publish_all(std::string_view game, std::span<const event_body> bodies);
 
   read_result read(std::string_view game, std::uint64_t since, std::size_t max_events) const;
   std::uint64_t last_seq(std::string_view game) const;

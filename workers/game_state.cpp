@@ -530,7 +530,7 @@ apply_result game_state::apply(const snapshot& s, policies::time_point now) {
     r.stats.leaves += ch.left.size();
     // Names where names are needed (a slot that left keeps its name until reused).
     r.diff.changes.push_back({std::move(ch.id), names_of(ch.members), names_of(ch.joined), names_of(ch.left)});
-    r.events.push_back(make_cluster_update(r.diff.changes.back(), *r.diff.view));
+    r.events.emplace_back(make_cluster_update(r.diff.changes.back(), *r.diff.view));
   }
   id_scratch_.clusters = std::move(clusters_);  // their room serves the next assignment
   id_scratch_.changes = std::move(ids.changes);

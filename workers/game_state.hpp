@@ -88,8 +88,8 @@ struct apply_stats {
 
 struct apply_result {
   bool stale = false;
-  cluster_diff diff;                           // changes and the new view
-  std::vector<queues::cluster_update> events;  // one per change, in order
+  cluster_diff diff;                       // changes and the new view
+  std::vector<queues::event_body> events;  // a cluster_update per change, in order
   std::vector<std::shared_ptr<const sync_request>> syncs;
   apply_stats stats;
   std::size_t clusters = 0;  // clusters in the game after this snapshot

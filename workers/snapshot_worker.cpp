@@ -131,7 +131,7 @@ apply_result snapshot_worker::process(const snapshot& s) {
 
   // Order matters to readers: the cluster_update events first, then the view, then the
   // listeners (which may tell NPCs of newcomers only after the update is out).
-  for (auto& ev : r.events) events_.publish(s.game_id, queues::event_body{std::move(ev)});
+  events_.publish_all(s.game_id, r.events);
   cluster_updates_.inc(r.events.size());
   {
     std::lock_guard lk(mu_);

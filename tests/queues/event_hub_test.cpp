@@ -2,6 +2,9 @@
 
 #include <atomic>
 #include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -259,4 +262,49 @@ TEST_CASE("event_hub: a since ahead of the log is a reset whose next is where th
   auto r2 = hub.read("fresh", 12345, 10);
   CHECK(r2.reset);
   CHECK(seqs(r2) == std::vector<std::uint64_t>{1});
+}
+
+TEST_CASE("event_hub: publish_all gives the events publishing each in turn gives, with none between them") {
+  orch::metrics::registry reg;
+  event_hub one(100, 10, reg), all(100, 10, reg);
+  std::vector<event_body> bodies{cluster_update{"c1", {"A", "B"}, {{"A", {1, 2, 3}}}, {"B"}, {}},
+                                 npc_typing{"Pete", "c1", {"Ann"}, std::string("t-1")},
+                                 turn_dropped{"t-2", "speaker_left"}, cluster_update{"c2", {}, {}, {}, {"C"}}};
+  CHECK(all.publish_all("g", std::span<const event_body>()) == 0);  // nothing: no log made either
+  CHECK(all.games() == 0);
+  one.publish("g", R"("type":"x")");
+  all.publish("g", R"("type":"x")");
+  std::vector<std::uint64_t> delivered;
+  auto sub = all.subscribe("g", [&](const event_ptr& e) { delivered.push_back(e->seq); });
+  std::uint64_t last = 0;
+  for (const auto& b : bodies) last = one.publish("g", b);
+  // Two threads publish to the game at once: each batch stays contiguous.
+  std::thread other([&] {
+    for (int i = 0; i < 50; ++i) all.publish("g", R"("type":"y")");
+  });
+  const auto mine = all.publish_all("g", bodies);
+  other.join();
+  auto a = one.read("g", 0, 100), b = all.read("g", 0, 100);
+  REQUIRE(a.events.size() == 5);
+  REQUIRE(b.events.size() == 55);
+  std::size_t at = 0;
+  while (at < b.events.size() && b.events[at]->seq != mine - 3) ++at;
+  REQUIRE(at + 4 <= b.events.size());
+  for (std::size_t i = 0; i < 4; ++i) {
+    const auto& want = *a.events[1 + i];
+    const auto& got = *b.events[at + i];
+    // The same event, but for its seq.
+    auto strip = [](const event& e) { return e.json.substr(e.json.find(',')); };
+    CHECK(strip(got) == strip(want));
+    CHECK(std::string_view(got.meta.type) == std::string_view(want.meta.type));
+    CHECK(got.meta.npc == want.meta.npc);
+    CHECK(got.meta.in_reply_to == want.meta.in_reply_to);
+    CHECK(got.meta.turn_id == want.meta.turn_id);
+    CHECK(got.seq == mine - 3 + i);
+  }
+  CHECK(last == 5);
+  CHECK(delivered.size() == 54);
+  bool increasing = true;
+  for (std::size_t i = 0; i < delivered.size(); ++i) increasing = increasing && delivered[i] == i + 2;
+  CHECK(increasing);
 }
