@@ -321,6 +321,35 @@ TEST_CASE("memory sync: a sync that skips its reads writes and counts what one t
   CHECK(reading.value("npcorch_letta_block_reads_skipped_total") == 0);
 }
 
+TEST_CASE("memory sync: a group_members text that is the daemon's alone is not kept, one with the NPC's notes is") {
+  rig r;
+  r.letta.steps = 0;
+  const auto& members = r.letta.blocks[{"agent-pete", "group_members"}];
+  const auto& status = r.letta.blocks[{"agent-pete", "status"}];
+  auto r1 = r.snaps.process(scene(1, {at("Pete", 0, 0), at("Diamond", 4, 0)}));
+  REQUIRE(r.run_sync(r1.syncs[0]));
+  REQUIRE(members.size() > 100);
+  CHECK(r.syncs.kept_text_bytes() == status.size());  // the members text is known by its hashes
+  // The agent notes something (a step): read, merged, and the merged text kept whole.
+  auto& text = r.letta.blocks[{"agent-pete", "group_members"}];
+  text.replace(text.find("\"notes\":\"\""), 10, "\"notes\":\"likes apples\"");
+  r.letta.steps = 1;
+  r.clock.advance(3s);
+  auto r2 = r.snaps.process(scene(2, {at("Pete", 0, 0), at("Diamond", 4, 0), at("Ann", 2, 3)}));
+  REQUIRE(r2.syncs.size() == 1);
+  REQUIRE(r.run_sync(r2.syncs[0]));
+  CHECK(members.find("likes apples") != std::string::npos);
+  CHECK(r.syncs.kept_text_bytes() == members.size() + status.size());
+  // The agent clears its note (a step): what the daemon writes then is its own again.
+  text.replace(text.find("likes apples"), 12, "");
+  r.letta.steps = 2;
+  r.clock.advance(3s);
+  auto r3 = r.snaps.process(scene(3, {at("Pete", 0, 0), at("Ann", 2, 3)}));
+  REQUIRE(r3.syncs.size() == 1);
+  REQUIRE(r.run_sync(r3.syncs[0]));
+  CHECK(r.syncs.kept_text_bytes() == status.size());
+}
+
 TEST_CASE("memory sync: block lag runs from the queued change to the group_members write") {
   rig r;
   auto& lag = r.metrics.get_histogram("npcorch_block_lag_seconds", "");
