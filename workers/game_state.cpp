@@ -138,7 +138,7 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
     t.is_npc = policies::classify(npc != nullptr, k) == policies::entity_kind::npc;
     const std::string_view agent = npc ? std::string_view(npc->agent_id) : std::string_view();
     if (t.agent_id != agent) {
-      t.agent_id.assign(agent);
+      t.agent_id = agent;
       t.cache = nullptr;  // another agent: another group cache
     }
     return npc;
@@ -294,6 +294,9 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
     --live_;
     order_dirty_ = true;
   }
+  // One slot per entity of every game: a table this apply grew (emplace_back doubles) keeps no
+  // room beyond its slots. A game reaches its size once and then reuses freed slots.
+  if (table_.capacity() > table_.size()) table_.shrink_to_fit();
   // Clustering reads the positions (checked above), who is present (order_dirty_: someone came
   // or left) and the game's clusters (for entities without a position).
   if (order_dirty_ || cluster_slots_ != last_cluster_slots_ || cluster_sizes_ != last_cluster_sizes_)
