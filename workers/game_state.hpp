@@ -30,6 +30,7 @@
 #include "policies/group_update.hpp"
 #include "queues/events.hpp"
 #include "workers/cluster_diff.hpp"
+#include "workers/clusterer_pool.hpp"
 #include "workers/group_blocks.hpp"
 #include "workers/snapshot.hpp"
 #include "workers/world_options.hpp"
@@ -98,7 +99,9 @@ struct apply_result {
 
 class game_state {
  public:
-  game_state(std::string game_id, const world_options& opts, std::shared_ptr<const world_registry> reg);
+  // `clusterers`: shared with the worker's other games (null: a pool of its own).
+  game_state(std::string game_id, const world_options& opts, std::shared_ptr<const world_registry> reg,
+             std::shared_ptr<clusterer_pool> clusterers = nullptr);
 
   apply_result apply(const snapshot& s, policies::time_point now);
 
@@ -242,7 +245,7 @@ class game_state {
   std::uint64_t players_evictions_ = 0;                    // entries players_ ever let go
   // By agent id: the registry's string (reg_ outlives the map), so no key is a copy of it.
   std::unordered_map<std::string_view, npc_cache> npcs_;
-  policies::clusterer clusterer_;
+  std::shared_ptr<clusterer_pool> clusterers_;
   policies::basic_id_scratch<std::uint32_t> id_scratch_;
   policies::cluster_set cluster_scratch_;
   // Scratch reused by every apply (no per-snapshot allocation once warm).
