@@ -478,3 +478,20 @@ TEST_CASE("game state: games sharing a clusterer pool cluster as games with thei
   }
   CHECK(pool->idle() == 1);  // one apply at a time here: one clusterer made for both games
 }
+
+TEST_CASE("game state: a view's agent ids are the registry's strings, and the view keeps the registry") {
+  auto reg = registry();
+  std::shared_ptr<const world_view> v;
+  {
+    game_state g("g1", world_options{}, reg);
+    v = g.apply(scene(1, {at("Pete", 0, 0), at("Ann", 2, 0)}), {}).diff.view;
+  }
+  REQUIRE(v);
+  const auto* pete = reg->find_npc("Pete");
+  CHECK(v->registry == reg);
+  CHECK(v->entities.at("Pete").agent_id.data() == pete->agent_id.data());  // a view, not a copy
+  CHECK(v->entities.at("Ann").agent_id.empty());
+  CHECK(v->entities.at("Pete").action == "Idle");
+  reg.reset();  // the game and the test let go: the view still reads its agent ids
+  CHECK(v->entities.at("Pete").agent_id == "agent-pete");
+}
