@@ -60,12 +60,16 @@ heap_bytes() {
   sleep 0.3
   curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^npcorch_heap_in_use_bytes / { printf "%d", $2 }'
 }
+free_bytes() {  # what malloc keeps free in its arenas (read after heap_bytes' wait)
+  curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^npcorch_heap_free_bytes / { printf "%d", $2 }'
+}
 before=$(rss_kb)
 heap_before=$(heap_bytes)
 INGEST_NPCS=$NPCS INGEST_MIX=walk INGEST_GAMES=$GAMES "$WRK" -t1 -c32 -d"${DURATION}s" --timeout 10s \
   -s "$ROOT/bench/ingest_wrk.lua" "http://127.0.0.1:$PORT" > "$TMP/wrk.txt" 2>&1
 after=$(rss_kb)
 heap_after=$(heap_bytes)
+free_after=$(free_bytes)
 requests=$(awk '/requests in/ { print $1 }' "$TMP/wrk.txt")
 entities=$((GAMES * (NPCS + 50)))
 npcs=$((GAMES * NPCS))
@@ -74,8 +78,9 @@ awk -v b="$before" -v a="$after" -v e="$entities" -v n="$npcs" 'BEGIN {
   printf "  RSS idle %.1f MB, after %.1f MB (%d NPCs, %d entities): %.0f bytes per entity (growth / entities)\n",
     b / 1024, a / 1024, n, e, (a - b) * 1024 / e
 }'
-awk -v b="$heap_before" -v a="$heap_after" -v e="$entities" 'BEGIN {
-  printf "  live heap idle %.1f MB, after %.1f MB: %.0f bytes per entity\n", b / 1048576, a / 1048576, (a - b) / e
+awk -v b="$heap_before" -v a="$heap_after" -v e="$entities" -v f="$free_after" 'BEGIN {
+  printf "  live heap idle %.1f MB, after %.1f MB: %.0f bytes per entity (malloc keeps %.1f MB free)\n",
+    b / 1048576, a / 1048576, (a - b) / e, f / 1048576
 }'
 # How far the memory syncs got (each lane keeps what its blocks hold once synced).
 curl -s "http://127.0.0.1:$PORT/metrics" | awk '
