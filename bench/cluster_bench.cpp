@@ -111,7 +111,9 @@ void game_state_walk(benchmark::State& state, bool shuffled, std::size_t games =
   }
   workers::world_options opts;
   std::vector<std::unique_ptr<workers::game_state>> gs;
-  for (std::size_t i = 0; i < games; ++i) gs.push_back(std::make_unique<workers::game_state>("g", opts, reg));
+  auto clusterers = std::make_shared<workers::clusterer_pool>();  // shared, as the snapshot worker does
+  for (std::size_t i = 0; i < games; ++i)
+    gs.push_back(std::make_unique<workers::game_state>("g", opts, reg, clusterers));
   policies::time_point now{};
   std::uint64_t seq = 0;
   std::size_t syncs = 0, hits = 0, quick = 0, changes = 0;

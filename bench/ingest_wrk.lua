@@ -4,9 +4,16 @@
 --   INGEST_MIX=walk    each game's snapshots cycle through 3 position sets 1-3 studs apart:
 --                      everyone moves, and one member of every group of five steps in and
 --                      out of its group's range, so each snapshot is real diff work
+--   INGEST_NPCS=N      NPCs per game (a multiple of 5, default 50; the 50 players stay): runs
+--                      that differ only in it give the marginal memory of one NPC
+--                      (bench/ingest_rss.sh). The first 12 are the registry's NPCs, the rest
+--                      Villager13.. ; groups of five are all NPCs or all players, as with 50.
 -- The bodies are rendered once at start-up; a request only picks the next one.
 local games = tonumber(os.getenv("INGEST_GAMES") or "64")
 local mix = os.getenv("INGEST_MIX") or "repeat"
+local npcs = tonumber(os.getenv("INGEST_NPCS") or "50")
+if npcs % 5 ~= 0 or npcs < 0 then error("INGEST_NPCS must be a multiple of 5") end
+local entities = npcs + 50
 local registry = {"Pete", "Kaiden", "Goldie", "Oscar", "Noobster", "Marisol", "Bramble", "Ivy",
                   "Rex", "Luna", "Hank", "Tilly"}
 
@@ -23,17 +30,18 @@ end
 
 local function body(g, variant)
   local names = {}
-  for i = 1, 100 do
-    if i <= 12 then
+  for i = 1, entities do
+    if i <= 12 and i <= npcs then
       names[i] = registry[i]
-    elseif i <= 50 then
+    elseif i <= npcs then
       names[i] = string.format("Villager%02d", i)
     else
-      names[i] = string.format("Player%02d_%d", i, g)
+      -- With 50 NPCs, Player51_g..Player100_g as before.
+      names[i] = string.format("Player%02d_%d", i - npcs + 50, g)
     end
   end
   local parts, clusters = {}, {}
-  for grp = 0, 19 do
+  for grp = 0, entities / 5 - 1 do
     local members = {}
     for j = 1, 5 do members[j] = '"' .. names[grp * 5 + j] .. '"' end
     local list = table.concat(members, ",")
@@ -48,7 +56,7 @@ local function body(g, variant)
         if j == 5 then x = x + 1.5 * variant end  -- 3 studs a step: 7, 10, 13 from its group
       end
       local kind, id = "npc", string.format('"npc-%d"', i)
-      if i > 50 then kind, id = "player", tostring(1000000 + g * 100 + i) end
+      if i > npcs then kind, id = "player", tostring(1000000 + g * 100 + i - npcs + 50) end
       parts[#parts + 1] = entity(names[i], kind, id, x, 3.0, z, list, mix == "walk" and variant or 0)
     end
   end

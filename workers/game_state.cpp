@@ -62,11 +62,13 @@ std::vector<std::string> member_names_of(const sync_request& r) {
   return out;
 }
 
-game_state::game_state(std::string game_id, const world_options& opts, std::shared_ptr<const world_registry> reg)
+game_state::game_state(std::string game_id, const world_options& opts, std::shared_ptr<const world_registry> reg,
+                       std::shared_ptr<clusterer_pool> clusterers)
     : game_id_(std::move(game_id)),
       opts_(opts),
       group_opts_{opts.stale_after, opts.force_refresh},
-      reg_(reg ? std::move(reg) : std::make_shared<world_registry>()) {}
+      reg_(reg ? std::move(reg) : std::make_shared<world_registry>()),
+      clusterers_(clusterers ? std::move(clusterers) : std::make_shared<clusterer_pool>()) {}
 
 const policies::npc_group_state* game_state::group_state_of(const std::string& agent_id) const {
   auto it = npcs_.find(agent_id);
@@ -138,7 +140,7 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
     t.is_npc = policies::classify(npc != nullptr, k) == policies::entity_kind::npc;
     const std::string_view agent = npc ? std::string_view(npc->agent_id) : std::string_view();
     if (t.agent_id != agent) {
-      t.agent_id.assign(agent);
+      t.agent_id = agent;
       t.cache = nullptr;  // another agent: another group cache
     }
     return npc;
@@ -294,6 +296,9 @@ void game_state::track_entities(const snapshot& s, policies::time_point now, app
     --live_;
     order_dirty_ = true;
   }
+  // One slot per entity of every game: a table this apply grew (emplace_back doubles) keeps no
+  // room beyond its slots. A game reaches its size once and then reuses freed slots.
+  if (table_.capacity() > table_.size()) table_.shrink_to_fit();
   // Clustering reads the positions (checked above), who is present (order_dirty_: someone came
   // or left) and the game's clusters (for entities without a position).
   if (order_dirty_ || cluster_slots_ != last_cluster_slots_ || cluster_sizes_ != last_cluster_sizes_)
@@ -334,7 +339,9 @@ std::vector<std::vector<std::uint32_t>> game_state::cluster_entities(const snaps
     pt_entity_.push_back(i);
   }
   const auto t0 = std::chrono::steady_clock::now();
-  clusterer_.run(pts_, opts_.cluster_radius_studs, cluster_scratch_);
+  auto clusterer = clusterers_->take();
+  clusterer->run(pts_, opts_.cluster_radius_studs, cluster_scratch_);
+  clusterers_->put(std::move(clusterer));
   stats.clustering_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // Union-find over name ranks (common/union_find: the root of a set is its smallest rank).

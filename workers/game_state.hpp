@@ -17,6 +17,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -29,6 +30,7 @@
 #include "policies/group_update.hpp"
 #include "queues/events.hpp"
 #include "workers/cluster_diff.hpp"
+#include "workers/clusterer_pool.hpp"
 #include "workers/group_blocks.hpp"
 #include "workers/snapshot.hpp"
 #include "workers/world_options.hpp"
@@ -97,7 +99,9 @@ struct apply_result {
 
 class game_state {
  public:
-  game_state(std::string game_id, const world_options& opts, std::shared_ptr<const world_registry> reg);
+  // `clusterers`: shared with the worker's other games (null: a pool of its own).
+  game_state(std::string game_id, const world_options& opts, std::shared_ptr<const world_registry> reg,
+             std::shared_ptr<clusterer_pool> clusterers = nullptr);
 
   apply_result apply(const snapshot& s, policies::time_point now);
 
@@ -112,6 +116,7 @@ class game_state {
   // Never more slots than entities present at once during one apply (last snapshot's + new).
   std::size_t entity_count() const { return live_; }
   std::size_t table_size() const { return table_.size(); }
+  std::size_t table_capacity() const { return table_.capacity(); }  // == table_size() after an apply
 
  private:
   static constexpr std::uint32_t no_slot = 0xffffffffU;
@@ -125,41 +130,43 @@ class game_state {
   // One entity, updated in place from snapshot to snapshot: its strings keep their buffers,
   // so a steady game allocates nothing per entity here. A slot of table_, found by its name
   // through ids_ (or the positional hint); a slot whose entity left goes to free_ for reuse.
+  // There is one per entity of every game: the fields are ordered by size (no padding holes).
   struct tracked {
-    std::string name;   // display name (its key in ids_)
-    bool live = false;  // an entity present (false: on free_)
+    std::string name;  // display name (its key in ids_)
     std::string id;
-    bool is_npc = false;
-    std::string agent_id;
-    std::optional<vec3> position;
-    std::optional<double> health;
     std::string location;
-    policies::entity_action action = policies::entity_action::idle;
     std::string appearance;
+    std::string npc_id;
+    std::string_view agent_id;  // its registry entry's (reg_ outlives the table), "" when none
+    std::optional<vec3> position;
+    std::optional<vec3> prev_position;  // its position before this apply
+    std::optional<double> health;
     std::int64_t last_seen_s = 0;
     std::uint64_t gen = 0;              // the apply that last touched it
-    bool existed = false;               // tracked before this apply
-    std::optional<vec3> prev_position;  // its position before this apply
-    std::uint32_t index = 0;            // rank of its name (cluster_entities)
-    std::uint32_t successor = no_slot;  // the entity the last snapshot listed after it (hint)
+    std::uint64_t members_touched = 0;  // the apply whose cluster changes named it (joined, left)
     // Its entry in view_ (the last published view), null until a view lists it: the view is
     // compared with the world through these, with no lookup by name.
     const entity_view* view_entry = nullptr;
     // Its agent's group cache (an element of npcs_, never erased), null until decide_syncs
     // first looks it up and again whenever the slot gets another name or agent.
     npc_cache* cache = nullptr;
-    std::uint64_t members_touched = 0;  // the apply whose cluster changes named it (joined, left)
     // Its registry entry as last looked up (the registry never changes): valid while the
-    // snapshot gives the same id (or none again) for this name.
-    bool npc_known = false;
-    bool npc_by_id = false;  // looked up with an id, `npc_id`
-    std::string npc_id;
+    // snapshot gives the same id (or none again) for this name (`npc_known`, `npc_by_id`:
+    // looked up with an id, `npc_id`).
     const npc_info* npc = nullptr;
     // Its player cache entry (an element of players_) as last looked up, for a player: valid
     // while no entry was evicted since (`player_evictions` equals players_evictions_) and the
     // entry's key is still the one this entity is cached under.
     std::pair<const std::string, player_entry>* player = nullptr;
     std::uint64_t player_evictions = 0;
+    std::uint32_t index = 0;            // rank of its name (cluster_entities)
+    std::uint32_t successor = no_slot;  // the entity the last snapshot listed after it (hint)
+    bool live = false;                  // an entity present (false: on free_)
+    bool is_npc = false;
+    bool existed = false;  // tracked before this apply
+    bool npc_known = false;
+    bool npc_by_id = false;
+    policies::entity_action action = policies::entity_action::idle;
   };
   struct player_entry {
     std::string name;
@@ -236,8 +243,9 @@ class game_state {
   std::vector<slot_cluster> clusters_;
   std::unordered_map<std::string, player_entry> players_;  // by player id (or name)
   std::uint64_t players_evictions_ = 0;                    // entries players_ ever let go
-  std::unordered_map<std::string, npc_cache> npcs_;        // by agent id
-  policies::clusterer clusterer_;
+  // By agent id: the registry's string (reg_ outlives the map), so no key is a copy of it.
+  std::unordered_map<std::string_view, npc_cache> npcs_;
+  std::shared_ptr<clusterer_pool> clusterers_;
   policies::basic_id_scratch<std::uint32_t> id_scratch_;
   policies::cluster_set cluster_scratch_;
   // Scratch reused by every apply (no per-snapshot allocation once warm).

@@ -59,6 +59,7 @@ bool game_state::view_changed(const slot_assignment& ids) const {
 
 void game_state::fill_view(filled_view& v, const slot_assignment& ids) {
   v.game_id = game_id_;
+  v.registry = reg_;
   v.snapshots_applied = applied_;
   v.entities.reserve(live_);
   v.by_slot.resize(table_.size(), nullptr);
@@ -77,10 +78,10 @@ void game_state::fill_view(filled_view& v, const slot_assignment& ids) {
     entity_view& e = *entry;
     e.id.assign(t.id);
     e.is_npc = t.is_npc;
-    e.agent_id.assign(t.agent_id);
+    e.agent_id = t.agent_id;
     e.position = t.position;
     e.location.assign(t.location);
-    e.action.assign(policies::to_string(t.action));
+    e.action = policies::to_string(t.action);
     if (cluster_of_[id] == no_slot)
       e.cluster_id.clear();
     else

@@ -56,6 +56,8 @@ class memory_sync_worker {
   // first one's), for npcorch_block_lag_seconds; nullopt: not timed.
   void sync(std::shared_ptr<const sync_request> req, std::function<void(bool ok)> done,
             std::optional<policies::time_point> seen = std::nullopt);
+  // Bytes of block text the lanes keep for cheap syncs (tests, benches).
+  std::size_t kept_text_bytes();
 
  private:
   struct op;
@@ -67,23 +69,34 @@ class memory_sync_worker {
     // message-step count when the sync that learnt it started. While the count has not
     // moved, the block still holds this text and is not read again.
     std::string value;
+    // Set instead of `value` for a group_members text that is the daemon's alone (its last
+    // write, with no note or key of the NPC's): a merge takes nothing from such a text, so
+    // only its content hash is kept (the 1-2 KB text is most of a lane's memory).
+    std::optional<std::uint64_t> daemon_only;
     std::optional<std::uint64_t> steps;
+  };
+  // A block's text as a sync has it: read from Letta, or known from the last sync (`value`,
+  // or `daemon_only` with `text` empty and the text's hash in `daemon_text_hash`).
+  struct known_text {
+    std::string text;
+    std::optional<std::uint64_t> daemon_only;
+    std::uint64_t daemon_text_hash = 0;
   };
   struct written {
     kept_block members;
     kept_block status;
   };
-  using on_block_fn = void (memory_sync_worker::*)(std::shared_ptr<op>, letta_result, std::string);
+  using on_block_fn = void (memory_sync_worker::*)(std::shared_ptr<op>, letta_result, known_text);
   // Reads block `label` (or takes `before`'s text when no step ran since) and goes on with `next`.
   void read_block(std::shared_ptr<op> o, const kept_block& before, const char* label, on_block_fn next);
   // Records what block `which` of `lane` holds now: `value` as of `steps`, and when the daemon
   // wrote it, `wrote`'s hashes.
-  void keep(const std::string& lane, kept_block written::*which, std::string value, std::optional<std::uint64_t> steps,
+  void keep(const std::string& lane, kept_block written::*which, known_text value, std::optional<std::uint64_t> steps,
             const merge_outcome* wrote);
   void sync_members(std::shared_ptr<op> o);
-  void on_members(std::shared_ptr<op> o, letta_result r, std::string current);
+  void on_members(std::shared_ptr<op> o, letta_result r, known_text current);
   void sync_status(std::shared_ptr<op> o);
-  void on_status(std::shared_ptr<op> o, letta_result r, std::string current);
+  void on_status(std::shared_ptr<op> o, letta_result r, known_text current);
   void observe_lag(const op& o);
   void finish(std::shared_ptr<op> o, bool ok);
   written last_written(const std::string& lane);

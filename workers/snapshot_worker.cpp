@@ -5,8 +5,9 @@
 namespace orch::workers {
 
 struct snapshot_worker::game_slot {
-  explicit game_slot(std::string id, const world_options& o, std::shared_ptr<const world_registry> r)
-      : state(std::move(id), o, std::move(r)) {}
+  game_slot(std::string id, const world_options& o, std::shared_ptr<const world_registry> r,
+            std::shared_ptr<clusterer_pool> c)
+      : state(std::move(id), o, std::move(r), std::move(c)) {}
   // The dispatcher already runs one snapshot per game at a time; the lock keeps direct
   // callers of process() (tests, benches) honest too and is uncontended in the daemon.
   std::mutex mu;
@@ -73,7 +74,7 @@ void snapshot_worker::add_diff_listener(std::function<void(const cluster_diff&)>
 std::shared_ptr<snapshot_worker::game_slot> snapshot_worker::slot_for(const std::string& game_id) {
   std::lock_guard lk(mu_);
   auto& s = games_[game_id];
-  if (!s) s = std::make_shared<game_slot>(game_id, opts_, reg_);
+  if (!s) s = std::make_shared<game_slot>(game_id, opts_, reg_, clusterers_);
   return s;
 }
 

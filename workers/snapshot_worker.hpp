@@ -64,6 +64,7 @@ class snapshot_worker final : public world_views {
 
   world_options opts_;
   std::shared_ptr<const world_registry> reg_;
+  std::shared_ptr<clusterer_pool> clusterers_ = std::make_shared<clusterer_pool>();  // the games' scratch
   std::function<std::string(const std::string&, const std::string&)> sync_key_;
   queues::event_hub& events_;
   queues::dispatcher& dispatcher_;

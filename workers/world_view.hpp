@@ -9,22 +9,26 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "workers/snapshot.hpp"
+#include "workers/world_registry.hpp"
 
 namespace orch::workers {
 
+// One per entity and view (a game keeps two views): the texts every entity shares are views of
+// strings that outlive it, not copies.
 struct entity_view {
   std::string name;  // display name
   std::string id;    // npc id or player id ("" when unknown)
   bool is_npc = false;
-  std::string agent_id;  // registry agent ("" for players and unregistered NPCs)
+  std::string_view agent_id;  // registry agent, in world_view::registry ("" for players and unregistered NPCs)
   std::optional<vec3> position;
-  std::string location;    // registry location name ("" when none)
-  std::string action;      // Dead | Severely injured | Injured | Moving | Idle
-  std::string cluster_id;  // "" when in no cluster
+  std::string location;     // registry location name ("" when none)
+  std::string_view action;  // Dead | Severely injured | Injured | Moving | Idle (policies::to_string's, static)
+  std::string cluster_id;   // "" when in no cluster
 };
 
 struct cluster_view {
@@ -34,6 +38,7 @@ struct cluster_view {
 
 struct world_view {
   std::string game_id;
+  std::shared_ptr<const world_registry> registry;          // holds what the entities' agent_id views
   std::uint64_t snapshots_applied = 0;                     // applies counted when this view was built
   std::unordered_map<std::string, entity_view> entities;   // by display name
   std::unordered_map<std::string, cluster_view> clusters;  // by cluster id

@@ -49,12 +49,17 @@ inline std::shared_ptr<const world_view> make_view(const std::string& g, const s
                                                    const std::string& location = "Cafe") {
   auto v = std::make_shared<world_view>();
   v->game_id = g;
+  // The agent ids live in a registry the view holds, as a game_state's views do.
+  std::vector<npc_info> agents;
+  for (const auto& e : ents)
+    if (e.npc && e.agent) agents.push_back({"npc-" + e.name, e.name, "", "agent-" + e.name});
+  v->registry = std::make_shared<world_registry>(std::move(agents), std::vector<location_info>{});
   for (const auto& e : ents) {
     entity_view ev;
     ev.name = e.name;
     ev.is_npc = e.npc;
     if (e.npc) ev.id = "npc-" + e.name;
-    if (e.npc && e.agent) ev.agent_id = "agent-" + e.name;
+    if (e.npc && e.agent) ev.agent_id = v->registry->find_npc(e.name)->agent_id;
     ev.position = vec3{e.x, 0, 0};
     ev.location = location;
     ev.action = "Idle";

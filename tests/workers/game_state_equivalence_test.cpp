@@ -301,7 +301,8 @@ TEST_CASE("game state: the interned entity table matches the reference under chu
       window.insert(present.begin(), present.end());
       bound = std::max(bound, window.size());
       CHECK(now_state.entity_count() == present.size());
-      CHECK(now_state.table_size() <= bound);  // slots of entities that left are reused
+      CHECK(now_state.table_size() <= bound);                       // slots of entities that left are reused
+      CHECK(now_state.table_capacity() == now_state.table_size());  // and the table keeps no room
       all_names.insert(present.begin(), present.end());
       before = std::move(present);
       changes += a.diff.changes.size();

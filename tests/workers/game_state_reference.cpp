@@ -231,17 +231,24 @@ std::vector<std::vector<std::string>> game_state::cluster_entities(const snapsho
 std::shared_ptr<const world_view> game_state::make_view(const policies::id_assignment& ids) {
   auto v = std::make_shared<world_view>();
   v->game_id = game_id_;
+  v->registry = reg_;
   v->snapshots_applied = applied_;
+  // A view's agent ids are views of the registry's strings (world_view::registry).
+  auto registry_agent = [&](const std::string& agent) -> std::string_view {
+    for (const auto& n : reg_->npcs())
+      if (!agent.empty() && n.agent_id == agent) return n.agent_id;
+    return {};
+  };
   v->entities.reserve(entities_.size());
   for (const auto& [name, t] : entities_) {
     entity_view e;
     e.name = name;
     e.id = t.id;
     e.is_npc = t.is_npc;
-    e.agent_id = t.agent_id;
+    e.agent_id = registry_agent(t.agent_id);
     e.position = t.position;
     e.location = t.location;
-    e.action = std::string(policies::to_string(t.action));
+    e.action = policies::to_string(t.action);
     v->entities.emplace(name, std::move(e));
   }
   for (const auto& c : ids.clusters) {

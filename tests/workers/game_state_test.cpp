@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -442,4 +443,55 @@ TEST_CASE("game state: a view read on another thread is never refilled under the
   t2.join();
   CHECK(torn.load() == 0);
   CHECK(recycled > 0);
+}
+
+TEST_CASE("game state: games sharing a clusterer pool cluster as games with their own do") {
+  // The pool's clusterer goes from a big game to a small one and back: nothing of one run may
+  // reach the next.
+  auto pool = std::make_shared<clusterer_pool>();
+  world_options opts;
+  game_state big("big", opts, registry(), pool), small("small", opts, registry(), pool);
+  game_state big_alone("big", opts, registry()), small_alone("small", opts, registry());
+  auto walkers = [](int n, double k) {
+    std::vector<snapshot_entity> es;
+    for (int i = 0; i < n; ++i) es.push_back(at("W" + std::to_string(i), walker_x(i, k), (i % 3) * 1.5));
+    return es;
+  };
+  auto clusters_of = [](const apply_result& r) {
+    std::map<std::string, std::vector<std::string>> out;
+    for (const auto& [id, c] : r.diff.view->clusters) out[id] = c.members;
+    return out;
+  };
+  const orch::policies::time_point now{};
+  for (std::uint64_t k = 1; k <= 40; ++k) {
+    CAPTURE(k);
+    const auto sb = scene(k, walkers(60, static_cast<double>(k)));
+    const auto ss = scene(k, walkers(7, static_cast<double>(k) * 1.7));
+    const auto rb = big.apply(sb, now), rs = small.apply(ss, now);
+    const auto rb_alone = big_alone.apply(sb, now), rs_alone = small_alone.apply(ss, now);
+    REQUIRE(rb.diff.view);
+    REQUIRE(rs.diff.view);
+    CHECK(clusters_of(rb) == clusters_of(rb_alone));
+    CHECK(clusters_of(rs) == clusters_of(rs_alone));
+    CHECK(rb.diff.changes.size() == rb_alone.diff.changes.size());
+    CHECK(rs.diff.changes.size() == rs_alone.diff.changes.size());
+  }
+  CHECK(pool->idle() == 1);  // one apply at a time here: one clusterer made for both games
+}
+
+TEST_CASE("game state: a view's agent ids are the registry's strings, and the view keeps the registry") {
+  auto reg = registry();
+  std::shared_ptr<const world_view> v;
+  {
+    game_state g("g1", world_options{}, reg);
+    v = g.apply(scene(1, {at("Pete", 0, 0), at("Ann", 2, 0)}), {}).diff.view;
+  }
+  REQUIRE(v);
+  const auto* pete = reg->find_npc("Pete");
+  CHECK(v->registry == reg);
+  CHECK(v->entities.at("Pete").agent_id.data() == pete->agent_id.data());  // a view, not a copy
+  CHECK(v->entities.at("Ann").agent_id.empty());
+  CHECK(v->entities.at("Pete").action == "Idle");
+  reg.reset();  // the game and the test let go: the view still reads its agent ids
+  CHECK(v->entities.at("Pete").agent_id == "agent-pete");
 }

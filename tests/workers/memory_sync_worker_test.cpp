@@ -2,6 +2,7 @@
 // Letta client (callbacks posted to an io_context, as the real client's are).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -227,6 +228,127 @@ TEST_CASE("memory sync: reads are skipped exactly when no step ran since the las
   REQUIRE(r5.syncs.size() == 1);
   REQUIRE(r.run_sync(r5.syncs[0]));
   CHECK(r.letta.log.front() == "GET agent-pete group_members");
+}
+
+namespace {
+
+// An edit the agent makes to its blocks between two syncs (with its tools, in a step).
+void agent_edit(std::map<std::pair<std::string, std::string>, std::string>& blocks, int kind) {
+  auto& members = blocks[{"agent-pete", "group_members"}];
+  auto& status = blocks[{"agent-pete", "status"}];
+  auto replace_first = [](std::string& s, const std::string& from, const std::string& to) {
+    auto at = s.find(from);
+    if (at != std::string::npos) s.replace(at, from.size(), to);
+  };
+  switch (kind) {
+    case 0:
+      replace_first(members, "\"notes\":\"\"", "\"notes\":\"owes me a coin\"");
+      break;
+    case 1:
+      replace_first(members, "{", "{\"mood\":\"sunny\",");
+      break;  // a key of its own
+    case 2:
+      members = "I forgot who is here.";
+      break;  // not JSON
+    case 3:
+      replace_first(members, "Current members", "People around");
+      break;  // a daemon-owned field
+    case 4:
+      status += "\nfeeling tired";
+      break;
+    case 5:
+      status = "health: 5 | location: nowhere";
+      break;
+    case 6:
+      members.clear();
+      break;
+    default:
+      break;  // a step that changed nothing
+  }
+}
+
+}  // namespace
+
+TEST_CASE("memory sync: a sync that skips its reads writes and counts what one that reads does") {
+  // Two daemons fed the same snapshots and agent edits: one whose client counts steps (reads
+  // skipped while no step ran), one whose client does not (every block read). Whatever the
+  // worker keeps of a block between syncs, the texts written, the writes skipped, the merges
+  // and the conflicts must be the same; only the reads differ, by the reads skipped.
+  rig counted, reading;
+  counted.letta.steps = 0;
+  const std::vector<std::string> others = {"Diamond", "Ann", "Kim", "Bo"};
+  std::uint64_t seed = 7;
+  auto next = [&seed](std::uint64_t n) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (seed >> 33) % n;
+  };
+  for (std::uint64_t seq = 1; seq <= 150; ++seq) {
+    CAPTURE(seq);
+    std::vector<snapshot_entity> es{at("Pete", next(4) == 0 ? 12.0 : 0.0, 0)};
+    for (std::size_t i = 0; i < others.size(); ++i)
+      if (next(3) != 0) es.push_back(at(others[i], 2.0 + static_cast<double>(i), 1));
+    const std::uint64_t edit = next(10);
+    if (edit < 8) {
+      agent_edit(counted.letta.blocks, static_cast<int>(edit));
+      agent_edit(reading.letta.blocks, static_cast<int>(edit));
+      *counted.letta.steps += 1;
+    }
+    const bool force = next(8) == 0;
+    for (rig* r : {&counted, &reading}) {
+      r->clock.advance(3s);
+      auto res = r->snaps.process(scene(seq, es));
+      for (auto& s : res.syncs) {
+        auto req = std::make_shared<sync_request>(*s);
+        req->force = req->force || force;
+        REQUIRE(r->run_sync(req));
+      }
+    }
+    REQUIRE(counted.letta.blocks == reading.letta.blocks);
+    for (const char* name : {"npcorch_letta_block_writes_total", "npcorch_block_writes_skipped_total",
+                             "npcorch_memory_merges_total", "npcorch_memory_conflicts_total"}) {
+      CAPTURE(name);
+      REQUIRE(counted.value(name) == reading.value(name));
+    }
+  }
+  auto gets = [](const rig& r) {
+    return std::count_if(r.letta.log.begin(), r.letta.log.end(),
+                         [](const std::string& l) { return l.starts_with("GET"); });
+  };
+  const double skipped = counted.value("npcorch_letta_block_reads_skipped_total");
+  CHECK(skipped > 20);                                       // the scenario does exercise the skipped reads ...
+  CHECK(counted.value("npcorch_memory_merges_total") > 10);  // ... and merges and conflicts
+  CHECK(counted.value("npcorch_memory_conflicts_total") > 5);
+  CHECK(static_cast<double>(gets(counted)) + skipped == static_cast<double>(gets(reading)));
+  CHECK(reading.value("npcorch_letta_block_reads_skipped_total") == 0);
+}
+
+TEST_CASE("memory sync: a group_members text that is the daemon's alone is not kept, one with the NPC's notes is") {
+  rig r;
+  r.letta.steps = 0;
+  const auto& members = r.letta.blocks[{"agent-pete", "group_members"}];
+  const auto& status = r.letta.blocks[{"agent-pete", "status"}];
+  auto r1 = r.snaps.process(scene(1, {at("Pete", 0, 0), at("Diamond", 4, 0)}));
+  REQUIRE(r.run_sync(r1.syncs[0]));
+  REQUIRE(members.size() > 100);
+  CHECK(r.syncs.kept_text_bytes() == status.size());  // the members text is known by its hashes
+  // The agent notes something (a step): read, merged, and the merged text kept whole.
+  auto& text = r.letta.blocks[{"agent-pete", "group_members"}];
+  text.replace(text.find("\"notes\":\"\""), 10, "\"notes\":\"likes apples\"");
+  r.letta.steps = 1;
+  r.clock.advance(3s);
+  auto r2 = r.snaps.process(scene(2, {at("Pete", 0, 0), at("Diamond", 4, 0), at("Ann", 2, 3)}));
+  REQUIRE(r2.syncs.size() == 1);
+  REQUIRE(r.run_sync(r2.syncs[0]));
+  CHECK(members.find("likes apples") != std::string::npos);
+  CHECK(r.syncs.kept_text_bytes() == members.size() + status.size());
+  // The agent clears its note (a step): what the daemon writes then is its own again.
+  text.replace(text.find("likes apples"), 12, "");
+  r.letta.steps = 2;
+  r.clock.advance(3s);
+  auto r3 = r.snaps.process(scene(3, {at("Pete", 0, 0), at("Ann", 2, 3)}));
+  REQUIRE(r3.syncs.size() == 1);
+  REQUIRE(r.run_sync(r3.syncs[0]));
+  CHECK(r.syncs.kept_text_bytes() == status.size());
 }
 
 TEST_CASE("memory sync: block lag runs from the queued change to the group_members write") {
