@@ -219,8 +219,7 @@ struct app::impl {
 
   // The allocator's arena cap applies before the io and Redis threads exist (DESIGN 9).
   void start_memory() {
-    if (!apply_allocator_settings(cfg->memory))
-      log(log_level::warn, std::string("memory.arena_max: refused by the allocator (") + allocator_name() + ")");
+    if (!apply_allocator_settings(cfg->memory)) log(log_level::warn, "memory.arena_max: refused by malloc");
     heap.start();
   }
 

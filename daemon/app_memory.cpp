@@ -4,10 +4,6 @@
 
 #include <atomic>
 
-#if defined(ORCH_WITH_TCMALLOC)
-#include <gperftools/malloc_extension.h>
-#endif
-
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -16,24 +12,13 @@ namespace orch::daemon {
 
 namespace net = boost::asio;
 
-const char* allocator_name() {
-#if defined(ORCH_WITH_TCMALLOC)
-  return "tcmalloc";
-#else
-  return "malloc";
-#endif
-}
-
 bool apply_allocator_settings(const memory_options& opts) {
-#if defined(ORCH_WITH_TCMALLOC)
-  return opts.arena_max == 0;  // tcmalloc has no arenas to cap
-#elif defined(__GLIBC__)
+#if defined(__GLIBC__)
   if (opts.arena_max > 0) return mallopt(M_ARENA_MAX, static_cast<int>(opts.arena_max)) == 1;
-  return true;
 #else
   (void)opts;
-  return true;
 #endif
+  return true;
 }
 
 // Owned by the monitor; a timer handler holds it weakly (a late one finds it gone), stop()'s
@@ -45,32 +30,14 @@ struct heap_monitor::state {
         stats_timer(strand),
         trim_timer(strand),
         in_use(m.get_gauge("npcorch_heap_in_use_bytes",
-                           "Bytes the allocator has handed out and not yet had back (glibc: mallinfo2 uordblks + "
-                           "hblkhd; tcmalloc: generic.current_allocated_bytes)")),
+                           "Bytes malloc has handed out and not yet had back (mallinfo2: uordblks + hblkhd)")),
         free_bytes(m.get_gauge("npcorch_heap_free_bytes",
-                               "Free bytes the allocator keeps mapped: retained, not live (glibc: mallinfo2 fordblks; "
-                               "tcmalloc: heap size less unmapped and allocated bytes)")),
-        trims(m.get_counter("npcorch_malloc_trims_total",
-                            "Free memory given back to the kernel (memory.trim_interval_ms; glibc: malloc_trim(0), "
-                            "tcmalloc: ReleaseFreeMemory)")),
-        trim_seconds(m.get_histogram("npcorch_malloc_trim_seconds", "Duration of one trim")) {}
+                               "Free bytes malloc keeps in its arenas (mallinfo2 fordblks): retained, not live")),
+        trims(m.get_counter("npcorch_malloc_trims_total", "malloc_trim(0) runs (memory.trim_interval_ms)")),
+        trim_seconds(m.get_histogram("npcorch_malloc_trim_seconds", "Duration of one malloc_trim(0) run")) {}
 
   void sample(bool trim) {
-#if defined(ORCH_WITH_TCMALLOC)
-    auto* ext = MallocExtension::instance();
-    if (trim) {
-      const auto t0 = std::chrono::steady_clock::now();
-      ext->ReleaseFreeMemory();
-      trim_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      trims.inc();
-    }
-    std::size_t allocated = 0, heap = 0, unmapped = 0;
-    ext->GetNumericProperty("generic.current_allocated_bytes", &allocated);
-    ext->GetNumericProperty("generic.heap_size", &heap);
-    ext->GetNumericProperty("tcmalloc.pageheap_unmapped_bytes", &unmapped);
-    in_use.set(static_cast<double>(allocated));
-    free_bytes.set(heap > unmapped + allocated ? static_cast<double>(heap - unmapped - allocated) : 0.0);
-#elif defined(__GLIBC__)
+#if defined(__GLIBC__)
     if (trim) {
       const auto t0 = std::chrono::steady_clock::now();
       malloc_trim(0);

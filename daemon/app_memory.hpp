@@ -1,20 +1,13 @@
 #pragma once
-// app_memory: the daemon's allocator settings and heap gauges (DESIGN 9).
+// app_memory: the daemon's allocator settings and heap gauges (glibc malloc, DESIGN 9).
 //
-// The allocator is tcmalloc (gperftools' tcmalloc_minimal, linked when the build finds it and
-// builds without sanitizers: ORCH_TCMALLOC in CMakeLists.txt) or else glibc's malloc. The
-// snapshot path allocates on one io thread what another frees; tcmalloc's thread caches take
-// that without the arena locks glibc's free takes, which measured 10-20 % less CPU per walking
-// snapshot (README, issue 11).
-//
-// apply_allocator_settings() caps glibc's arenas (`memory.arena_max`, mallopt(M_ARENA_MAX));
-// call it before the io threads start (tcmalloc has no arenas: a cap > 0 is refused there).
-// heap_monitor samples the allocator every `memory.stats_interval_ms` into
-// npcorch_heap_in_use_bytes (live allocations, mmapped chunks included) and
-// npcorch_heap_free_bytes (free memory the allocator keeps: what a flood's peak leaves behind),
-// and, when `memory.trim_interval_ms` > 0, gives free pages back to the kernel on that period
-// (glibc: malloc_trim(0); tcmalloc: ReleaseFreeMemory; npcorch_malloc_trims_total, the duration
-// in npcorch_malloc_trim_seconds).
+// apply_allocator_settings() caps malloc's arenas (`memory.arena_max`, mallopt(M_ARENA_MAX));
+// call it before the io threads start. heap_monitor samples mallinfo2() every
+// `memory.stats_interval_ms` into npcorch_heap_in_use_bytes (live allocations, mmapped chunks
+// included) and npcorch_heap_free_bytes (free memory malloc keeps in its arenas: what a flood's
+// peak leaves behind), and, when `memory.trim_interval_ms` > 0, gives free arena pages back to
+// the kernel with malloc_trim(0) on that period (npcorch_malloc_trims_total, its duration in
+// npcorch_malloc_trim_seconds).
 //
 // Ownership: the app owns one heap_monitor; it keeps references to the io_context and the
 // metrics registry, which must outlive it. Thread-safety: start() once, stop() from any thread;
@@ -30,8 +23,6 @@
 
 namespace orch::daemon {
 
-// "tcmalloc" or "malloc" (glibc's, or a sanitizer's).
-const char* allocator_name();
 // mallopt(M_ARENA_MAX) when arena_max > 0; returns false when the allocator refused it.
 bool apply_allocator_settings(const memory_options& opts);
 

@@ -3,8 +3,7 @@
 set -euo pipefail
 pkgs=(g++ cmake make pkg-config libboost-dev libboost-system-dev libconcurrentqueue-dev
       rapidjson-dev libsimdjson-dev libyaml-cpp-dev doctest-dev libsystemd-dev libcli11-dev libbenchmark-dev curl clang-format ccache
-      libhiredis-dev redis-server nginx-light libgoogle-perftools-dev)
-# libgoogle-perftools-dev: tcmalloc_minimal, the daemon's allocator (daemon/app_memory.hpp).
+      libhiredis-dev redis-server nginx-light)
 # redis-server and nginx-light: more than one daemon (DESIGN 10; the two-daemon test and
 # scripts/demo.sh --two-daemons run them on loopback). Installing redis-server also starts
 # Debian's own instance on 6379; the tests and the demo start their own on free ports.

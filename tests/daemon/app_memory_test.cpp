@@ -3,7 +3,6 @@
 #include <doctest/doctest.h>
 
 #include <memory>
-#include <string>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -15,8 +14,7 @@ using namespace orch::daemon;
 using namespace std::chrono_literals;
 
 namespace {
-// Sanitizers replace malloc: mallinfo2() then reports glibc's own (unused) heap. tcmalloc's
-// figures follow allocations as glibc's do.
+// Sanitizers replace malloc: mallinfo2() then reports glibc's own (unused) heap.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool glibc_malloc = false;
 #elif defined(__has_feature)
@@ -34,13 +32,7 @@ TEST_CASE("app_memory: the arena cap is accepted - the gauges follow live alloca
   memory_options cap;
   cap.arena_max = 4;  // this test process's allocator: harmless
   const bool capped = apply_allocator_settings(cap);
-  const bool tcmalloc = std::string(allocator_name()) == "tcmalloc";
-  if (tcmalloc)
-    CHECK_FALSE(capped);  // no arenas to cap
-  else if (glibc_malloc)
-    CHECK(capped);  // a sanitizer's mallopt refuses everything
-  memory_options uncapped;
-  CHECK(apply_allocator_settings(uncapped));
+  if (glibc_malloc) CHECK(capped);  // a sanitizer's mallopt refuses everything
   boost::asio::io_context io;
   metrics::registry m;
   memory_options o;
