@@ -19,7 +19,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <set>
 #include <string>
@@ -108,9 +107,37 @@ class scheduler {
     std::set<std::uint64_t> by_age;  // every queued message of this queue (shed oldest)
     queue_stats stats;
   };
+  // A key's waiting seqs in accept order. Most keys hold one (a memory sync waits as one letter
+  // per key), so not a std::deque, whose empty state alone allocates ~600 bytes: a vector
+  // whose front is an index, compacted once the taken part is the larger half.
+  class seq_list {
+   public:
+    bool empty() const { return head_ == v_.size(); }
+    std::uint64_t front() const { return v_[head_]; }
+    const std::uint64_t* begin() const { return v_.data() + head_; }
+    const std::uint64_t* end() const { return v_.data() + v_.size(); }
+    void insert(const std::uint64_t* pos, std::uint64_t seq) { v_.insert(v_.begin() + (pos - v_.data()), seq); }
+    void erase(const std::uint64_t* pos) {
+      if (pos == begin()) return pop_front();
+      v_.erase(v_.begin() + (pos - v_.data()));
+    }
+    void pop_front() {
+      if (++head_ == v_.size()) {
+        v_.clear();
+        head_ = 0;
+      } else if (head_ >= 16 && 2 * head_ >= v_.size()) {
+        v_.erase(v_.begin(), v_.begin() + static_cast<std::ptrdiff_t>(head_));
+        head_ = 0;
+      }
+    }
+
+   private:
+    std::vector<std::uint64_t> v_;
+    std::size_t head_ = 0;
+  };
   struct key_state {
     bool running = false;
-    std::deque<std::uint64_t> pending;                              // accept order, across queues
+    seq_list pending;                                               // accept order, across queues
     std::array<std::uint64_t, message_kind_count> coalesce_slot{};  // queued coalescible, 0 = none
   };
 

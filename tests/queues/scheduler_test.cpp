@@ -313,3 +313,56 @@ TEST_CASE("scheduler: an invalid config is refused at construction") {
   c.queues[1].workers = 0;
   CHECK_THROWS_AS(scheduler{c}, std::invalid_argument);
 }
+
+TEST_CASE("scheduler: one key's deep backlog keeps accept order through late stamps, sheds and starts") {
+  // One hot key with hundreds waiting: messages stamped in one order and handed over in
+  // another (the dispatcher's producer threads), the queue shedding its oldest, and starts one
+  // at a time. A sorted list of the key's waiting seqs is the reference.
+  auto c = cfg3();
+  c.queues[2].capacity = 150;  // background, shed_oldest
+  scheduler s(c);
+  std::mt19937 rng(7);
+  std::set<std::uint64_t> waiting;  // the key's queued seqs, the reference
+  std::vector<std::uint64_t> started, expected;
+  std::vector<message> stamped;
+  auto push_one = [&] {
+    const auto seq = stamped.back().accept_seq;
+    auto r = s.push(std::move(stamped.back()));
+    stamped.pop_back();
+    waiting.insert(seq);
+    if (r.status == push_status::shed) {
+      REQUIRE(r.dropped);
+      CHECK(r.dropped->accept_seq == *waiting.begin());  // the oldest queued goes
+      waiting.erase(r.dropped->accept_seq);
+    }
+  };
+  int n = 0;
+  for (int round = 0; round < 400; ++round) {
+    for (int i = 0; i < 3; ++i) {
+      auto m = msg(message_kind::memory_sync, "hot", n++);
+      s.stamp(m, t0);
+      stamped.push_back(std::move(m));
+    }
+    std::shuffle(stamped.begin(), stamped.end(), rng);  // handed over out of stamp order
+    while (stamped.size() > 1) push_one();
+    if (round % 2 == 0)
+      if (auto m = s.next(t0)) {
+        expected.push_back(*waiting.begin());
+        waiting.erase(waiting.begin());
+        started.push_back(m->accept_seq);
+        s.complete(m->queue, m->key);
+      }
+  }
+  while (!stamped.empty()) push_one();
+  while (auto m = s.next(t0)) {
+    expected.push_back(*waiting.begin());
+    waiting.erase(waiting.begin());
+    started.push_back(m->accept_seq);
+    s.complete(m->queue, m->key);
+  }
+  CHECK(waiting.empty());
+  CHECK(started.size() > 300);
+  CHECK(started == expected);
+  CHECK(s.key_count() == 0);
+  CHECK(s.stats(2).shed > 500);
+}
