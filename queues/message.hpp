@@ -51,7 +51,8 @@ struct message {
   // order the daemon accepted them. Snapshots: game id; Letta calls: agent id; turns: cluster.
   std::string key;
   // When true, a newer message of the same kind and key replaces this one while it has not
-  // started (newer snapshot of a game, newer memory sync of an agent). Counted as coalesced.
+  // started (a newer snapshot of a game). Counted as coalesced. Memory syncs coalesce before
+  // the queue instead (workers/sync_mailbox.hpp), counted through dispatcher::count_coalesced.
   bool coalesce = false;
   // The worker that handles `kind` owns the payload's type and takes it with payload.as<T>().
   payload_ref payload;

@@ -176,7 +176,7 @@ void snapshot_worker::handle(queues::message m, queues::completion done) {
     queues::message sync;
     sync.kind = queues::message_kind::memory_sync;
     sync.key = std::move(key);
-    sync.coalesce = true;  // one letter per key waits at a time; kept for any other sender
+    // No coalesce flag: the mailbox is where syncs coalesce, and one letter per key waits.
     sync.payload = letter;
     if (dispatcher_.submit(std::move(sync)).status != queues::submit_status::accepted) {
       // Not queued: the NPC is written again at its next snapshot (the key sends anew).
