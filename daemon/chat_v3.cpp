@@ -21,8 +21,8 @@ std::string v3_body(const std::string& turn_id, const std::string* message, cons
 // fields filled when the event was published: no JSON is parsed here.
 std::optional<std::string> v3_answer_of(const queues::event& ev, const std::string& turn_id,
                                         const std::string& npc_name) {
-  const auto& m = ev.meta;
-  const std::string_view type = m.type;
+  const auto& m = ev.fields();
+  const std::string_view type = ev.type;
   if (type == "npc_message" && m.in_reply_to == turn_id && m.npc == npc_name)
     return v3_body(turn_id, &m.text, m.conversation_id, ",\"cluster_id\":" + json_quote(m.cluster_id));
   if (type == "turn_dropped" && m.turn_id == turn_id)

@@ -33,7 +33,7 @@ struct game_log {
   std::atomic<std::thread::id> delivering{};
   mutable std::mutex state_mu;
   std::deque<event_ptr> events;  // contiguous seqs, oldest first
-  std::size_t bytes = 0;         // JSON bytes of `events`
+  std::size_t bytes = 0;         // event_hub::bytes_of the events
   std::uint64_t last_seq = 0;
   std::vector<std::shared_ptr<subscriber_entry>> subs;
   std::list<std::string>::iterator lru;  // guarded by games_mu
@@ -178,12 +178,7 @@ struct event_hub::impl {
     return seq;
   }
 
-  // What an event counts against replay_bytes: its JSON and the strings of its meta.
-  static std::size_t event_bytes(const event& e) {
-    const auto& m = e.meta;
-    return e.json.size() + m.npc.size() + m.in_reply_to.size() + m.text.size() + m.conversation_id.size() +
-           m.cluster_id.size() + m.turn_id.size() + m.reason.size();
-  }
+  static std::size_t event_bytes(const event& e) { return event_hub::bytes_of(e); }
 
   // Drops the oldest events while over either cap; the newest event always stays.
   void trim_locked(game_log& g) {
@@ -286,6 +281,14 @@ std::size_t event_hub::subscribers(std::string_view game) const {
   return g->subs.size();
 }
 
+std::size_t event_hub::bytes_of(const event& e) {
+  std::size_t n = per_event_bytes + e.json.size();
+  if (const auto* f = e.typed.get())
+    n += sizeof(event_fields) + f->npc.size() + f->in_reply_to.size() + f->text.size() + f->conversation_id.size() +
+         f->cluster_id.size() + f->turn_id.size() + f->reason.size();
+  return n;
+}
+
 std::uint64_t event_hub::publish(std::string_view game, std::string_view body) {
   return impl_->publish(game, 1, [&](std::size_t, event& ev) {
     ev.json.reserve(body.size() + 32);
@@ -297,23 +300,29 @@ std::uint64_t event_hub::publish(std::string_view game, std::string_view body) {
 
 namespace {
 
-// Renders `body` into the event (its seq set) and fills the meta readers match on.
+// Renders `body` into the event (its seq set) and fills the typed fields readers match on.
 void fill_typed(const event_body& body, event& ev) {
   render_event(ev.seq, body, ev.json);
-  ev.meta.type = event_type(body);
+  ev.type = event_type(body);
   if (const auto* m = std::get_if<npc_message>(&body)) {
-    ev.meta.npc = m->npc;
-    ev.meta.in_reply_to = m->in_reply_to.value_or(std::string());
-    ev.meta.text = m->text;
-    ev.meta.conversation_id = m->conversation_id;
-    ev.meta.cluster_id = m->cluster_id;
+    auto f = std::make_unique<event_fields>();
+    f->npc = m->npc;
+    f->in_reply_to = m->in_reply_to.value_or(std::string());
+    f->text = m->text;
+    f->conversation_id = m->conversation_id;
+    f->cluster_id = m->cluster_id;
+    ev.typed = std::move(f);
   } else if (const auto* t = std::get_if<npc_typing>(&body)) {
-    ev.meta.npc = t->npc;
-    ev.meta.in_reply_to = t->in_reply_to.value_or(std::string());
-    ev.meta.cluster_id = t->cluster_id;
+    auto f = std::make_unique<event_fields>();
+    f->npc = t->npc;
+    f->in_reply_to = t->in_reply_to.value_or(std::string());
+    f->cluster_id = t->cluster_id;
+    ev.typed = std::move(f);
   } else if (const auto* d = std::get_if<turn_dropped>(&body)) {
-    ev.meta.turn_id = d->turn_id;
-    ev.meta.reason = d->reason;
+    auto f = std::make_unique<event_fields>();
+    f->turn_id = d->turn_id;
+    f->reason = d->reason;
+    ev.typed = std::move(f);
   }
 }
 

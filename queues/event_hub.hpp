@@ -6,8 +6,9 @@
 // Ownership: the app owns one event_hub. Thread-safety: all members may be called from any
 // thread. Subscriber callbacks run on the publishing thread, under no lock of the hub's that
 // a callback could re-enter; they must only hand the event off (post to a strand).
-// Bounded: replay buffers hold at most replay_capacity events and replay_bytes bytes of event
-// JSON per game (the oldest events go first; the newest event is always kept), and the hub
+// Bounded: replay buffers hold at most replay_capacity events and replay_bytes bytes per game
+// (bytes_of: an event's JSON, its typed fields and what keeping it costs besides; the oldest
+// events go first; the newest event is always kept), and the hub
 // tracks at most max_games games. Past the cap only an idle game is evicted (no subscriber and
 // no activity — publish, admit or unsubscribe — for game_idle; least recently active first);
 // when none is idle, admit() refuses the new game. Eviction listeners then drop the game's
@@ -29,10 +30,10 @@
 namespace orch::queues {
 
 // The typed fields a reader needs to pick an event and use it without parsing its JSON
-// (/chat/v3 waits for the npc_message answering its turn, or the turn_dropped of it). Empty
-// for string-published events.
-struct event_meta {
-  const char* type = "";        // "npc_message", "turn_dropped", ...
+// (/chat/v3 waits for the npc_message answering its turn, or the turn_dropped of it). Only
+// npc_message, npc_typing and turn_dropped have them: they live in an allocation of their own
+// so that the many events without them (cluster_update, conversation_state) stay small.
+struct event_fields {
   std::string npc;              // npc_message, npc_typing
   std::string in_reply_to;      // npc_message, npc_typing ("" when null)
   std::string text;             // npc_message
@@ -44,8 +45,15 @@ struct event_meta {
 
 struct event {
   std::uint64_t seq = 0;
-  std::string json;  // the whole event object, `seq` and `type` included, rendered once
-  event_meta meta;
+  const char* type = "";                      // "npc_message", "turn_dropped", ...; "" for string-published events
+  std::string json;                           // the whole event object, `seq` and `type` included, rendered once
+  std::unique_ptr<const event_fields> typed;  // null when the event type has no typed fields
+
+  // The typed fields, all empty when the event has none.
+  const event_fields& fields() const {
+    static const event_fields none;
+    return typed ? *typed : none;
+  }
 };
 using event_ptr = std::shared_ptr<const event>;
 
@@ -78,16 +86,23 @@ class event_hub {
   std::size_t subscribers(std::string_view game) const;
 
   // Appends an untyped event to `game`'s log: `body` is its JSON members after seq, e.g.
-  // R"("type":"x","a":1)" (no braces); its meta stays empty. The daemon's workers publish
-  // typed events (below); this form remains for tests and tools. Returns its seq.
+  // R"("type":"x","a":1)" (no braces); its type stays "" and it has no typed fields. The
+  // daemon's workers publish typed events (below); this form remains for tests and tools.
+  // Returns its seq.
   std::uint64_t publish(std::string_view game, std::string_view body);
   // Appends a typed event: rendered once (queues/events.hpp) into the shared event, with its
-  // meta filled in. Returns its seq.
+  // type and typed fields filled in. Returns its seq.
   std::uint64_t publish(std::string_view game, const event_body& body);
   // Appends typed events in order, as publishing each in turn would, but with one lookup of the
   // game for all of them and no other publish to the game between them (a snapshot's
   // cluster_updates). Returns the last one's seq; 0 when `bodies` is empty (no log is made).
   std::uint64_t publish_all(std::string_view game, std::span<const event_body> bodies);
+
+  // What an event counts against replay_bytes: its JSON, its typed fields (with their strings)
+  // and per_event_bytes for the event object, its shared count and its place in the log (88
+  // bytes on x86-64).
+  static constexpr std::size_t per_event_bytes = sizeof(event) + 32;
+  static std::size_t bytes_of(const event& e);
 
   read_result read(std::string_view game, std::uint64_t since, std::size_t max_events) const;
   std::uint64_t last_seq(std::string_view game) const;

@@ -86,19 +86,30 @@ TEST_CASE("event_hub: bounded replay answers reset when since is too old") {
 
 TEST_CASE("event_hub: the replay buffer is bounded in bytes too, oldest out first, newest always kept") {
   orch::metrics::registry reg;
-  // Each event below is {"seq":N,"type":"x","pad":"<90 bytes>"}: about 120 bytes of JSON.
+  // Each event below is {"seq":N,"type":"x","pad":"<90 bytes>"}: about 120 bytes of JSON, and
+  // the bookkeeping of one event on top.
   const std::string body = R"("type":"x","pad":")" + std::string(90, 'p') + "\"";
   event_hub hub(100, 500, 10, reg);
   for (int i = 0; i < 10; ++i) hub.publish("g", body);
   auto r = hub.read("g", 0, 100);
+  REQUIRE(!r.events.empty());
+  // What one event counts: its JSON and the fixed per-event share (no typed fields here).
+  const std::size_t each = event_hub::bytes_of(*r.events[0]);
+  CHECK(each == event_hub::per_event_bytes + r.events[0]->json.size());
+  CHECK(each > 120 + 40);
   std::size_t bytes = 0;
-  for (const auto& e : r.events) bytes += e->json.size();
+  for (const auto& e : r.events) bytes += event_hub::bytes_of(*e);
   CHECK(bytes <= 500);
-  CHECK(r.events.size() == 4);  // 4 x ~120 bytes fit, a fifth would not
-  CHECK(seqs(r) == std::vector<std::uint64_t>{7, 8, 9, 10});
+  CHECK(bytes + each > 500);  // one more would not fit
+  const auto kept = r.events.size();
+  CHECK(kept == 500 / each);
+  CHECK(r.events.back()->seq == 10);
+  CHECK(r.events.front()->seq == 10 - kept + 1);
   CHECK(r.reset);  // since=0 is older than what is kept
-  CHECK(reg.value("npcorch_events_replay_trimmed_total", {{"cap", "bytes"}}) == 6);
+  CHECK(reg.value("npcorch_events_replay_trimmed_total", {{"cap", "bytes"}}) == static_cast<double>(10 - kept));
   CHECK(reg.value("npcorch_events_replay_trimmed_total", {{"cap", "count"}}) == 0);
+  // The replay gauge sums the same.
+  CHECK(reg.value("npcorch_events_replay_bytes", {}) == static_cast<double>(bytes));
   // Another game has its own budget.
   hub.publish("h", body);
   CHECK(hub.read("h", 0, 100).events.size() == 1);
@@ -296,10 +307,10 @@ TEST_CASE("event_hub: publish_all gives the events publishing each in turn gives
     // The same event, but for its seq.
     auto strip = [](const event& e) { return e.json.substr(e.json.find(',')); };
     CHECK(strip(got) == strip(want));
-    CHECK(std::string_view(got.meta.type) == std::string_view(want.meta.type));
-    CHECK(got.meta.npc == want.meta.npc);
-    CHECK(got.meta.in_reply_to == want.meta.in_reply_to);
-    CHECK(got.meta.turn_id == want.meta.turn_id);
+    CHECK(std::string_view(got.type) == std::string_view(want.type));
+    CHECK(got.fields().npc == want.fields().npc);
+    CHECK(got.fields().in_reply_to == want.fields().in_reply_to);
+    CHECK(got.fields().turn_id == want.fields().turn_id);
     CHECK(got.seq == mine - 3 + i);
   }
   CHECK(last == 5);

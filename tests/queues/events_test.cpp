@@ -151,7 +151,7 @@ TEST_CASE("events: the fixed field order of each type (what clients already read
   CHECK(json == R"({"seq":4,"type":"npc_typing","npc":"Pete","clusterId":"c1","audience":["Ann"],"inReplyTo":null})");
 }
 
-TEST_CASE("event_hub: a typed event is rendered once, shared by subscribers, with its meta") {
+TEST_CASE("event_hub: a typed event is rendered once, shared by subscribers, with its typed fields") {
   orch::metrics::registry reg;
   event_hub hub(100, 1 << 20, 10, reg);
   std::vector<event_ptr> got_a, got_b;
@@ -163,11 +163,39 @@ TEST_CASE("event_hub: a typed event is rendered once, shared by subscribers, wit
   REQUIRE(got_a.size() == 2);
   REQUIRE(got_b.size() == 2);
   CHECK(got_a[0].get() == got_b[0].get());  // one event object, one rendering
-  CHECK(std::string(got_a[0]->meta.type) == "npc_message");
-  CHECK(got_a[0]->meta.npc == "Pete");
-  CHECK(got_a[0]->meta.in_reply_to == "turn-9");
+  CHECK(std::string(got_a[0]->type) == "npc_message");
+  CHECK(got_a[0]->fields().npc == "Pete");
+  CHECK(got_a[0]->fields().in_reply_to == "turn-9");
+  CHECK(got_a[0]->fields().text == "Hi");
+  CHECK(got_a[0]->fields().conversation_id == "conv-c1");
+  CHECK(got_a[0]->fields().cluster_id == "c1");
   CHECK(got_a[0]->json.rfind(R"({"seq":1,"type":"npc_message","npc":"Pete")", 0) == 0);
-  CHECK(std::string(got_a[1]->meta.type) == "turn_dropped");
-  CHECK(got_a[1]->meta.turn_id == "turn-10");
-  CHECK(hub.read("g", 0, 10).events.size() == 2);
+  CHECK(std::string(got_a[1]->type) == "turn_dropped");
+  CHECK(got_a[1]->fields().turn_id == "turn-10");
+  CHECK(got_a[1]->fields().reason == "shed");
+  CHECK(got_a[1]->fields().npc.empty());
+  // An event type without typed fields carries none (no allocation for them).
+  hub.publish("g", event_body{cluster_update{"c1", {"Ann", "Pete"}, {}, {"Ann"}, {}}});
+  REQUIRE(got_a.size() == 3);
+  CHECK(std::string(got_a[2]->type) == "cluster_update");
+  CHECK(got_a[2]->typed == nullptr);
+  CHECK(got_a[2]->fields().npc.empty());
+  CHECK(hub.read("g", 0, 10).events.size() == 3);
+}
+
+TEST_CASE("event_hub: an event with typed fields counts them against the byte cap") {
+  orch::metrics::registry reg;
+  event_hub hub(100, 1 << 20, 10, reg);
+  hub.publish("g", event_body{npc_message{
+                       "Pete", "Hello there", "conv-c1", "c1", {"Ann"}, std::string("turn-9"), std::nullopt}});
+  hub.publish("g", event_body{cluster_update{"c1", {"Ann", "Pete"}, {}, {"Ann"}, {}}});
+  auto r = hub.read("g", 0, 10);
+  REQUIRE(r.events.size() == 2);
+  const auto& m = *r.events[0];
+  CHECK(event_hub::bytes_of(m) == event_hub::per_event_bytes + m.json.size() + sizeof(orch::queues::event_fields) +
+                                      std::string("Peteturn-9Hello thereconv-c1c1").size());
+  const auto& c = *r.events[1];
+  CHECK(event_hub::bytes_of(c) == event_hub::per_event_bytes + c.json.size());
+  CHECK(reg.value("npcorch_events_replay_bytes", {}) ==
+        static_cast<double>(event_hub::bytes_of(m) + event_hub::bytes_of(c)));
 }
