@@ -15,6 +15,10 @@
 # (DESIGN 9: >= 100x). Never fails on a ratio; exits non-zero only when something needed is
 # missing or does not start.
 #
+# ROUNDS=N (default 1) measures each mix N times as a pair, nginx then the daemon right after,
+# and prints every pair's ratio and the median: on a shared host whose speed drifts from one
+# minute to the next, a pair measured back to back is compared under the same conditions.
+#
 # usage: bench/ingest_vs_nginx.sh [BUILD_DIR] [DURATION_S] [CONNECTIONS] [GAMES]
 #        (defaults: build, 10, 32, 64; BUILD_DIR relative to the repository root)
 set -u
@@ -24,6 +28,8 @@ BUILD=${1:-build}
 DURATION=${2:-10}
 CONNECTIONS=${3:-32}
 GAMES=${4:-64}
+ROUNDS=${ROUNDS:-1}
+case "$ROUNDS" in '' | *[!0-9]* | 0) echo "ingest_vs_nginx: ROUNDS must be a positive integer" >&2; exit 1 ;; esac
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 WRK=$(command -v wrk || echo /usr/bin/wrk)
 DAEMON="$BUILD/npc-orchestratord"
@@ -149,28 +155,46 @@ run_wrk() {
     END { ok = total - bad; printf "%.0f %d\n", ok / d, ok }' "$TMP/$1-$3.txt"
 }
 
+# The median of the numbers on stdin (one per line).
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
 echo "ingest benchmark: original-format snapshots, 50 NPCs + 50 players (~30 KB), $GAMES games,"
-echo "  wrk -t1 -c$CONNECTIONS keep-alive, closed loop, $DURATION s per target and mix, $(nproc) cores"
+echo "  wrk -t1 -c$CONNECTIONS keep-alive, closed loop, $DURATION s per target and mix, $(nproc) cores$(
+  [ "$ROUNDS" -gt 1 ] && echo ", $ROUNDS rounds (nginx, then the daemon) per mix")"
 for mix in repeat walk; do
-  read -r NGINX_RATE _ < <(run_wrk nginx "$NGINX_PORT" "$mix")
-  before=$(cpu_ticks)
-  read -r DAEMON_RATE DAEMON_OK < <(run_wrk daemon "$DAEMON_PORT" "$mix")
-  after=$(cpu_ticks)
-  if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
-    echo "ingest_vs_nginx: the daemon died during the $mix run:" >&2
-    tail -20 "$TMP/daemon.log" >&2
-    exit 1
+  : > "$TMP/ratios-$mix"
+  : > "$TMP/cpu-$mix"
+  : > "$TMP/rates-$mix"
+  for round in $(seq 1 "$ROUNDS"); do
+    read -r NGINX_RATE _ < <(run_wrk nginx "$NGINX_PORT" "$mix")
+    before=$(cpu_ticks)
+    read -r DAEMON_RATE DAEMON_OK < <(run_wrk daemon "$DAEMON_PORT" "$mix")
+    after=$(cpu_ticks)
+    if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+      echo "ingest_vs_nginx: the daemon died during the $mix run:" >&2
+      tail -20 "$TMP/daemon.log" >&2
+      exit 1
+    fi
+    label=$mix
+    [ "$ROUNDS" -gt 1 ] && label="$mix $round"
+    awk -v mix="$label" -v n="$NGINX_RATE" -v d="$DAEMON_RATE" -v ok="$DAEMON_OK" \
+        -v ticks=$((after - before)) -v tck="$TCK" -v rf="$TMP/ratios-$mix" -v cf="$TMP/cpu-$mix" -v df="$TMP/rates-$mix" 'BEGIN {
+      ratio = (n > 0 ? d / n : 0); cpu = (ok > 0 ? ticks / tck * 1e6 / ok : 0)
+      printf "  %-8s nginx %8.0f/s   daemon %8.0f/s (202)   ratio %6.3f (target >= 0.3)   daemon CPU %7.1f us/snapshot\n",
+        mix, n, d, ratio, cpu
+      print ratio >> rf; print cpu >> cf; print d >> df
+    }'
+    grep -E "Non-2xx|Socket errors" "$TMP/daemon-$mix.txt" | sed "s/^/         daemon $mix: /"
+  done
+  if [ "$ROUNDS" -gt 1 ]; then
+    printf "  %-8s median of %d pairs: ratio %6.3f (target >= 0.3), daemon CPU %7.1f us/snapshot\n" "$mix" "$ROUNDS" \
+      "$(median < "$TMP/ratios-$mix")" "$(median < "$TMP/cpu-$mix")"
   fi
-  awk -v mix="$mix" -v n="$NGINX_RATE" -v d="$DAEMON_RATE" -v ok="$DAEMON_OK" \
-      -v ticks=$((after - before)) -v tck="$TCK" 'BEGIN {
-    printf "  %-6s nginx %8.0f/s   daemon %8.0f/s (202)   ratio %6.3f (target >= 0.3)   daemon CPU %7.1f us/snapshot\n",
-      mix, n, d, (n > 0 ? d / n : 0), (ok > 0 ? ticks / tck * 1e6 / ok : 0)
-  }'
-  grep -E "Non-2xx|Socket errors" "$TMP/daemon-$mix.txt" | sed "s/^/         daemon $mix: /"
   if [ -n "$FASTAPI_PORT" ]; then
     read -r FASTAPI_RATE _ < <(run_wrk fastapi "$FASTAPI_PORT" "$mix")
-    awk -v mix="$mix" -v f="$FASTAPI_RATE" -v d="$DAEMON_RATE" 'BEGIN {
-      printf "  %-6s FastAPI seed %6.0f/s   daemon/FastAPI %6.1f (target >= 100)\n", mix, f, (f > 0 ? d / f : 0)
+    # Against the daemon's median rate over the rounds (its only rate when ROUNDS=1).
+    awk -v mix="$mix" -v f="$FASTAPI_RATE" -v d="$(median < "$TMP/rates-$mix")" 'BEGIN {
+      printf "  %-8s FastAPI seed %6.0f/s   daemon/FastAPI %6.1f (target >= 100)\n", mix, f, (f > 0 ? d / f : 0)
     }'
     grep -E "Non-2xx|Socket errors" "$TMP/fastapi-$mix.txt" | sed "s/^/         fastapi $mix: /"
   fi
