@@ -162,7 +162,7 @@ struct event_hub::impl {
         fill(i, *ev);
         g->events.push_back(ev);
         const auto before = g->bytes;
-        g->bytes += event_bytes(*ev);
+        g->bytes += event_hub::bytes_of(*ev);
         trim_locked(*g);
         replay_bytes_gauge.add(static_cast<double>(g->bytes) - static_cast<double>(before));
         subs = g->subs;
@@ -178,13 +178,11 @@ struct event_hub::impl {
     return seq;
   }
 
-  static std::size_t event_bytes(const event& e) { return event_hub::bytes_of(e); }
-
   // Drops the oldest events while over either cap; the newest event always stays.
   void trim_locked(game_log& g) {
     while (g.events.size() > 1 && (g.events.size() > replay_capacity || g.bytes > replay_bytes)) {
       (g.events.size() > replay_capacity ? trimmed_count : trimmed_bytes).inc();
-      g.bytes -= event_bytes(*g.events.front());
+      g.bytes -= event_hub::bytes_of(*g.events.front());
       g.events.pop_front();
     }
   }
