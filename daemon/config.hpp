@@ -34,7 +34,7 @@ struct server_options {
 
 struct events_options {
   std::size_t replay_capacity = 4096;          // events kept per game for resumption
-  std::size_t replay_bytes = 64 * 1024;        // ...and at most this many bytes of their JSON
+  std::size_t replay_bytes = 64 * 1024;        // ...and at most this many bytes (event_hub::bytes_of)
   std::size_t max_games = 1024;                // games tracked at once (events, world, conversations)
   std::chrono::seconds game_idle{300};         // a game without subscribers or activity this long may be evicted
   std::size_t max_subscribers_per_game = 256;  // WebSocket clients plus waiting long-polls
