@@ -62,6 +62,17 @@ std::vector<std::string> member_names_of(const sync_request& r) {
   return out;
 }
 
+void game_state::recycle(std::shared_ptr<const sync_request> req) {
+  // use_count() is exact here: a request out of the mailbox is reachable from `req` alone unless
+  // someone holds another reference, and no copy can be made from nothing.
+  if (!req || req.use_count() != 1 || spare_requests_.size() >= spare_request_cap) return;
+  // Made by decide_syncs (std::make_shared<sync_request>, not const): writable once it is ours.
+  auto spare = std::const_pointer_cast<sync_request>(std::move(req));
+  spare->cluster.reset();
+  spare->updates.reset();
+  spare_requests_.push_back(std::move(spare));
+}
+
 game_state::game_state(std::string game_id, const world_options& opts, std::shared_ptr<const world_registry> reg,
                        std::shared_ptr<clusterer_pool> clusterers)
     : game_id_(std::move(game_id)),
@@ -490,11 +501,21 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
       ++r.stats.skipped_noops;
       continue;
     }
-    auto req = std::make_shared<sync_request>();
-    req->game_id = game_id_;
-    req->npc_name = name;
-    req->agent_id = t.agent_id;
-    if (k != no_slot) req->cluster = shared_members(k);
+    // A recycled request keeps its string buffers; every field is written here.
+    std::shared_ptr<sync_request> req;
+    if (spare_requests_.empty()) {
+      req = std::make_shared<sync_request>();
+    } else {
+      req = std::move(spare_requests_.back());
+      spare_requests_.pop_back();
+    }
+    req->game_id.assign(game_id_);
+    req->npc_name.assign(name);
+    req->agent_id.assign(t.agent_id);
+    if (k != no_slot)
+      req->cluster = shared_members(k);
+    else
+      req->cluster.reset();
     req->updates = c.updates;
     req->last_updated_s = s.timestamp;
     req->status = std::move(status);

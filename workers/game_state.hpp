@@ -109,6 +109,14 @@ class game_state {
   // Returns false when the agent has no group state in this game.
   bool mark_sync_failed(const std::string& agent_id);
 
+  // A request of this game that a newer one replaced before it ran (sync_mailbox::post), handed
+  // back so that a later decision reuses its object and string buffers: every field is written
+  // anew then. Kept only when nobody else holds it, and at most spare_request_cap of them (their
+  // member list and update lines are let go at once).
+  static constexpr std::size_t spare_request_cap = 16;
+  void recycle(std::shared_ptr<const sync_request> req);
+  std::size_t spare_requests() const { return spare_requests_.size(); }
+
   std::size_t cluster_count() const { return clusters_.size(); }
   std::size_t player_cache_size() const { return players_.size(); }
   const policies::npc_group_state* group_state_of(const std::string& agent_id) const;
@@ -273,6 +281,7 @@ class game_state {
   // Scratch of decide_syncs: the shared member list of each cluster a request of this apply
   // names (built once per cluster, on its first request), by cluster index.
   std::vector<std::pair<std::uint32_t, std::shared_ptr<const std::vector<sync_member>>>> shared_members_;
+  std::vector<std::shared_ptr<sync_request>> spare_requests_;  // recycled, for decide_syncs
 };
 
 // The cluster_update event of a change (DESIGN 3.3): every member, each one's position from

@@ -101,7 +101,12 @@ void snapshot_worker::mark_sync_failed(const std::string& agent_id) {
 }
 
 apply_result snapshot_worker::process(const snapshot& s) {
-  auto slot = slot_for(s.game_id);
+  std::shared_ptr<game_slot> slot;
+  return process(s, slot);
+}
+
+apply_result snapshot_worker::process(const snapshot& s, std::shared_ptr<game_slot>& slot) {
+  slot = slot_for(s.game_id);
   auto& g = *slot;
   std::lock_guard glk(g.mu);
   {
@@ -165,12 +170,17 @@ void snapshot_worker::handle(queues::message m, queues::completion done) {
     done.done();
     return;
   }
-  auto r = process(*s);
+  std::shared_ptr<game_slot> slot;
+  auto r = process(*s, slot);
+  bool replaced_any = false;
   for (auto& req : r.syncs) {
     auto key = sync_key_ ? sync_key_(req->agent_id, req->game_id) : req->agent_id;
-    auto letter = mailbox_.post(key, req);
+    std::shared_ptr<const sync_request> replaced;
+    auto letter = mailbox_.post(key, req, &replaced);
     if (!letter) {  // it replaced the request of the key's waiting letter
       dispatcher_.count_coalesced(queues::message_kind::memory_sync);
+      req = std::move(replaced);  // the letter holds the new one; the old is recycled below
+      replaced_any = true;
       continue;
     }
     queues::message sync;
@@ -185,6 +195,12 @@ void snapshot_worker::handle(queues::message m, queues::completion done) {
       std::lock_guard lk(mu_);
       failed_.insert(req->agent_id);
     }
+    req.reset();  // the letter (or nobody) holds it now
+  }
+  if (replaced_any && slot) {
+    // The replaced requests go back to their game, whose next decisions reuse them.
+    std::lock_guard glk(slot->mu);
+    for (auto& old : r.syncs) slot->state.recycle(std::move(old));
   }
   done.done();
 }

@@ -61,6 +61,8 @@ class snapshot_worker final : public world_views {
  private:
   struct game_slot;
   std::shared_ptr<game_slot> slot_for(const std::string& game_id);
+  // process(), and the game's slot it applied the snapshot to (for recycling its requests).
+  apply_result process(const snapshot& s, std::shared_ptr<game_slot>& slot);
 
   world_options opts_;
   std::shared_ptr<const world_registry> reg_;

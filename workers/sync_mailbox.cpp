@@ -14,12 +14,14 @@ struct sync_mailbox::table {
 sync_mailbox::sync_mailbox() : table_(std::make_shared<table>()) {}
 
 std::shared_ptr<sync_mailbox::letter> sync_mailbox::post(const std::string& key,
-                                                         std::shared_ptr<const sync_request> req) {
+                                                         std::shared_ptr<const sync_request> req,
+                                                         std::shared_ptr<const sync_request>* replaced) {
   auto& t = *table_;
   std::unique_lock lk(t.mu);
   if (auto it = t.waiting.find(key); it != t.waiting.end()) {
     std::swap(it->second->req_, req);
-    lk.unlock();  // the replaced request is freed outside the lock
+    lk.unlock();  // the replaced request is freed (or handed out) outside the lock
+    if (replaced) *replaced = std::move(req);
     return nullptr;
   }
   auto l = std::make_shared<letter>(table_, key);

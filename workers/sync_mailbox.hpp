@@ -29,8 +29,10 @@ class sync_mailbox {
   sync_mailbox();
 
   // Puts `req` under `key`. Returns the letter to queue when no letter of `key` is waiting; null
-  // when `req` replaced the request of the waiting one (then nothing is to be sent).
-  std::shared_ptr<letter> post(const std::string& key, std::shared_ptr<const sync_request> req);
+  // when `req` replaced the request of the waiting one (then nothing is to be sent). The replaced
+  // request goes to `*replaced` when given (for game_state::recycle), else it is freed.
+  std::shared_ptr<letter> post(const std::string& key, std::shared_ptr<const sync_request> req,
+                               std::shared_ptr<const sync_request>* replaced = nullptr);
   // Letters waiting (posted, not taken).
   std::size_t waiting() const;
 

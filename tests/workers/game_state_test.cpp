@@ -6,6 +6,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <rapidjson/document.h>
@@ -494,4 +495,92 @@ TEST_CASE("game state: a view's agent ids are the registry's strings, and the vi
   CHECK(v->entities.at("Pete").action == "Idle");
   reg.reset();  // the game and the test let go: the view still reads its agent ids
   CHECK(v->entities.at("Pete").agent_id == "agent-pete");
+}
+
+namespace {
+
+// Two requests say the same: every field, the member list and the update lines by content.
+void check_same_request(const sync_request& got, const sync_request& want) {
+  CHECK(got.game_id == want.game_id);
+  CHECK(got.npc_name == want.npc_name);
+  CHECK(got.agent_id == want.agent_id);
+  CHECK((got.cluster == nullptr) == (want.cluster == nullptr));
+  CHECK((got.updates == nullptr) == (want.updates == nullptr));
+  CHECK(got.last_updated_s == want.last_updated_s);
+  CHECK(got.status == want.status);
+  CHECK(got.force == want.force);
+  CHECK(got.reason == want.reason);
+  const auto a = members_block_of(got), b = members_block_of(want);
+  REQUIRE(a.members.size() == b.members.size());
+  for (std::size_t i = 0; i < a.members.size(); ++i) {
+    CHECK(a.members[i].name == b.members[i].name);
+    CHECK(a.members[i].appearance == b.members[i].appearance);
+    CHECK(a.members[i].last_seen == b.members[i].last_seen);
+  }
+  CHECK(a.updates == b.updates);
+  CHECK(a.last_updated == b.last_updated);
+}
+
+}  // namespace
+
+TEST_CASE("game state: a recycled request is reused whole, one still held is not taken, spares are capped") {
+  manual_clock clock;
+  world_options o;
+  game_state recycling("g1", o, registry()), fresh("g1", o, registry());
+  std::uint64_t seq = 0;
+  apply_result ra, rb;
+  auto step = [&](std::vector<snapshot_entity> es) {
+    clock.advance(3s);
+    ++seq;
+    ra = recycling.apply(scene(seq, es), clock.now());
+    rb = fresh.apply(scene(seq, std::move(es)), clock.now());
+    REQUIRE(ra.syncs.size() == rb.syncs.size());
+    for (std::size_t i = 0; i < ra.syncs.size(); ++i) check_same_request(*ra.syncs[i], *rb.syncs[i]);
+  };
+  auto ann = at("Ann", 5, 0);
+  ann.appearance = "red scarf";
+  step({at("Pete", 0, 0), ann, at("Kaiden", 3, 1)});
+  REQUIRE(ra.syncs.size() == 2);  // Pete and Kaiden, in name order
+  const sync_request* kaiden_req = ra.syncs[0].get();
+  const sync_request* pete_req = ra.syncs[1].get();
+  REQUIRE(pete_req->npc_name == "Pete");
+  REQUIRE(pete_req->cluster != nullptr);
+  const std::weak_ptr<const std::vector<sync_member>> list = pete_req->cluster;
+  for (auto& r : ra.syncs) recycling.recycle(std::move(r));
+  CHECK(recycling.spare_requests() == 2);
+  // A spare lets go of its member list at once: once the apply's scratch is gone too (the next
+  // apply, which decides nothing new here), nothing holds it.
+  step({at("Pete", 0, 0), ann, at("Kaiden", 3, 1)});
+  CHECK(ra.syncs.empty());
+  CHECK(list.expired());
+  // Pete alone now: his request is a recycled object (no member list, other status and
+  // update lines), and it says exactly what a fresh one says.
+  step({at("Pete", 0, 0), at("Ann", 80, 0), at("Kaiden", 83, 1)});
+  REQUIRE(ra.syncs.size() == 2);
+  // Both are the spares (Kaiden and Ann moved off together), one object each.
+  const std::set<const sync_request*> spares{pete_req, kaiden_req};
+  CHECK(spares.count(ra.syncs[0].get()) == 1);
+  CHECK(spares.count(ra.syncs[1].get()) == 1);
+  CHECK(ra.syncs[0].get() != ra.syncs[1].get());
+  CHECK(ra.syncs[0]->npc_name == "Kaiden");
+  CHECK(ra.syncs[1]->npc_name == "Pete");
+  CHECK(recycling.spare_requests() == 0);
+  // A request someone still holds (a sync running with it) is not taken; it stays as it was.
+  const auto held = ra.syncs[1];
+  const std::string held_status = held->status;
+  recycling.recycle(ra.syncs[1]);
+  CHECK(recycling.spare_requests() == 0);
+  recycling.recycle(nullptr);
+  CHECK(recycling.spare_requests() == 0);
+  step({at("Pete", 0, 0), ann, at("Kaiden", 83, 1)});
+  REQUIRE(!ra.syncs.empty());
+  CHECK(held->npc_name == "Pete");
+  CHECK(held->status == held_status);
+  CHECK(held->cluster == nullptr);
+  for (const auto& r : ra.syncs) CHECK(r.get() != held.get());
+  // At most spare_request_cap wait.
+  for (std::size_t i = 0; i < game_state::spare_request_cap + 5; ++i)
+    recycling.recycle(std::make_shared<sync_request>());
+  CHECK(recycling.spare_requests() == game_state::spare_request_cap);
+  step({at("Pete", 0, 0), at("Ann", 80, 0), at("Kaiden", 3, 1)});
 }

@@ -445,6 +445,18 @@ TEST_CASE("sync mailbox: one letter waits per key - a newer request replaces its
   CHECK(d != nullptr);
   c.reset();
   CHECK(box.waiting() == 1);
+  // The replaced request can be handed out (for recycling) instead of freed; a new letter hands
+  // out nothing.
+  const auto older = req("Kaiden"), newest = req("Kaiden");
+  CHECK(box.post("agent-kaiden", older) == nullptr);
+  std::shared_ptr<const sync_request> replaced;
+  CHECK(box.post("agent-kaiden", newest, &replaced) == nullptr);
+  CHECK(replaced == older);
+  CHECK(d->take() == newest);
+  replaced = nullptr;
+  auto e = box.post("agent-kaiden", req("Kaiden"), &replaced);
+  CHECK(e != nullptr);
+  CHECK(replaced == nullptr);
 }
 
 TEST_CASE("snapshot worker: events before view and listeners - stale counted - game_of_npc") {
