@@ -70,6 +70,7 @@ void game_state::recycle(std::shared_ptr<const sync_request> req) {
   auto spare = std::const_pointer_cast<sync_request>(std::move(req));
   spare->cluster.reset();
   spare->updates.reset();
+  std::string().swap(spare->status);  // a decision moves a new one in
   spare_requests_.push_back(std::move(spare));
 }
 
