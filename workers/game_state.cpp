@@ -63,9 +63,12 @@ std::vector<std::string> member_names_of(const sync_request& r) {
 }
 
 void game_state::recycle(std::shared_ptr<const sync_request> req) {
+  // Only this game's own: with one sync key per agent (letta.conversations: agent) another
+  // game's request may be handed back, and that game's thread may still have read it last.
+  if (!req || req->game_id != game_id_) return;
   // use_count() is exact here: a request out of the mailbox is reachable from `req` alone unless
-  // someone holds another reference, and no copy can be made from nothing.
-  if (!req || req.use_count() != 1 || spare_requests_.size() >= spare_request_cap) return;
+  // someone holds another reference, and no copy can be made from nothing (no weak_ptrs exist).
+  if (req.use_count() != 1 || spare_requests_.size() >= spare_request_cap) return;
   // Made by decide_syncs (std::make_shared<sync_request>, not const): writable once it is ours.
   auto spare = std::const_pointer_cast<sync_request>(std::move(req));
   spare->cluster.reset();

@@ -111,7 +111,8 @@ class game_state {
 
   // A request of this game that a newer one replaced before it ran (sync_mailbox::post), handed
   // back so that a later decision reuses its object and string buffers: every field is written
-  // anew then. Kept only when nobody else holds it, and at most spare_request_cap of them (their
+  // anew then. It must have been made by decide_syncs (a non-const object); one of another game
+  // is ignored. Kept only when nobody else holds it, and at most spare_request_cap of them (their
   // member list, update lines and status text, which a decision replaces whole, are let go at
   // once).
   static constexpr std::size_t spare_request_cap = 8;

@@ -1,5 +1,5 @@
 // queues/events: every typed event renders to JSON that parses back to the same struct, with
-// strings of any content; the hub publishes typed events once, with their meta.
+// strings of any content; the hub publishes typed events once, with their typed fields.
 #include <doctest/doctest.h>
 
 #include <random>

@@ -540,7 +540,7 @@ TEST_CASE("game state: a recycled request is reused whole, one still held is not
   auto ann = at("Ann", 5, 0);
   ann.appearance = "red scarf";
   step({at("Pete", 0, 0), ann, at("Kaiden", 3, 1)});
-  REQUIRE(ra.syncs.size() == 2);  // Pete and Kaiden, in name order
+  REQUIRE(ra.syncs.size() == 2);  // Kaiden and Pete, in name order
   const sync_request* kaiden_req = ra.syncs[0].get();
   const sync_request* pete_req = ra.syncs[1].get();
   REQUIRE(pete_req->npc_name == "Pete");
@@ -576,11 +576,37 @@ TEST_CASE("game state: a recycled request is reused whole, one still held is not
   REQUIRE(!ra.syncs.empty());
   CHECK(held->npc_name == "Pete");
   CHECK(held->status == held_status);
-  CHECK(held->cluster == nullptr);
   for (const auto& r : ra.syncs) CHECK(r.get() != held.get());
+  // A request of another game is not taken either.
+  auto other = std::make_shared<sync_request>();
+  other->game_id = "g2";
+  recycling.recycle(std::move(other));
+  CHECK(recycling.spare_requests() == 0);
+  // A retry (forced) request reused for a change says "changed" and is not forced, as a fresh
+  // one is: reason and force are written anew.
+  CHECK(recycling.mark_sync_failed("agent-pete"));
+  CHECK(fresh.mark_sync_failed("agent-pete"));
+  step({at("Pete", 0, 0), ann, at("Kaiden", 83, 1)});
+  REQUIRE(ra.syncs.size() == 1);
+  CHECK(ra.syncs[0]->reason == update_reason::retry);
+  CHECK(ra.syncs[0]->force);
+  const sync_request* retry_req = ra.syncs[0].get();
+  recycling.recycle(std::move(ra.syncs[0]));
+  CHECK(recycling.spare_requests() == 1);
+  auto moving = at("Pete", 0, 0);  // only Pete's status changes
+  moving.health->is_moving = true;
+  step({moving, ann, at("Kaiden", 83, 1)});
+  REQUIRE(ra.syncs.size() == 1);
+  CHECK(ra.syncs[0].get() == retry_req);
+  CHECK(ra.syncs[0]->reason == update_reason::changed);
+  CHECK_FALSE(ra.syncs[0]->force);
   // At most spare_request_cap wait.
-  for (std::size_t i = 0; i < game_state::spare_request_cap + 5; ++i)
-    recycling.recycle(std::make_shared<sync_request>());
+  for (std::size_t i = 0; i < game_state::spare_request_cap + 5; ++i) {
+    auto spare = std::make_shared<sync_request>();
+    spare->game_id = "g1";
+    recycling.recycle(std::move(spare));
+  }
   CHECK(recycling.spare_requests() == game_state::spare_request_cap);
   step({at("Pete", 0, 0), at("Ann", 80, 0), at("Kaiden", 3, 1)});
+  CHECK(!ra.syncs.empty());
 }
