@@ -1,5 +1,6 @@
 #include "policies/entity_state.hpp"
 
+#include <charconv>
 #include <cmath>
 
 namespace orch::policies {
@@ -45,16 +46,25 @@ entity_kind classify(bool in_registry, std::optional<std::string_view> kind) {
 }
 
 std::string status_text(std::optional<double> health_current, std::string_view location, entity_action action) {
-  std::string out = "health: ";
-  if (health_current && std::isfinite(*health_current))
-    out += std::to_string(static_cast<long long>(std::llround(*health_current)));
-  else
+  std::string out;
+  status_text_into(out, health_current, location, action);
+  return out;
+}
+
+void status_text_into(std::string& out, std::optional<double> health_current, std::string_view location,
+                      entity_action action) {
+  out.assign("health: ");
+  if (health_current && std::isfinite(*health_current)) {
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, std::llround(*health_current));
+    out.append(digits, ec == std::errc() ? end : digits);
+  } else {
     out += "unknown";
+  }
   out += " | location: ";
   out += location.empty() ? std::string_view("Unknown") : location;
   out += " | current_action: ";
   out += to_string(action);
-  return out;
 }
 
 }  // namespace orch::policies

@@ -36,5 +36,8 @@ entity_kind classify(bool in_registry, std::optional<std::string_view> kind);
 // "health: 100 | location: Cafe | current_action: Idle". Health is the current value rounded
 // (or "unknown"); an empty location reads "Unknown".
 std::string status_text(std::optional<double> health_current, std::string_view location, entity_action action);
+// The same text written over `out`, whose buffer is kept (no allocation once it is large enough).
+void status_text_into(std::string& out, std::optional<double> health_current, std::string_view location,
+                      entity_action action);
 
 }  // namespace orch::policies

@@ -73,7 +73,6 @@ void game_state::recycle(std::shared_ptr<const sync_request> req) {
   auto spare = std::const_pointer_cast<sync_request>(std::move(req));
   spare->cluster.reset();
   spare->updates.reset();
-  std::string().swap(spare->status);  // a decision moves a new one in
   spare_requests_.push_back(std::move(spare));
 }
 
@@ -496,7 +495,8 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
       block.members[i].appearance.assign(table_[m].appearance);
       ++i;
     }
-    auto status = policies::status_text(t.health, t.location, t.action);
+    auto& status = status_scratch_;  // reused: a request copies it only when a block is written
+    policies::status_text_into(status, t.health, t.location, t.action);
     const auto mh = group_block_hash(block.members, c.updates_hash);
     const auto sh = text_hash(status);
     if (!policies::block_needs_write(reason, c.st.members_hash, mh) &&
@@ -522,7 +522,7 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
       req->cluster.reset();
     req->updates = c.updates;
     req->last_updated_s = s.timestamp;
-    req->status = std::move(status);
+    req->status.assign(status);  // a recycled request's buffer takes it
     req->reason = reason;
     req->force = reason != policies::update_reason::changed;
     policies::record_write(c.st, reason, members, t.location, action, mh, sh, now);

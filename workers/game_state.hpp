@@ -113,8 +113,7 @@ class game_state {
   // back so that a later decision reuses its object and string buffers: every field is written
   // anew then. It must have been made by decide_syncs (a non-const object); one of another game
   // is ignored. Kept only when nobody else holds it, and at most spare_request_cap of them (their
-  // member list, update lines and status text, which a decision replaces whole, are let go at
-  // once).
+  // member lists and update lines are let go at once; their string buffers stay).
   static constexpr std::size_t spare_request_cap = 8;
   void recycle(std::shared_ptr<const sync_request> req);
   std::size_t spare_requests() const { return spare_requests_.size(); }
@@ -284,6 +283,7 @@ class game_state {
   // names (built once per cluster, on its first request), by cluster index.
   std::vector<std::pair<std::uint32_t, std::shared_ptr<const std::vector<sync_member>>>> shared_members_;
   std::vector<std::shared_ptr<sync_request>> spare_requests_;  // recycled, for decide_syncs
+  std::string status_scratch_;                                 // scratch of decide_syncs
 };
 
 // The cluster_update event of a change (DESIGN 3.3): every member, each one's position from

@@ -1,6 +1,8 @@
 // Tests policies/group_update.cpp and policies/entity_state.cpp with a manual clock.
 #include <doctest/doctest.h>
 
+#include <limits>
+
 #include "policies/entity_state.hpp"
 #include "policies/group_update.hpp"
 
@@ -112,4 +114,13 @@ TEST_CASE("entity state: movement threshold, kind and status text") {
   CHECK(status_text(100.0, "Cafe", entity_action::idle) == "health: 100 | location: Cafe | current_action: Idle");
   CHECK(status_text(std::nullopt, "", entity_action::moving) ==
         "health: unknown | location: Unknown | current_action: Moving");
+  // Written over whatever the string held, the same text.
+  std::string out = "an earlier, much longer status text that must not leave anything behind here";
+  status_text_into(out, -2.5, "Town Plaza", entity_action::dead);
+  CHECK(out == status_text(-2.5, "Town Plaza", entity_action::dead));
+  CHECK(out == "health: -3 | location: Town Plaza | current_action: Dead");
+  status_text_into(out, 99.5, "", entity_action::idle);
+  CHECK(out == "health: 100 | location: Unknown | current_action: Idle");
+  status_text_into(out, std::numeric_limits<double>::infinity(), "Cafe", entity_action::moving);
+  CHECK(out == "health: unknown | location: Cafe | current_action: Moving");
 }
