@@ -107,8 +107,10 @@ struct app::impl {
     // A pair's block syncs and its speech are ordered apart ("sync:" / "talk:" keys): the
     // dispatcher never holds a reply behind a sync; the Letta lane serialises their requests
     // and starts the reply first (DESIGN 5.4: a queued sync never delays a reply).
-    snapshots.set_sync_key(
-        [l = letta](const std::string& agent, const std::string& game) { return "sync:" + l->lane_key(agent, game); });
+    snapshots.set_sync_key([l = letta](std::string& out, const std::string& agent, const std::string& game) {
+      out.assign("sync:");
+      l->append_lane_key(out, agent, game);
+    });
     snapshots.add_diff_listener([this](const workers::cluster_diff& d) { conversations.on_cluster_diff(d); });
     memory_sync.add_synced_listener([this](const workers::block_synced& b) { conversations.on_block_synced(b); });
   }

@@ -122,6 +122,10 @@ class letta_client {
     (void)game_id;
     return agent_id;
   }
+  // The same key appended to `out` (which keeps its buffer: no allocation once it is large enough).
+  virtual void append_lane_key(std::string& out, const std::string& agent_id, const std::string& game_id) const {
+    out += lane_key(agent_id, game_id);
+  }
 };
 
 }  // namespace orch::workers

@@ -263,8 +263,17 @@ std::optional<std::uint64_t> letta_discipline::game_message_steps(const std::str
 }
 
 std::string letta_discipline::lane_key(const std::string& agent_id, const std::string& game_id) const {
-  if (!per_game_ || game_id.empty()) return agent_id;
-  return agent_id + "|" + game_id;  // agent ids never hold '|'
+  std::string key;
+  append_lane_key(key, agent_id, game_id);
+  return key;
+}
+
+void letta_discipline::append_lane_key(std::string& out, const std::string& agent_id,
+                                       const std::string& game_id) const {
+  out += agent_id;
+  if (!per_game_ || game_id.empty()) return;
+  out += '|';  // agent ids never hold '|'
+  out += game_id;
 }
 
 void letta_discipline::get_agent(const std::string& agent_id, done_fn cb) {

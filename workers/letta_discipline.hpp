@@ -101,6 +101,7 @@ class letta_discipline final : public letta_client, public std::enable_shared_fr
   std::optional<std::uint64_t> game_message_steps(const std::string& agent_id,
                                                   const std::string& game_id) const override;
   std::string lane_key(const std::string& agent_id, const std::string& game_id) const override;
+  void append_lane_key(std::string& out, const std::string& agent_id, const std::string& game_id) const override;
   void forget_game(const std::string& game_id) override;
   // Drops queued and waiting calls uncalled (the scheduler's, and those waiting for an
   // agent's directory or block): the app's unwinding is then free of callback cycles.

@@ -63,7 +63,7 @@ snapshot_worker::snapshot_worker(const world_options& opts, std::shared_ptr<cons
 
 snapshot_worker::~snapshot_worker() = default;
 
-void snapshot_worker::set_sync_key(std::function<std::string(const std::string&, const std::string&)> fn) {
+void snapshot_worker::set_sync_key(std::function<void(std::string&, const std::string&, const std::string&)> fn) {
   sync_key_ = std::move(fn);
 }
 
@@ -173,8 +173,14 @@ void snapshot_worker::handle(queues::message m, queues::completion done) {
   std::shared_ptr<game_slot> slot;
   auto r = process(*s, slot);
   bool replaced_any = false;
+  // Most keys only find their waiting letter: built in a buffer this thread reuses, copied only
+  // into a new letter's message.
+  thread_local std::string key;
   for (auto& req : r.syncs) {
-    auto key = sync_key_ ? sync_key_(req->agent_id, req->game_id) : req->agent_id;
+    if (sync_key_)
+      sync_key_(key, req->agent_id, req->game_id);
+    else
+      key.assign(req->agent_id);
     std::shared_ptr<const sync_request> replaced;
     auto letter = mailbox_.post(key, req, &replaced);
     if (!letter) {  // it replaced the request of the key's waiting letter
@@ -185,7 +191,7 @@ void snapshot_worker::handle(queues::message m, queues::completion done) {
     }
     queues::message sync;
     sync.kind = queues::message_kind::memory_sync;
-    sync.key = std::move(key);
+    sync.key = key;
     // No coalesce flag: the mailbox is where syncs coalesce, and one letter per key waits.
     sync.payload = letter;
     if (dispatcher_.submit(std::move(sync)).status != queues::submit_status::accepted) {

@@ -42,7 +42,8 @@ class snapshot_worker final : public world_views {
   void add_diff_listener(std::function<void(const cluster_diff&)> fn);  // before start
   // The dispatcher key of a memory sync from (agent, game) (default: the agent). Before start;
   // the app sets letta_client::lane_key, so per-game conversations sync in parallel.
-  void set_sync_key(std::function<std::string(const std::string& agent, const std::string& game)> fn);
+  // It writes the key over `out` (a buffer reused per thread: no allocation per sync).
+  void set_sync_key(std::function<void(std::string& out, const std::string& agent, const std::string& game)> fn);
   // message_kind::snapshot; payload std::shared_ptr<workers::snapshot>.
   void handle(queues::message m, queues::completion done);
   // Called by the memory_sync_worker when a sync finally failed.
@@ -67,7 +68,7 @@ class snapshot_worker final : public world_views {
   world_options opts_;
   std::shared_ptr<const world_registry> reg_;
   std::shared_ptr<clusterer_pool> clusterers_ = std::make_shared<clusterer_pool>();  // the games' scratch
-  std::function<std::string(const std::string&, const std::string&)> sync_key_;
+  std::function<void(std::string&, const std::string&, const std::string&)> sync_key_;
   queues::event_hub& events_;
   queues::dispatcher& dispatcher_;
   sync_mailbox mailbox_;  // the syncs waiting in the background queue, one per sync key

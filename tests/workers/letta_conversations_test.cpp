@@ -39,6 +39,11 @@ TEST_CASE("conversations: one per (agent, game), racing first calls make one, a 
   auto sim = std::make_shared<letta_simulated>(io, 5ms, 1ms);
   auto client = std::make_shared<letta_discipline>(io, sim, per_game(), clock, metrics);
   CHECK(client->lane_key(agent, "g1") != client->lane_key(agent, "g2"));
+  // Appended to a buffer, the same key (what the snapshot worker's sync keys are made of).
+  std::string key = "sync:";
+  client->append_lane_key(key, agent, "g1");
+  CHECK(key == "sync:" + client->lane_key(agent, "g1"));
+  CHECK(key == "sync:" + agent + "|g1");
   int done = 0;
   for (int round = 0; round < 3; ++round)
     for (std::string g : {"g1", "g2", "g3"})
@@ -176,6 +181,9 @@ TEST_CASE("conversations: agent mode keeps one lane per agent and the agent's ow
   o.per_game = false;
   auto client = std::make_shared<letta_discipline>(io, sim, o, clock, metrics);
   CHECK(client->lane_key(agent, "g1") == agent);
+  std::string key = "sync:";
+  client->append_lane_key(key, agent, "g1");
+  CHECK(key == "sync:" + agent);
   int done = 0;
   client->send_in_game(letta_call_class::reply, agent, "g1", say("hi"), [&](letta_result r, letta_reply) {
     CHECK(r.ok);
