@@ -302,26 +302,24 @@ namespace {
 void fill_typed(const event_body& body, event& ev) {
   render_event(ev.seq, body, ev.json);
   ev.type = event_type(body);
+  event_fields f;
   if (const auto* m = std::get_if<npc_message>(&body)) {
-    auto f = std::make_unique<event_fields>();
-    f->npc = m->npc;
-    f->in_reply_to = m->in_reply_to.value_or(std::string());
-    f->text = m->text;
-    f->conversation_id = m->conversation_id;
-    f->cluster_id = m->cluster_id;
-    ev.typed = std::move(f);
+    f.npc = m->npc;
+    f.in_reply_to = m->in_reply_to.value_or(std::string());
+    f.text = m->text;
+    f.conversation_id = m->conversation_id;
+    f.cluster_id = m->cluster_id;
   } else if (const auto* t = std::get_if<npc_typing>(&body)) {
-    auto f = std::make_unique<event_fields>();
-    f->npc = t->npc;
-    f->in_reply_to = t->in_reply_to.value_or(std::string());
-    f->cluster_id = t->cluster_id;
-    ev.typed = std::move(f);
+    f.npc = t->npc;
+    f.in_reply_to = t->in_reply_to.value_or(std::string());
+    f.cluster_id = t->cluster_id;
   } else if (const auto* d = std::get_if<turn_dropped>(&body)) {
-    auto f = std::make_unique<event_fields>();
-    f->turn_id = d->turn_id;
-    f->reason = d->reason;
-    ev.typed = std::move(f);
+    f.turn_id = d->turn_id;
+    f.reason = d->reason;
+  } else {
+    return;  // no typed fields: none allocated
   }
+  ev.typed = std::make_unique<const event_fields>(std::move(f));
 }
 
 }  // namespace

@@ -203,7 +203,7 @@ void snapshot_worker::handle(queues::message m, queues::completion done) {
     }
     req.reset();  // the letter (or nobody) holds it now
   }
-  if (replaced_any && slot) {
+  if (replaced_any) {
     // The replaced requests go back to their game, whose next decisions reuse them.
     std::lock_guard glk(slot->mu);
     for (auto& old : r.syncs) slot->state.recycle(std::move(old));
