@@ -69,7 +69,6 @@ TEST_CASE("game state: group update reasons, no-op skips, stale and forced rewri
   CHECK(forced);
 }
 
-
 TEST_CASE("game state: a changed state whose blocks hash the same is a skipped no-op") {
   manual_clock clock;
   game_state g("g1", world_options{}, registry());
@@ -100,7 +99,6 @@ TEST_CASE("game state: a changed state whose blocks hash the same is a skipped n
   r = g.apply(s2, clock.now());
   CHECK(r.stats.cache_hits == 1);  // ... so the next snapshot is a plain hit
 }
-
 
 TEST_CASE("game state: sync requests of one cluster share its member list - a later apply leaves them as built") {
   manual_clock clock;
