@@ -1,5 +1,6 @@
 #include "daemon/http_target.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 
@@ -42,9 +43,13 @@ bool is_json_content_type(std::string_view ct) {
   auto semi = ct.find(';');
   std::string_view media = ct.substr(0, semi);
   while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
-  std::string lower(media);
-  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return lower == "application/json" || lower == "text/json";
+  auto is = [media](std::string_view expected) {  // expected: lower case
+    return media.size() == expected.size() &&
+           std::equal(media.begin(), media.end(), expected.begin(), [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) == static_cast<unsigned char>(b);
+           });
+  };
+  return is("application/json") || is("text/json");
 }
 
 }  // namespace orch::daemon

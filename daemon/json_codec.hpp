@@ -59,5 +59,6 @@ std::string error_body(const codec_error& e);
 std::string error_body(std::string_view code, std::string_view detail);
 
 using workers::json_quote;
+using workers::json_quote_into;
 
 }  // namespace orch::daemon

@@ -165,11 +165,15 @@ router::submit_outcome router::submit_snapshot(std::shared_ptr<workers::snapshot
   m.kind = queues::message_kind::snapshot;
   m.key = "game:" + s->game_id;  // keys of each kind in their own namespace
   m.coalesce = true;
-  std::string game = s->game_id;
+  std::string accepted = "{\"status\":\"success\",\"gameId\":";  // the 202's body, built while s is ours
+  json_quote_into(accepted, s->game_id);
   m.payload = std::move(s);
   auto r = s_.dispatcher.submit(std::move(m));
-  return outcome_of(
-      r, "{\"status\":\"success\",\"gameId\":" + json_quote(game) + ",\"queue\":" + json_quote(r.queue_name) + "}");
+  if (r.status != queues::submit_status::accepted) return outcome_of(r, {});
+  accepted += ",\"queue\":";
+  json_quote_into(accepted, r.queue_name);
+  accepted += '}';
+  return outcome_of(r, std::move(accepted));
 }
 
 router::submit_outcome router::submit_turn(std::shared_ptr<workers::chat_turn> t) {

@@ -100,9 +100,12 @@ struct type_name {
 const char* event_type(const event_body& b) { return std::visit(type_name{}, b); }
 
 void render_event(std::uint64_t seq, const event_body& b, std::string& out) {
+  // The writer is kept too: a new one allocates its own allocator and nesting stack (two
+  // allocations per event); Reset keeps both and forgets the last document.
   thread_local rapidjson::StringBuffer buf;
+  thread_local writer w(buf);
   buf.Clear();
-  writer w(buf);
+  w.Reset(buf);
   w.StartObject();
   w.Key("seq");
   w.Uint64(seq);

@@ -9,4 +9,9 @@ namespace orch::workers {
 // A JSON string literal, quotes included, escaped by RapidJSON's writer.
 std::string json_quote(std::string_view s);
 
+// The same literal appended to `out`. A string with nothing to escape (no quote, backslash or
+// control character: RapidJSON's writer passes every other byte through) is copied as it is,
+// without the writer.
+void json_quote_into(std::string& out, std::string_view s);
+
 }  // namespace orch::workers

@@ -55,4 +55,7 @@ TEST_CASE("http_target: JSON content types") {
   CHECK(is_json_content_type("text/json ;x=y"));
   CHECK_FALSE(is_json_content_type("text/plain"));
   CHECK_FALSE(is_json_content_type("application/jsonx"));
+  CHECK_FALSE(is_json_content_type("application/jso"));
+  CHECK_FALSE(is_json_content_type("text/jsoN+x"));
+  CHECK(is_json_content_type("TEXT/JSON\t"));
 }
