@@ -16,11 +16,11 @@ bool id_less(const std::string& a, const std::string& b) {
   return a < b;
 }
 
+// a - b (both sorted) into `out`, which keeps its room.
 template <class Member>
-std::vector<Member> minus(const std::vector<Member>& a, const std::vector<Member>& b) {
-  std::vector<Member> out;
+void minus_into(const std::vector<Member>& a, const std::vector<Member>& b, std::vector<Member>& out) {
+  out.clear();
   std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
-  return out;
 }
 
 }  // namespace
@@ -96,8 +96,16 @@ basic_id_assignment<Member> assign_cluster_ids(const std::vector<basic_id_cluste
   basic_id_assignment<Member> out;
   out.clusters.swap(scratch.clusters);
   out.clusters.clear();
+  // The changes handed back keep their elements: each change below overwrites one (all four
+  // fields), so its lists keep their room.
   out.changes.swap(scratch.changes);
-  out.changes.clear();
+  std::size_t used = 0;
+  auto next_change = [&](const std::string& id) -> basic_id_change<Member>& {
+    auto& c = used < out.changes.size() ? out.changes[used] : out.changes.emplace_back();
+    ++used;
+    c.id = id;
+    return c;
+  };
   out.clusters.reserve(next.size());
   for (std::size_t k = 0; k < next.size(); ++k) {
     basic_id_cluster<Member> cl;
@@ -105,18 +113,33 @@ basic_id_assignment<Member> assign_cluster_ids(const std::vector<basic_id_cluste
     if (inherit[k] != none) {
       const auto& p = previous[inherit[k]];
       cl.id = p.id;
-      auto joined = minus(cl.members, p.members);
-      auto left = minus(p.members, cl.members);
-      if (!joined.empty() || !left.empty())
-        out.changes.push_back({cl.id, cl.members, std::move(joined), std::move(left)});
+      auto& joined = scratch.joined;
+      auto& left = scratch.left;
+      minus_into(cl.members, p.members, joined);
+      minus_into(p.members, cl.members, left);
+      if (!joined.empty() || !left.empty()) {
+        auto& c = next_change(cl.id);
+        c.members.assign(cl.members.begin(), cl.members.end());
+        c.joined.swap(joined);
+        c.left.swap(left);
+      }
     } else {
       cl.id = "c" + std::to_string(next_id++);
-      out.changes.push_back({cl.id, cl.members, cl.members, {}});
+      auto& c = next_change(cl.id);
+      c.members.assign(cl.members.begin(), cl.members.end());
+      c.joined.assign(cl.members.begin(), cl.members.end());
+      c.left.clear();
     }
     out.clusters.push_back(std::move(cl));
   }
-  for (std::size_t j = 0; j < previous.size(); ++j)
-    if (!prev_used[j]) out.changes.push_back({previous[j].id, {}, {}, previous[j].members});
+  for (std::size_t j = 0; j < previous.size(); ++j) {
+    if (prev_used[j]) continue;
+    auto& c = next_change(previous[j].id);
+    c.members.clear();
+    c.joined.clear();
+    c.left.assign(previous[j].members.begin(), previous[j].members.end());
+  }
+  out.changes.resize(used);
   return out;
 }
 

@@ -57,10 +57,11 @@ struct basic_id_scratch {
   std::vector<std::size_t> touched;
   std::vector<std::size_t> inherit;
   std::vector<bool> prev_used;
+  std::vector<Member> joined, left;  // one change's, swapped into it (and its old lists back)
   // Room for the next call's clusters and changes: a caller may hand back an assignment's it no
   // longer needs (emptied by the next call before use).
   std::vector<basic_id_cluster<Member>> clusters;
-  std::vector<basic_id_change<Member>> changes;  // the same for the changes
+  std::vector<basic_id_change<Member>> changes;  // the same for the changes, whose lists are reused
 };
 
 // `previous`: the clusters after the last snapshot. `next`: the new clusters (members sorted,

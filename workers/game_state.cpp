@@ -386,7 +386,13 @@ std::vector<std::vector<std::uint32_t>> game_state::cluster_entities(const snaps
     if (group_size_[r] < 2) continue;
     if (group_slot_[r] == none) {  // r == i: the smallest rank opens its group (sorted order)
       group_slot_[r] = static_cast<std::uint32_t>(out.size());
-      out.emplace_back().reserve(group_size_[r]);
+      auto& g = out.emplace_back();
+      if (!spare_groups_.empty()) {  // an older cluster's member list, emptied (see apply)
+        g = std::move(spare_groups_.back());
+        spare_groups_.pop_back();
+        g.clear();
+      }
+      g.reserve(group_size_[r]);
     }
     out[group_slot_[r]].push_back(order_[i]);
   }
@@ -547,6 +553,10 @@ apply_result game_state::apply(const snapshot& s, policies::time_point now) {
   // clusters it found last time, which keep their ids with no change.
   slot_assignment ids;
   if (layout_changed_) {
+    // The clusters of the apply before last are done with: their member lists become the new
+    // groups' (cluster_entities), instead of being freed as new ones are allocated.
+    spare_groups_.clear();
+    for (auto& c : id_scratch_.clusters) spare_groups_.push_back(std::move(c.members));
     ids = policies::assign_cluster_ids<std::uint32_t>(clusters_, cluster_entities(s, r.stats), next_cluster_id_,
                                                       id_scratch_);
     r.stats.clustered = true;
@@ -564,8 +574,10 @@ apply_result game_state::apply(const snapshot& s, policies::time_point now) {
     r.diff.changes.push_back({std::move(ch.id), names_of(ch.members), names_of(ch.joined), names_of(ch.left)});
     r.events.emplace_back(make_cluster_update(r.diff.changes.back(), *r.diff.view));
   }
-  id_scratch_.clusters = std::move(clusters_);  // their room serves the next assignment
-  id_scratch_.changes = std::move(ids.changes);
+  if (r.stats.clustered) {  // else `ids` holds no room of the scratch's: it keeps its own
+    id_scratch_.clusters = std::move(clusters_);  // their room serves the next assignment
+    id_scratch_.changes = std::move(ids.changes);
+  }
   clusters_ = std::move(ids.clusters);
   r.clusters = clusters_.size();
   decide_syncs(s, now, r);

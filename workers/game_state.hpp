@@ -256,6 +256,7 @@ class game_state {
   std::unordered_map<std::string_view, npc_cache> npcs_;
   std::shared_ptr<clusterer_pool> clusterers_;
   policies::basic_id_scratch<std::uint32_t> id_scratch_;
+  std::vector<std::vector<std::uint32_t>> spare_groups_;  // member lists for cluster_entities
   policies::cluster_set cluster_scratch_;
   // Scratch reused by every apply (no per-snapshot allocation once warm).
   std::uint64_t gen_ = 0;
