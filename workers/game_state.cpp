@@ -574,7 +574,7 @@ apply_result game_state::apply(const snapshot& s, policies::time_point now) {
     r.diff.changes.push_back({std::move(ch.id), names_of(ch.members), names_of(ch.joined), names_of(ch.left)});
     r.events.emplace_back(make_cluster_update(r.diff.changes.back(), *r.diff.view));
   }
-  if (r.stats.clustered) {  // else `ids` holds no room of the scratch's: it keeps its own
+  if (r.stats.clustered) {                        // else `ids` holds no room of the scratch's: it keeps its own
     id_scratch_.clusters = std::move(clusters_);  // their room serves the next assignment
     id_scratch_.changes = std::move(ids.changes);
   }
