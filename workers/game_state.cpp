@@ -518,6 +518,7 @@ void game_state::decide_syncs(const snapshot& s, policies::time_point now, apply
     } else {
       req = std::move(spare_requests_.back());
       spare_requests_.pop_back();
+      ++r.stats.requests_recycled;
     }
     req->game_id.assign(game_id_);
     req->npc_name.assign(name);

@@ -83,6 +83,7 @@ struct apply_stats {
   std::size_t name_hint_hits = 0;        // humanContext entities found by position, not by hash
   std::size_t quick_cache_hits = 0;      // cache_hits decided without building the member list
   std::size_t views_recycled = 0;        // new views filled in place of one no reader held any more
+  std::size_t requests_recycled = 0;     // sync requests decided into a spare (recycle())
   std::array<std::size_t, 5> updates{};  // by policies::update_reason
   bool clustered = false;                // false: nothing clustering reads changed, the last clusters were kept
   double clustering_seconds = 0;

@@ -552,6 +552,37 @@ TEST_CASE("snapshot worker: a newer sync replaces the waiting one before the que
   CHECK(r.value("npcorch_queue_accepted_total", background) == 8);
 }
 
+TEST_CASE("snapshot worker: requests replaced in a waiting letter go back to their game and are reused") {
+  rig r;  // the dispatcher never runs: every letter waits
+  auto handle = [&](snapshot s) {
+    orch::queues::message m;
+    m.kind = orch::queues::message_kind::snapshot;
+    m.key = "g1";
+    m.payload = std::make_shared<snapshot>(std::move(s));
+    r.snaps.handle(std::move(m), orch::queues::completion{});
+    r.clock.advance(3s);
+  };
+  // Each snapshot changes both NPCs' groups: two syncs each.
+  handle(scene(1, {at("Pete", 0, 0), at("Kaiden", 4, 0)}));  // two letters
+  // Nothing replaced yet: the next decisions are new objects.
+  auto fresh = r.snaps.process(scene(2, {at("Pete", 0, 0), at("Kaiden", 4, 0), at("Diamond", 6, 0)}));
+  CHECK(fresh.syncs.size() == 2);
+  CHECK(fresh.stats.requests_recycled == 0);
+  r.clock.advance(3s);
+  // handle() posts this snapshot's two requests into the waiting letters; the two they
+  // replace (the first snapshot's) go back to the game.
+  handle(scene(3, {at("Pete", 0, 0), at("Diamond", 4, 0), at("Kaiden", 200, 0)}));
+  CHECK(r.value("npcorch_queue_coalesced_total", {{"queue", "background"}}) == 2);
+  auto next = r.snaps.process(scene(4, {at("Pete", 0, 0), at("Kaiden", 4, 0)}));
+  REQUIRE(next.syncs.size() == 2);
+  CHECK(next.stats.requests_recycled == 2);
+  // Reused, they say what this snapshot decided: Pete with Kaiden and the other way round.
+  std::map<std::string, S> members;
+  for (const auto& q : next.syncs) members[q->npc_name] = orch::workers::member_names_of(*q);
+  CHECK(members["Pete"] == S{"Kaiden"});
+  CHECK(members["Kaiden"] == S{"Pete"});
+}
+
 TEST_CASE("snapshot worker: only registry NPCs are mapped to a game - invented npc ids are counted, not kept") {
   rig r;
   std::vector<snapshot_entity> es{at("Pete", 0, 0), at("Kaiden", 4, 0)};
