@@ -30,6 +30,7 @@
 #include <vector>
 
 #include <concurrentqueue/concurrentqueue.h>
+#include <boost/asio/defer.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
@@ -138,8 +139,12 @@ struct dispatcher::impl {
     }
 
     // ---- any thread ----
+    // defer, not post: the drain (and, below, a started message) is a continuation of what the
+    // calling io thread is doing, so that thread runs it next instead of waking the other one
+    // and handing it the message's memory (walking ingest: ~2.5 % less CPU per snapshot, twelve
+    // simultaneous A/B pairs). From a thread outside the io_context it is a post.
     void kick() {
-      if (!scheduled.exchange(true)) asio::post(strand, [self = shared_from_this()] { self->drain_inbox(); });
+      if (!scheduled.exchange(true)) asio::defer(strand, [self = shared_from_this()] { self->drain_inbox(); });
     }
 
     std::chrono::seconds retry_after(const gate& g) const {
@@ -213,7 +218,7 @@ struct dispatcher::impl {
         g.dropped_no_handler->inc();
         return;  // `comp` completes on scope exit
       }
-      asio::post(io, [self = shared_from_this(), k, m = std::move(m), comp = std::move(comp)]() mutable {
+      asio::defer(io, [self = shared_from_this(), k, m = std::move(m), comp = std::move(comp)]() mutable {
         if (self->closed.load()) return;  // the dispatcher is gone: its workers may be too
         try {
           self->handlers[k](std::move(m), std::move(comp));
