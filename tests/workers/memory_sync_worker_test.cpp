@@ -120,6 +120,15 @@ struct rig {
     return result;
   }
   double value(const std::string& name, const orch::metrics::labels& l = {}) { return metrics.value(name, l); }
+  // Hands a snapshot to the worker as the dispatcher would, then lets 3 s pass.
+  void handle_snapshot(snapshot s) {
+    orch::queues::message m;
+    m.kind = orch::queues::message_kind::snapshot;
+    m.key = "g1";
+    m.payload = std::make_shared<snapshot>(std::move(s));
+    snaps.handle(std::move(m), orch::queues::completion{});
+    clock.advance(3s);
+  }
 };
 
 }  // namespace
@@ -520,14 +529,7 @@ TEST_CASE("snapshot worker: a newer sync replaces the waiting one before the que
   });
   r.disp.start();
   // Three snapshots handled before any sync runs: each changes both NPCs' groups.
-  auto handle = [&](snapshot s) {
-    orch::queues::message m;
-    m.kind = orch::queues::message_kind::snapshot;
-    m.key = "g1";
-    m.payload = std::make_shared<snapshot>(std::move(s));
-    r.snaps.handle(std::move(m), orch::queues::completion{});
-    r.clock.advance(3s);
-  };
+  auto handle = [&](snapshot s) { r.handle_snapshot(std::move(s)); };
   handle(scene(1, {at("Pete", 0, 0), at("Kaiden", 4, 0)}));
   handle(scene(2, {at("Pete", 0, 0), at("Kaiden", 4, 0), at("Diamond", 6, 0)}));
   handle(scene(3, {at("Pete", 0, 0), at("Diamond", 4, 0), at("Kaiden", 200, 0)}));
@@ -554,14 +556,7 @@ TEST_CASE("snapshot worker: a newer sync replaces the waiting one before the que
 
 TEST_CASE("snapshot worker: requests replaced in a waiting letter go back to their game and are reused") {
   rig r;  // the dispatcher never runs: every letter waits
-  auto handle = [&](snapshot s) {
-    orch::queues::message m;
-    m.kind = orch::queues::message_kind::snapshot;
-    m.key = "g1";
-    m.payload = std::make_shared<snapshot>(std::move(s));
-    r.snaps.handle(std::move(m), orch::queues::completion{});
-    r.clock.advance(3s);
-  };
+  auto handle = [&](snapshot s) { r.handle_snapshot(std::move(s)); };
   // Each snapshot changes both NPCs' groups: two syncs each.
   handle(scene(1, {at("Pete", 0, 0), at("Kaiden", 4, 0)}));  // two letters
   // Nothing replaced yet: the next decisions are new objects.
