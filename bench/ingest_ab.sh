@@ -27,9 +27,10 @@ WRK=$(command -v wrk || echo /usr/bin/wrk)
 for bin in "$WRK" "$BIN_A" "$BIN_B"; do
   [ -x "$bin" ] || { echo "ingest_ab: $bin not found or not executable" >&2; exit 1; }
 done
+command -v python3 > /dev/null || { echo "ingest_ab: python3 not found (free ports)" >&2; exit 1; }
 
 TMP=$(mktemp -d)
-PIDS=()
+PIDS=()  # the daemons and, while they run, the floods
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
@@ -51,6 +52,7 @@ start() {
   echo "$port" > "$TMP/$name.port"
   for _ in $(seq 100); do
     grep -q "listening on" "$TMP/$name.log" && return 0
+    kill -0 "$(cat "$TMP/$name.pid")" 2>/dev/null || break  # exited
     sleep 0.1
   done
   echo "ingest_ab: daemon $name did not start:" >&2
@@ -62,7 +64,13 @@ flood() {  # flood NAME SECONDS OUT
   INGEST_MIX=$MIX INGEST_GAMES=$GAMES "$WRK" -t1 -c32 -d"$2"s --timeout 10s -s "$ROOT/bench/ingest_wrk.lua" \
     "http://127.0.0.1:$(cat "$TMP/$1.port")" > "$3" 2>&1
 }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$(cat "$TMP/$1.pid")/stat"; }
+cpu_ticks() {
+  awk '{print $14 + $15}' "/proc/$(cat "$TMP/$1.pid")/stat" 2>/dev/null || {
+    echo "ingest_ab: daemon $1 is gone:" >&2
+    tail -5 "$TMP/$1.log" >&2
+    exit 1
+  }
+}
 
 start A "$BIN_A" "${A_ARGS:-}"
 start B "$BIN_B" "${B_ARGS:-}"
@@ -70,7 +78,10 @@ both() {  # both SECONDS OUT_A OUT_B: the two floods at once (waits for them, no
   flood A "$1" "$2" &
   local a=$!
   flood B "$1" "$3" &
-  wait "$a" "$!"
+  local b=$!
+  PIDS+=("$a" "$b")
+  wait "$a" "$b"
+  sleep 1  # snapshots are answered before they are applied: let the queued ones finish
 }
 both 2 /dev/null /dev/null  # warm-up: pools, buffers, games
 before_a=$(cpu_ticks A)

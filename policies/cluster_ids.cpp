@@ -140,6 +140,9 @@ basic_id_assignment<Member> assign_cluster_ids(const std::vector<basic_id_cluste
     c.left.assign(previous[j].members.begin(), previous[j].members.end());
   }
   out.changes.resize(used);
+  for (auto& c : out.changes)  // reused lists keep no more room than their content needs
+    for (auto* list : {&c.members, &c.joined, &c.left})
+      if (list->capacity() > kept_list_room(list->size())) list->shrink_to_fit();
   return out;
 }
 

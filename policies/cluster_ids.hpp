@@ -8,6 +8,7 @@
 // so a member who moved from A to B is in A.left and B.joined of the same snapshot.
 //
 // Pure: no I/O, no clock, no shared state; the caller owns the counter.
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -64,11 +65,14 @@ struct basic_id_scratch {
   std::vector<basic_id_change<Member>> changes;  // the same for the changes, whose lists are reused
 };
 
-// `previous`: the clusters after the last snapshot. `next`: the new clusters (members sorted,
-// as cluster_by_name gives them). `next_id`: the game's id counter, advanced for fresh ids.
-// Defined for Member = std::string and std::uint32_t.
-// `scratch`: the working tables, kept by a caller that calls often (the overload below makes
-// its own).
+// How much room a reused list may keep for `n` elements: past this it is given back, so
+// that lists reused from cluster to cluster do not each keep the largest size they ever held.
+constexpr std::size_t kept_list_room(std::size_t n) { return 4 * n + 64; }
+
+// `previous`: the clusters after the last snapshot (not `scratch.clusters`, which is reused). `next`: the new clusters
+// (members sorted, as cluster_by_name gives them). `next_id`: the game's id counter, advanced for fresh ids. Defined
+// for Member = std::string and std::uint32_t. `scratch`: the working tables, kept by a caller that calls often (the
+// overload below makes its own).
 template <class Member>
 basic_id_assignment<Member> assign_cluster_ids(const std::vector<basic_id_cluster<Member>>& previous,
                                                std::vector<std::vector<Member>> next, std::uint64_t& next_id,

@@ -391,6 +391,8 @@ std::vector<std::vector<std::uint32_t>> game_state::cluster_entities(const snaps
         g = std::move(spare_groups_.back());
         spare_groups_.pop_back();
         g.clear();
+        // Room kept for a crowd that has since dispersed goes (no list keeps its largest size).
+        if (g.capacity() > policies::kept_list_room(group_size_[r])) g.shrink_to_fit();
       }
       g.reserve(group_size_[r]);
     }

@@ -11,7 +11,7 @@ std::string json_quote(std::string_view s);
 
 // The same literal appended to `out`. A string with nothing to escape (no quote, backslash or
 // control character: RapidJSON's writer passes every other byte through) is copied as it is,
-// without the writer.
+// without the writer. `s` must not point into `out`.
 void json_quote_into(std::string& out, std::string_view s);
 
 }  // namespace orch::workers

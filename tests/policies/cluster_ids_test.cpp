@@ -154,3 +154,37 @@ TEST_CASE("cluster ids: members as interned ids, with a reused scratch, give wha
   CHECK(next_a > 50);
   CHECK(inherited > 300);
 }
+
+// A reused scratch does not keep each list at the largest size it ever held: after a crowd of
+// 400 disperses into pairs, the changes handed back and reused keep room for what they hold.
+TEST_CASE("cluster ids: reused change lists give back the room of a crowd that dispersed") {
+  using orch::policies::basic_id_cluster;
+  using orch::policies::kept_list_room;
+  orch::policies::basic_id_scratch<std::uint32_t> scratch;
+  std::uint64_t next_id = 1;
+  std::vector<basic_id_cluster<std::uint32_t>> previous;
+  auto step = [&](std::vector<std::vector<std::uint32_t>> next) {
+    auto a = orch::policies::assign_cluster_ids<std::uint32_t>(previous, std::move(next), next_id, scratch);
+    scratch.clusters = std::move(previous);  // handed back, as game_state does
+    scratch.changes = std::move(a.changes);
+    previous = std::move(a.clusters);
+  };
+  std::vector<std::uint32_t> crowd(400);
+  std::iota(crowd.begin(), crowd.end(), 0U);
+  step({crowd});  // one change of 400 members
+  REQUIRE(scratch.changes.size() == 1);
+  CHECK(scratch.changes[0].members.capacity() >= 400);
+  auto pairs = [](std::uint32_t offset) {
+    std::vector<std::vector<std::uint32_t>> out;
+    for (std::uint32_t i = 0; i + 1 < 400; i += 2) out.push_back({i + offset, i + 1 + offset});
+    return out;
+  };
+  step(pairs(0));     // the crowd splits: 200 changes, the first reusing the crowd's lists
+  step(pairs(1000));  // everyone new: 200 fresh clusters and 200 dissolved
+  REQUIRE(scratch.changes.size() == 400);
+  for (const auto& c : scratch.changes) {
+    CHECK(c.members.capacity() <= kept_list_room(c.members.size()));
+    CHECK(c.joined.capacity() <= kept_list_room(c.joined.size()));
+    CHECK(c.left.capacity() <= kept_list_room(c.left.size()));
+  }
+}
