@@ -119,15 +119,15 @@ basic_id_assignment<Member> assign_cluster_ids(const std::vector<basic_id_cluste
       minus_into(p.members, cl.members, left);
       if (!joined.empty() || !left.empty()) {
         auto& c = next_change(cl.id);
-        c.members.assign(cl.members.begin(), cl.members.end());
+        c.members = cl.members;  // copy-assigned: the reused list keeps its room
         c.joined.swap(joined);
         c.left.swap(left);
       }
     } else {
       cl.id = "c" + std::to_string(next_id++);
       auto& c = next_change(cl.id);
-      c.members.assign(cl.members.begin(), cl.members.end());
-      c.joined.assign(cl.members.begin(), cl.members.end());
+      c.members = cl.members;
+      c.joined = cl.members;
       c.left.clear();
     }
     out.clusters.push_back(std::move(cl));
@@ -137,7 +137,7 @@ basic_id_assignment<Member> assign_cluster_ids(const std::vector<basic_id_cluste
     auto& c = next_change(previous[j].id);
     c.members.clear();
     c.joined.clear();
-    c.left.assign(previous[j].members.begin(), previous[j].members.end());
+    c.left = previous[j].members;
   }
   out.changes.resize(used);
   for (auto& c : out.changes)  // reused lists keep no more room than their content needs
