@@ -60,7 +60,7 @@ TEST_CASE("fake-letta command line: generated help, bad options and an invalid -
            {fake_letta, "--listen", "127.0.0.1:0", "--agents", "agent-a,agent-b"}}) {
     orch::testing::child_process run(good);
     CHECK(run.wait_for_port() > 0);
-    const int status = run.stop();
+    const int status = run.stop(std::chrono::seconds(5), true);  // TSan may hold the first SIGTERM
     REQUIRE(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
   }

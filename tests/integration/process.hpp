@@ -97,21 +97,23 @@ class child_process {
   }
 
   // SIGTERM, wait up to `grace`, then SIGKILL. Returns the exit status (as from waitpid), or
-  // -1 when already stopped. The SIGTERM is sent again each second of the grace: under
-  // ThreadSanitizer a signal that lands just before the child blocks in epoll_wait is held by
-  // the sanitizer until the child's next intercepted call, which an idle single-threaded child
-  // (fake-letta) never makes; a second one, arriving while it blocks, is delivered at once. A
-  // child that handles SIGTERM once (the daemon drains) ignores the repeats.
-  int stop(std::chrono::milliseconds grace = std::chrono::seconds(5)) {
+  // -1 when already stopped. With `repeat_term` the SIGTERM is sent again each second of the
+  // grace, for an idle single-threaded child such as fake-letta: under ThreadSanitizer a signal
+  // that lands just before it blocks in epoll_wait is held by the sanitizer until its next
+  // intercepted call, which it never makes; a second one, arriving while it blocks, is delivered
+  // at once. Not for the daemon: a repeat that lands after its signal set is gone (while it
+  // exits) would kill it.
+  int stop(std::chrono::milliseconds grace = std::chrono::seconds(5), bool repeat_term = false) {
     if (pid_ <= 0) return -1;
     int status = 0;
     auto reaped = [&] {
       const pid_t r = ::waitpid(pid_, &status, WNOHANG);
       return r == pid_ || (r < 0 && errno != EINTR);
     };
+    ::kill(pid_, SIGTERM);
     bool exited = false;
     for (auto left = grace; !exited && left.count() > 0; left -= std::chrono::seconds(1)) {
-      ::kill(pid_, SIGTERM);
+      if (left != grace && repeat_term) ::kill(pid_, SIGTERM);
       exited = eventually(reaped, std::min<std::chrono::milliseconds>(left, std::chrono::seconds(1)));
     }
     if (!exited) {
